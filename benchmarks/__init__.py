@@ -1,0 +1,1 @@
+"""Throughput benchmarks of every cubestream stage."""

@@ -1,0 +1,1 @@
+"""Launching cubestream on clusters: dask-jobqueue profiles and sbatch/PBS training jobs."""

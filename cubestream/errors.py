@@ -1,0 +1,52 @@
+"""All exceptions of the cubestream data package.
+
+Each class also inherits the matching builtin, so callers can catch either.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CubestreamError",
+    "GridError",
+    "NotYetAvailableError",
+    "PortInUseError",
+    "ReplicaError",
+    "ReplicaNotFoundError",
+    "StacItemError",
+    "TileNotFoundError",
+]
+
+
+class CubestreamError(Exception):
+    """Base class of every error raised by cubestream."""
+
+
+class GridError(CubestreamError, RuntimeError):
+    """The Sentinel-2 grid could not be loaded."""
+
+
+class TileNotFoundError(CubestreamError, KeyError):
+    """A tile id is not in the official Sentinel-2 grid."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ReplicaError(CubestreamError, RuntimeError):
+    """The local replica could not be created or served."""
+
+
+class ReplicaNotFoundError(ReplicaError, FileNotFoundError):
+    """A replica directory is missing, empty or incomplete."""
+
+
+class StacItemError(ReplicaError, ValueError):
+    """A STAC item of the replica is corrupt."""
+
+
+class PortInUseError(ReplicaError, OSError):
+    """A port asked for is already in use."""
+
+
+class NotYetAvailableError(CubestreamError, NotImplementedError):
+    """A command of the design is not built yet."""

@@ -1,0 +1,1 @@
+"""cubestream trainers (X5): Model / Setting / Task on PyTorch Lightning."""
