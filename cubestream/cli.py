@@ -1,0 +1,109 @@
+"""The ``cubestream`` command line: one console script, one subcommand per stage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cubestream.errors import CubestreamError, NotYetAvailableError
+
+__all__ = ["build_parser", "main"]
+
+# Stages of DESIGN.md section 4 that later issues build, with the issue that brings each.
+_PLANNED = {
+    "sample": "X1 location sampler (issue 3)",
+    "l1": "X2 + X3 level-1 builder (issue 4)",
+    "l2": "X4 level-2 generator (issue 5)",
+    "inspect": "store summaries (issue 4)",
+    "train": "X5 trainers (issue 7)",
+    "cluster": "cluster launching (issue 8)",
+    "bench": "benchmarks (issue 9)",
+    "run": "the chained pipeline (issue 8)",
+}
+
+
+def _replica_create(args: argparse.Namespace) -> int:
+    from cubestream.replica.create import create_replica
+    from cubestream.replica.spec import preset
+
+    spec = preset(args.preset)
+    overrides = {
+        "seed": args.seed,
+        "resolution": args.resolution,
+    }
+    spec = spec.__class__.from_dict({**spec.to_dict(), **{k: v for k, v in overrides.items() if v}})
+    create_replica(Path(args.dir), spec, workers=args.workers, overwrite=args.overwrite)
+    return 0
+
+
+def _replica_serve(args: argparse.Namespace) -> int:
+    from cubestream.replica.serve import serve
+
+    serve(
+        Path(args.dir),
+        host=args.host,
+        s3_port=args.s3_port,
+        stac_port=args.stac_port,
+        access_log=Path(args.access_log) if args.access_log else None,
+    )
+    return 0
+
+
+def _add_replica(sub: argparse._SubParsersAction) -> None:
+    replica = sub.add_parser("replica", help="create or serve the local replica of the archives")
+    rsub = replica.add_subparsers(dest="action", required=True)
+    create = rsub.add_parser("create", help="write a synthetic world into DIR")
+    create.add_argument("dir", help="directory to create the replica in")
+    create.add_argument("--preset", default="tiny", help="world size: tiny, small or tile")
+    create.add_argument("--seed", type=int, default=None, help="seed of the world")
+    create.add_argument(
+        "--resolution", choices=["30m", "native"], default=None, help="30 m or 10/20 m layout"
+    )
+    create.add_argument("--workers", type=int, default=None, help="processes writing COGs")
+    create.add_argument("--overwrite", action="store_true", help="replace an existing replica")
+    create.set_defaults(func=_replica_create)
+
+    serve = rsub.add_parser("serve", help="serve DIR over a loopback S3 API and STAC API")
+    serve.add_argument("dir", help="replica directory made by `replica create`")
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    serve.add_argument("--s3-port", type=int, default=0, help="S3 API port (0: any free port)")
+    serve.add_argument("--stac-port", type=int, default=0, help="STAC API port (0: any free)")
+    serve.add_argument("--access-log", default=None, help="JSON-lines log of S3 requests")
+    serve.set_defaults(func=_replica_serve)
+
+
+def _planned(name: str, what: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        raise NotYetAvailableError(f"`cubestream {name}` is part of the {what}, not built yet")
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``cubestream`` command."""
+    parser = argparse.ArgumentParser(prog="cubestream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_replica(sub)
+    for name, what in _PLANNED.items():
+        planned = sub.add_parser(name, help=what, add_help=False)
+        planned.add_argument("rest", nargs=argparse.REMAINDER)
+        planned.set_defaults(func=_planned(name, what))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; errors of cubestream print one clear line and exit with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CubestreamError as exc:
+        print(f"cubestream: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""The S3 API of a served replica: moto's S3 server in-process, with an exact access log.
+
+Private helper of :mod:`cubestream.replica.serve`. moto's WSGI application runs under werkzeug's
+threaded server in a daemon thread; a small middleware appends one JSON line per request to the
+access log (see :class:`AccessLog` for the fields). moto's backends are global to the process, so
+one S3 server runs per process at a time, and its state is reset when the server stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import json
+import mimetypes
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from cubestream.errors import PortInUseError, ReplicaError
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
+
+__all__ = ["AccessLog", "S3Server", "upload_objects"]
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+CONTENT_TYPES = {
+    ".tif": "image/tiff; application=geotiff; profile=cloud-optimized",
+    ".h5": "application/x-hdf5",
+    ".json": "application/json",
+}
+"""Content type of the objects by suffix (others are guessed, then ``binary/octet-stream``)."""
+
+
+class AccessLog:
+    """Thread-safe JSON-lines log of the S3 requests, one line per request, flushed each time.
+
+    Each line holds ``time`` (ISO 8601, UTC, when the response ended), ``method``, ``path``
+    (``/bucket/key``, URL-decoded), ``bucket``, ``key``, ``query`` (the raw query string),
+    ``range`` (the ``Range`` header or ``null``), ``status``, ``bytes`` (body bytes the server
+    sent) and ``seconds`` (time from request to the end of the response). Nothing is written
+    until :meth:`enable` is called, so the log holds the clients' requests and not the upload.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[str] = path.open("w", encoding="utf-8")
+        self._lock = threading.Lock()
+        self._enabled = threading.Event()
+
+    def enable(self) -> None:
+        """Start recording requests."""
+        self._enabled.set()
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record as a JSON line and flush it."""
+        if not self._enabled.is_set():
+            return
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(line)
+                self._file.flush()
+
+    def close(self) -> None:
+        """Stop recording and close the file."""
+        self._enabled.clear()
+        with self._lock:
+            self._file.close()
+
+
+class _LoggedBody:
+    """The response body of a wrapped application, counting the bytes the server sent."""
+
+    def __init__(self, body: Iterable[bytes], done: Callable[[int], None]) -> None:
+        self._body = body
+        self._done: Callable[[int], None] | None = done
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._body:
+            yield chunk
+            self.sent += len(chunk)  # counted once the server took the chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if self._done is not None:
+                self._done(self.sent)
+                self._done = None
+
+
+class AccessLogMiddleware:
+    """WSGI middleware writing one :class:`AccessLog` record per request."""
+
+    def __init__(self, app: WSGIApp, log: AccessLog) -> None:
+        self.app = app
+        self.log = log
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Call the wrapped application; the record is written when the body is closed."""
+        started = time.perf_counter()
+        status = [500]
+
+        def record_status(code: str, headers: Any, exc_info: Any = None) -> Any:
+            status[0] = int(code.split(" ", 1)[0])
+            return start_response(code, headers, exc_info)
+
+        def done(sent: int) -> None:
+            self.log.write(_record(environ, status[0], sent, time.perf_counter() - started))
+
+        try:
+            body = self.app(environ, record_status)
+        except BaseException:
+            done(0)
+            raise
+        return _LoggedBody(body, done)
+
+
+def _record(environ: dict[str, Any], status: int, sent: int, seconds: float) -> dict[str, Any]:
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    bucket, _, key = path.lstrip("/").partition("/")
+    return {
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        "method": environ.get("REQUEST_METHOD", ""),
+        "path": path,
+        "bucket": bucket,
+        "key": key,
+        "query": environ.get("QUERY_STRING", ""),
+        "range": environ.get("HTTP_RANGE"),
+        "status": status,
+        "bytes": sent,
+        "seconds": round(seconds, 6),
+    }
+
+
+def _handler_class() -> type:
+    """Return moto's request handler, without werkzeug's line per request on stderr."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class QuietHandler(MotoRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            """Skip: requests go to the access log."""
+
+    return QuietHandler
+
+
+class S3Server:
+    """moto's S3 API on ``host:port``, bound at construction, serving after :meth:`start`.
+
+    Parameters
+    ----------
+    host : str
+        Address to bind.
+    port : int
+        Port to bind; 0 picks a free one.
+    log : AccessLog
+        Where requests are recorded.
+
+    Raises
+    ------
+    PortInUseError
+        If ``port`` is taken.
+
+    """
+
+    def __init__(self, host: str, port: int, log: AccessLog) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = AccessLogMiddleware(DomainDispatcherApplication(create_backend_app), log)
+        try:
+            self._server: BaseWSGIServer = make_server(
+                host, port, app, threaded=True, request_handler=_handler_class()
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    f"S3 port {host}:{port} is already in use; choose another port, "
+                    "or 0 to pick a free one"
+                ) from exc
+            raise
+        self.port: int = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="cubestream-s3", daemon=True
+        )
+
+    def start(self) -> None:
+        """Serve requests in a daemon thread."""
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        """Whether the serving thread runs."""
+        return self._thread.is_alive()
+
+    def stop(self, endpoint: str) -> None:
+        """Reset moto's state (frees the objects), stop serving and close the socket."""
+        if self._thread.is_alive():
+            request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+            with contextlib.suppress(OSError):  # shutting down anyway
+                urllib.request.urlopen(request, timeout=10).close()
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+        self._server.server_close()
+
+
+def _public_read_policy(bucket: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PublicRead",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": ["s3:GetObject", "s3:ListBucket"],
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                }
+            ],
+        }
+    )
+
+
+def _content_type(path: Path) -> str:
+    return (
+        CONTENT_TYPES.get(path.suffix)
+        or mimetypes.guess_type(path.name)[0]
+        or ("binary/octet-stream")
+    )
+
+
+def upload_objects(
+    client: Any, objects: Path, bucket: str, region: str, *, workers: int = 16
+) -> int:
+    """Create a publicly readable ``bucket`` and upload every file below ``objects``.
+
+    Parameters
+    ----------
+    client : botocore S3 client
+        Client pointed at the S3 server.
+    objects : Path
+        Directory of the objects; a file's key is its path below it, in POSIX form.
+    bucket, region : str
+        Bucket to create, and its region.
+    workers : int
+        Files uploaded concurrently.
+
+    Returns
+    -------
+    int
+        Number of objects uploaded.
+
+    Raises
+    ------
+    ReplicaError
+        If an upload fails, or the bucket does not list every object afterwards.
+
+    """
+    from boto3.s3.transfer import TransferConfig
+
+    client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    client.put_bucket_policy(Bucket=bucket, Policy=_public_read_policy(bucket))
+    files = sorted(Path(d) / f for d, _, names in os.walk(objects) for f in names)
+    config = TransferConfig(multipart_threshold=1 << 30, use_threads=False)
+
+    def upload(path: Path) -> None:
+        key = path.relative_to(objects).as_posix()
+        extra = {"ContentType": _content_type(path)}
+        try:
+            client.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=config)
+        except Exception as exc:
+            raise ReplicaError(f"uploading {path} as s3://{bucket}/{key} failed: {exc}") from exc
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cubestream-upload")
+    try:
+        futures = [pool.submit(upload, path) for path in files]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            if future.done():
+                future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    _check_listing(client, bucket, len(files))
+    return len(files)
+
+
+def _check_listing(client: Any, bucket: str, expected: int) -> None:
+    listed = sum(
+        page.get("KeyCount", 0)
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    )
+    if listed != expected:
+        raise ReplicaError(f"bucket {bucket} lists {listed} objects after uploading {expected}")

@@ -1,0 +1,247 @@
+"""Check a replica's STAC documents, and write the copy whose assets point at the served bucket.
+
+Private helper of :mod:`cubestream.replica.serve`: everything here is read before any server
+starts, so a corrupt replica fails fast with the offending file, line and item named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cubestream.errors import ReplicaNotFoundError, StacItemError
+from cubestream.replica.layout import COLLECTION, COLLECTION_FILE, ITEMS_FILE, OBJECTS_DIR
+
+__all__ = ["StacDocs", "read_stac", "write_served_stac"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StacDocs:
+    """The checked collection and items of a replica.
+
+    Attributes
+    ----------
+    collection : dict
+        The collection document, as read.
+    items : list of dict
+        The items, in file order, as read.
+    keys : list of dict of str to str
+        Per item, the object key of each asset (its path below ``objects/``).
+
+    """
+
+    collection: dict[str, Any]
+    items: list[dict[str, Any]]
+    keys: list[dict[str, str]]
+
+
+class _DefectError(Exception):
+    """What is wrong with one document; turned into a :class:`StacItemError` by the caller."""
+
+
+def _fix_hint(root: Path) -> str:
+    return f"recreate the replica with `cubestream replica create {root} --overwrite`"
+
+
+def read_stac(root: Path) -> StacDocs:
+    """Read and check ``stac/collection.json`` and every line of ``stac/items.ndjson``.
+
+    Parameters
+    ----------
+    root : Path
+        The replica directory.
+
+    Returns
+    -------
+    StacDocs
+        The collection, the items and the object key of every asset.
+
+    Raises
+    ------
+    ReplicaNotFoundError
+        If a STAC file or ``objects/`` is missing.
+    StacItemError
+        If a document is corrupt: the message names the file, the line, the item id when known,
+        what is wrong and what to do.
+
+    """
+    collection = _read_collection(root)
+    items_file = root / ITEMS_FILE
+    objects = root / OBJECTS_DIR
+    for path in (items_file, objects):
+        if not path.exists():
+            raise ReplicaNotFoundError(f"{path} is missing: {_fix_hint(root)}")
+    items: list[dict[str, Any]] = []
+    keys: list[dict[str, str]] = []
+    first_line: dict[str, int] = {}
+    objects = objects.resolve()
+    with items_file.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            item, item_keys = _read_item(root, items_file, number, line, objects, first_line)
+            items.append(item)
+            keys.append(item_keys)
+    if not items:
+        raise StacItemError(f"{items_file} holds no items: {_fix_hint(root)}")
+    return StacDocs(collection=collection, items=items, keys=keys)
+
+
+def _read_collection(root: Path) -> dict[str, Any]:
+    path = root / COLLECTION_FILE
+    if not path.is_file():
+        raise ReplicaNotFoundError(f"{path} is missing: {_fix_hint(root)}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StacItemError(f"{path} is not valid JSON ({exc}): {_fix_hint(root)}") from exc
+    if not isinstance(data, dict) or data.get("type") != "Collection":
+        raise StacItemError(f"{path} is not a STAC Collection: {_fix_hint(root)}")
+    if data.get("id") != COLLECTION:
+        raise StacItemError(
+            f"{path} holds collection {data.get('id')!r}, not {COLLECTION!r}: {_fix_hint(root)}"
+        )
+    return data
+
+
+def _read_item(
+    root: Path,
+    items_file: Path,
+    number: int,
+    line: str,
+    objects: Path,
+    first_line: dict[str, int],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parse and check one line of the items file; return the item and its asset keys."""
+    item_id: object = None
+    try:
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _DefectError(f"the line is not valid JSON ({exc})") from exc
+        if not isinstance(item, dict):
+            raise _DefectError("the line is not a JSON object")
+        item_id = item.get("id")
+        _check_item(item, first_line, number)
+        keys = _asset_keys(item, objects, items_file.parent)
+    except _DefectError as problem:
+        named = f" (item {item_id!r})" if isinstance(item_id, str) else ""
+        raise StacItemError(
+            f"{items_file} line {number}{named}: {problem}; {_fix_hint(root)}"
+        ) from problem
+    first_line[item["id"]] = number
+    return item, keys
+
+
+def _check_item(item: dict[str, Any], first_line: dict[str, int], number: int) -> None:
+    """Raise :class:`_DefectError` for the first required member that is missing or malformed."""
+    if item.get("type") != "Feature":
+        raise _DefectError(f"type is {item.get('type')!r}, not 'Feature'")
+    item_id = item.get("id")
+    if not isinstance(item_id, str) or not item_id:
+        raise _DefectError("the item has no id")
+    if item_id in first_line:
+        raise _DefectError(f"duplicate item id, first seen on line {first_line[item_id]}")
+    if item.get("collection") != COLLECTION:
+        raise _DefectError(f"collection is {item.get('collection')!r}, not {COLLECTION!r}")
+    geometry = item.get("geometry")
+    if not isinstance(geometry, dict) or "type" not in geometry or "coordinates" not in geometry:
+        raise _DefectError("the geometry is missing or not a GeoJSON geometry")
+    bbox = item.get("bbox")
+    if not (
+        isinstance(bbox, list)
+        and len(bbox) in (4, 6)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox)
+    ):
+        raise _DefectError(f"bbox {bbox!r} is not a list of 4 (or 6) numbers")
+    properties = item.get("properties")
+    if not isinstance(properties, dict):
+        raise _DefectError("the item has no properties")
+    _check_datetime(properties.get("datetime"))
+    assets = item.get("assets")
+    if not isinstance(assets, dict) or not assets:
+        raise _DefectError("the item has no assets")
+
+
+def _check_datetime(value: object) -> None:
+    if not isinstance(value, str):
+        raise _DefectError(f"properties.datetime is {value!r}, not an RFC 3339 string")
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _DefectError(f"properties.datetime {value!r} is not RFC 3339") from exc
+
+
+def _asset_keys(item: dict[str, Any], objects: Path, base: Path) -> dict[str, str]:
+    """Object key of every asset, checking that each href is a local file below ``objects``."""
+    keys = {}
+    for name, asset in item["assets"].items():
+        href = asset.get("href") if isinstance(asset, dict) else None
+        if not isinstance(href, str) or not href:
+            raise _DefectError(f"asset {name!r} has no href")
+        keys[name] = _object_key(name, href, objects, base)
+    return keys
+
+
+def _object_key(name: str, href: str, objects: Path, base: Path) -> str:
+    parsed = urllib.parse.urlparse(href)
+    if parsed.scheme == "file":
+        href = urllib.parse.unquote(parsed.path)
+    elif parsed.scheme and len(parsed.scheme) > 1:  # a one-letter "scheme" is a Windows drive
+        raise _DefectError(f"asset {name!r} href {href!r} is not a local path")
+    path = Path(href)
+    path = (path if path.is_absolute() else base / path).resolve()
+    if not path.is_relative_to(objects):
+        raise _DefectError(f"asset {name!r} href {href!r} is not below {objects}")
+    if not path.is_file():
+        raise _DefectError(f"asset {name!r} file {href} does not exist")
+    return path.relative_to(objects).as_posix()
+
+
+def write_served_stac(docs: StacDocs, out_dir: Path, *, http_base: str, bucket: str) -> Path:
+    """Write the collection and the items with hrefs pointing at the served bucket.
+
+    Each asset's ``href`` becomes ``{http_base}/{bucket}/{key}`` (a plain HTTP URL of the object,
+    as in Earth-search) and gains ``alternate: {"s3": {"href": "s3://{bucket}/{key}"}}``; all
+    else is kept.
+
+    Parameters
+    ----------
+    docs : StacDocs
+        The checked documents.
+    out_dir : Path
+        Directory to write ``collection.json`` and ``items.ndjson`` into.
+    http_base : str
+        Base URL of the S3 API, for example ``http://127.0.0.1:9000``.
+    bucket : str
+        Bucket the objects are served from.
+
+    Returns
+    -------
+    Path
+        The items file; the collection file is beside it.
+
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "collection.json").write_text(json.dumps(docs.collection), encoding="utf-8")
+    items_file = out_dir / "items.ndjson"
+    with items_file.open("w", encoding="utf-8") as out:
+        for item, keys in zip(docs.items, docs.keys, strict=True):
+            out.write(json.dumps(_served_item(item, keys, http_base, bucket)) + "\n")
+    return items_file
+
+
+def _served_item(
+    item: dict[str, Any], keys: dict[str, str], http_base: str, bucket: str
+) -> dict[str, Any]:
+    assets = {}
+    for name, asset in item["assets"].items():
+        key = keys[name]
+        alternate = {**asset.get("alternate", {}), "s3": {"href": f"s3://{bucket}/{key}"}}
+        href = f"{http_base}/{bucket}/{urllib.parse.quote(key)}"
+        assets[name] = {**asset, "href": href, "alternate": alternate}
+    return {**item, "assets": assets}

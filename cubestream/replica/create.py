@@ -1,0 +1,188 @@
+"""``cubestream replica create``: write a replica world into a directory.
+
+The Sentinel-2 items are rendered and written in parallel processes (each COG is written to a
+``.part`` file and renamed); SMAP, ERA5, SRTM and the strata rasters follow; ``replica.json`` is
+written last, so a directory without it is never mistaken for a complete replica. Creating the
+same spec again is a no-op; another spec needs ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from cubestream.errors import ReplicaError
+from cubestream.replica import layout
+from cubestream.replica.spec import SPEC_FILE, ReplicaSpec
+from cubestream.replica.world import World
+
+__all__ = ["create_replica"]
+
+_WORLDS: dict[str, World] = {}
+
+
+def _world(spec_json: str) -> World:
+    """One World per process and spec (its drivers are simulated once)."""
+    if spec_json not in _WORLDS:
+        _WORLDS[spec_json] = World(ReplicaSpec.from_dict(json.loads(spec_json)))
+    return _WORLDS[spec_json]
+
+
+def _write_acquisition(spec_json: str, objects: str, tile_id: str, index: int) -> dict[str, Any]:
+    """Render one acquisition, write its ten COGs and return its STAC item (worker process)."""
+    from cubestream.replica.sentinel2 import asset_arrays, render, write_cog
+    from cubestream.replica.stac import item
+
+    world = _world(spec_json)
+    acq = world.acquisitions(tile_id)[index]
+    tile = world.tiles[tile_id]
+    native = world.spec.resolution == "native"
+    rendered = render(world, acq, resolution=10 if native else 30)
+    ident = layout.item_id(acq.satellite, tile_id, acq.day, acq.sequence)
+    hrefs, shapes, resolutions = {}, {}, {}
+    tags = {"S2_PROCESSING_BASELINE": acq.baseline, "BOA_ADD_OFFSET": str(-acq.offset)}
+    for name, (values, window, res) in asset_arrays(rendered, native).items():
+        path = Path(objects) / layout.s2_key(tile_id, acq.day, ident, name)
+        shape = tile.shape(res)
+        write_cog(
+            path,
+            values,
+            window,
+            tile_shape=shape,
+            transform=tile.transform(res),
+            epsg=tile.epsg,
+            blocksize=world.spec.blocksize,
+            tags=tags,
+        )
+        hrefs[name], shapes[name], resolutions[name] = str(path.resolve()), shape, res
+    return item(
+        acq,
+        tile,
+        hrefs=hrefs,
+        shapes=shapes,
+        resolutions=resolutions,
+        scl=asset_arrays(rendered, native)["SCL"][0],
+        window=rendered.window,
+        covered=rendered.covered,
+    )
+
+
+def _write_sentinel2(world: World, objects: Path, workers: int) -> list[dict[str, Any]]:
+    spec_json = json.dumps(world.spec.to_dict(), sort_keys=True)
+    jobs = [
+        (tile_id, k)
+        for tile_id in world.spec.tiles
+        for k in range(len(world.acquisitions(tile_id)))
+    ]
+    items: list[dict[str, Any]] = []
+    bar = tqdm(total=len(jobs), desc="sentinel-2 items", unit="item", file=sys.stderr)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_write_acquisition, spec_json, str(objects), *job) for job in jobs]
+        for future in futures:
+            items.append(future.result())
+            bar.update()
+    bar.close()
+    return sorted(items, key=lambda i: (i["properties"]["datetime"], i["id"]))
+
+
+def _write_others(world: World, objects: Path) -> dict[str, int]:
+    from cubestream.replica.era5 import write_era5
+    from cubestream.replica.smap import write_smap
+    from cubestream.replica.srtm import write_srtm
+    from cubestream.replica.strata import write_strata
+
+    counts = {}
+    for name, writer in (
+        ("smap", write_smap),
+        ("era5", write_era5),
+        ("srtm", write_srtm),
+        ("strata", write_strata),
+    ):
+        started = time.perf_counter()
+        counts[name] = len(writer(world, objects))
+        print(
+            f"{name}: {counts[name]} objects in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+    return counts
+
+
+def _check_existing(root: Path, spec: ReplicaSpec, overwrite: bool) -> bool:
+    """Return True if ``root`` already holds this replica; clear it if asked to."""
+    manifest = root / SPEC_FILE
+    if overwrite and root.exists():
+        shutil.rmtree(root)
+        return False
+    if manifest.exists():
+        existing = json.loads(manifest.read_text()).get("spec")
+        if existing == spec.to_dict():
+            return True
+        raise ReplicaError(
+            f"{root} already holds a replica of another spec; pass --overwrite to replace it "
+            "or choose another directory"
+        )
+    return False
+
+
+def create_replica(
+    root: Path, spec: ReplicaSpec, *, workers: int | None = None, overwrite: bool = False
+) -> Path:
+    """Write the replica world of ``spec`` into ``root`` (see :mod:`cubestream.replica.layout`).
+
+    Parameters
+    ----------
+    root : Path
+        Target directory (created if missing).
+    spec : ReplicaSpec
+        The world to write.
+    workers : int, optional
+        Processes rendering Sentinel-2 items (default: the number of CPUs).
+    overwrite : bool
+        Replace a replica of another spec already in ``root``.
+
+    Returns
+    -------
+    Path
+        ``root``.
+    """
+    root = Path(root)
+    if _check_existing(root, spec, overwrite):
+        print(f"{root} already holds this replica; nothing to do", file=sys.stderr)
+        return root
+    world = World(spec)
+    objects = root / layout.OBJECTS_DIR
+    objects.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    items = _write_sentinel2(world, objects, workers or os.cpu_count() or 1)
+    counts = _write_others(world, objects)
+    stac_dir = root / layout.ITEMS_FILE.parent
+    stac_dir.mkdir(parents=True, exist_ok=True)
+    (root / layout.COLLECTION_FILE).write_text(json.dumps(_collection(world), indent=1))
+    with (root / layout.ITEMS_FILE).open("w") as out:
+        for entry in items:
+            out.write(json.dumps(entry) + "\n")
+    manifest = {
+        "spec": spec.to_dict(),
+        "created": dt.datetime.now(dt.UTC).isoformat(),
+        "seconds": round(time.perf_counter() - started, 1),
+        "counts": {"sentinel2_items": len(items), **counts},
+        "bytes": sum(p.stat().st_size for p in objects.rglob("*") if p.is_file()),
+    }
+    (root / SPEC_FILE).write_text(json.dumps(manifest, indent=1))
+    return root
+
+
+def _collection(world: World) -> dict[str, Any]:
+    from cubestream.replica.stac import collection
+
+    return collection(world.bbox, world.spec.start, world.spec.end)

@@ -1,0 +1,72 @@
+"""Where each part of a replica lives, on disk and as object keys in the bucket.
+
+A replica directory holds::
+
+    replica.json                  the spec and the manifest; written last (marks a complete replica)
+    objects/<key>                 every object of the bucket, the key being the path below objects/
+        sentinel-2-l2a/<zone>/<band>/<square>/<yyyy>/<m>/<item id>/<asset>.tif   (Earth-search)
+        smap/SPL4SMGP.007/<yyyy.mm.dd>/SMAP_L4_SM_gph_<yyyymmddThhmmss>_Vv7032_001.h5 (NSIDC)
+        era5/era5.zarr/...        ERA5 on a regular latitude/longitude grid
+        srtm/<S02E036>.tif        SRTM 1 x 1 degree COGs, named by their south-west corner
+        strata/<name>.tif         climate zones, land cover, geomorphons (COGs in EPSG:4326)
+    stac/collection.json          the ``sentinel-2-l2a`` collection
+    stac/items.ndjson             one STAC item per line; asset hrefs are absolute local paths
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+__all__ = [
+    "COLLECTION",
+    "COLLECTION_FILE",
+    "ERA5_KEY",
+    "ITEMS_FILE",
+    "OBJECTS_DIR",
+    "item_id",
+    "s2_key",
+    "smap_key",
+    "srtm_key",
+    "strata_key",
+]
+
+COLLECTION = "sentinel-2-l2a"
+OBJECTS_DIR = "objects"
+COLLECTION_FILE = Path("stac") / "collection.json"
+ITEMS_FILE = Path("stac") / "items.ndjson"
+ERA5_KEY = "era5/era5.zarr"
+SMAP_VERSION = "Vv7032"
+
+
+def item_id(satellite: str, tile_id: str, day: dt.date, sequence: int) -> str:
+    """Earth-search item id, for example ``S2B_37MBU_20220105_0_L2A``."""
+    return f"{satellite}_{tile_id}_{day:%Y%m%d}_{sequence}_L2A"
+
+
+def s2_key(tile_id: str, day: dt.date, item: str, asset: str) -> str:
+    """Object key of one Sentinel-2 asset, laid out as in Earth-search's bucket."""
+    zone, band, square = tile_id[:2], tile_id[2], tile_id[3:]
+    return f"{COLLECTION}/{int(zone)}/{band}/{square}/{day.year}/{day.month}/{item}/{asset}.tif"
+
+
+def smap_key(start: dt.datetime) -> str:
+    """Object key of the SMAP L4 SPL4SMGP granule whose 3-hour average starts at ``start``.
+
+    The file name carries the centre of the averaging period (01:30, 04:30, ... 22:30 UTC).
+    """
+    centre = start + dt.timedelta(minutes=90)
+    name = f"SMAP_L4_SM_gph_{centre:%Y%m%dT%H%M%S}_{SMAP_VERSION}_001.h5"
+    return f"smap/SPL4SMGP.007/{centre:%Y.%m.%d}/{name}"
+
+
+def srtm_key(lon: int, lat: int) -> str:
+    """Object key of the SRTM 1 x 1 degree COG with south-west corner ``(lon, lat)``."""
+    ns = "N" if lat >= 0 else "S"
+    ew = "E" if lon >= 0 else "W"
+    return f"srtm/{ns}{abs(lat):02d}{ew}{abs(lon):03d}.tif"
+
+
+def strata_key(name: str) -> str:
+    """Object key of a static strata raster (``climate``, ``landcover``, ``geomorphons``)."""
+    return f"strata/{name}.tif"
