@@ -82,7 +82,7 @@ class Tile:
 
     def shape(self, resolution: float = 30.0) -> tuple[int, int]:
         """Pixel shape ``(rows, cols)`` of the tile at ``resolution`` metres."""
-        n = int(round(TILE_SIZE_M / resolution))
+        n = round(TILE_SIZE_M / resolution)
         return (n, n)
 
 

@@ -70,9 +70,11 @@ def read_smap_hyperslab(
     import h5py
 
     fs = fsspec.filesystem("s3", **endpoints.storage_options())
-    with fs.open(f"{endpoints.bucket}/{key}", "rb", block_size=256 * 1024) as handle:
-        with h5py.File(handle, "r") as h5:
-            return np.asarray(h5[f"Geophysical_Data/{variable}"][rows, cols])
+    with (
+        fs.open(f"{endpoints.bucket}/{key}", "rb", block_size=256 * 1024) as handle,
+        h5py.File(handle, "r") as h5,
+    ):
+        return np.asarray(h5[f"Geophysical_Data/{variable}"][rows, cols])
 
 
 def read_era5(endpoints: Endpoints) -> Any:
@@ -103,8 +105,9 @@ def probe_all(root: Path, endpoints: Endpoints) -> dict[str, Any]:
     key = href.split(f"/{endpoints.bucket}/", 1)[1]
     local_path = root / layout.OBJECTS_DIR / key
     mark = _log_length(endpoints)
-    remote = read_cog_window(f"s3://{endpoints.bucket}/{key}", win.row, win.col, 128,
-                             endpoints.gdal_env())
+    remote = read_cog_window(
+        f"s3://{endpoints.bucket}/{key}", win.row, win.col, 128, endpoints.gdal_env()
+    )
     sent = access_log_bytes(endpoints, key, mark)
     local = read_cog_window(str(local_path), win.row, win.col, 128)
     smap_keys = sorted((root / layout.OBJECTS_DIR / "smap").rglob("*.h5"))

@@ -10,8 +10,9 @@ drivers, interpolated bilinearly in space, times a per-pixel vigour and an alpin
   medium-probability (SCL 8, 60 %); a ring around them is "unclassified" (SCL 7); some days add
   thin cirrus (SCL 10, 25 %); shadows (SCL 3, reflectance x 0.35) are the clouds shifted by the sun;
 - scene classes of clear pixels: vegetation (4) where NDVI > 0.3, not vegetated (5), water (6),
-  snow (11) above 4550 m; a few saturated or defective pixels (1) on split-datatake days; no-data (0) outside
-  the imaged area, beyond a swath edge, and outside the part a split datatake covers;
+  snow (11) above 4550 m; a few saturated or defective pixels (1) on split-datatake days;
+  no-data (0) outside the imaged area, beyond a swath edge, and outside the part a split
+  datatake covers;
 - DN = round(10000 rho) + 1000 from processing baseline 04.00 on (the BOA_ADD_OFFSET of -1000),
   clipped to [1, 65535]; 0 is no-data.
 """
