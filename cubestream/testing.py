@@ -22,7 +22,9 @@ from cubestream.replica.serve import Endpoints
 __all__ = ["read_access_log", "start_replica_server", "stop_replica_server"]
 
 
-def start_replica_server(root: Path, timeout: float = 120) -> tuple[subprocess.Popen[bytes], Endpoints]:
+def start_replica_server(
+    root: Path, timeout: float = 120
+) -> tuple[subprocess.Popen[bytes], Endpoints]:
     """Start ``python -m cubestream.cli replica serve ROOT`` and wait for its endpoints line.
 
     The server runs in a new session; stop it with :func:`stop_replica_server`.

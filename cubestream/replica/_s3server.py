@@ -45,8 +45,10 @@ class AccessLog:
 
     Each line holds ``time`` (ISO 8601, UTC, when the response ended), ``method``, ``path``
     (``/bucket/key``, URL-decoded), ``bucket``, ``key``, ``query`` (the raw query string),
-    ``range`` (the ``Range`` header or ``null``), ``status``, ``bytes`` (body bytes the server
-    sent) and ``seconds`` (time from request to the end of the response). Nothing is written
+    ``range`` (the ``Range`` header or ``null``), ``status``, ``bytes`` (body bytes of the
+    response) and ``seconds`` (time from the request to its last body chunk). A line is written
+    before the last chunk of its response is sent, so it is in the file once a client has read
+    the response. Nothing is written
     until :meth:`enable` is called, so the log holds the clients' requests and not the upload.
     """
 
@@ -79,7 +81,12 @@ class AccessLog:
 
 
 class _LoggedBody:
-    """The response body of a wrapped application, counting the bytes the server sent."""
+    """The body of a wrapped application's response, logged as its last chunk goes out.
+
+    The record is written just before the last chunk is handed to the server, so a client that
+    has read a whole response finds its line in the log. ``bytes`` counts the chunks the body
+    yielded; a body that fails or is closed early is logged with the bytes yielded so far.
+    """
 
     def __init__(self, body: Iterable[bytes], done: Callable[[int], None]) -> None:
         self._body = body
@@ -87,9 +94,21 @@ class _LoggedBody:
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._body:
+        chunks = iter(self._body)
+        chunk = next(chunks, None)
+        while chunk is not None:
+            following = next(chunks, None)
+            self.sent += len(chunk)
+            if following is None:
+                self._finish()
             yield chunk
-            self.sent += len(chunk)  # counted once the server took the chunk
+            chunk = following
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._done is not None:
+            done, self._done = self._done, None
+            done(self.sent)
 
     def close(self) -> None:
         try:
@@ -97,9 +116,7 @@ class _LoggedBody:
             if close is not None:
                 close()
         finally:
-            if self._done is not None:
-                self._done(self.sent)
-                self._done = None
+            self._finish()
 
 
 class AccessLogMiddleware:
@@ -225,7 +242,7 @@ def _public_read_policy(bucket: str) -> str:
                     "Sid": "PublicRead",
                     "Effect": "Allow",
                     "Principal": "*",
-                    "Action": ["s3:GetObject", "s3:ListBucket"],
+                    "Action": ["s3:GetObject", "s3:HeadObject", "s3:ListBucket"],
                     "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
                 }
             ],

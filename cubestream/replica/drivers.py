@@ -6,8 +6,8 @@ field drawn from the seed, so weather is coherent over tens of kilometres):
 - Rain climatology (East-African bimodal: long rains around day 110, short rains around day 320):
   ``clim(t) = 0.05 + exp(-((d - 110) / 28)^2) + 0.7 exp(-((d - 320) / 25)^2)``, scaled so a year
   sums to the cell's mean annual precipitation ``MAP``. Expected rain ``R = MAP clim(t)`` (mm); a
-  day is wet with probability ``p = 1 - exp(-R / 6)`` and a wet day brings ``R / p`` times an exponential
-  variate.
+  day is wet with probability ``p = 1 - exp(-R / 6)`` and a wet day brings ``R / p`` times an
+  exponential variate.
 - Temperature (degrees C): ``T = T0(z) + 2 cos(2 pi (d - 75) / 365) + a(t) - 1.5 wet``, with an
   AR(1) anomaly ``a(t) = 0.8 a(t - 1) + 0.6 eps``; diurnal amplitude ``6 - 3 cloudiness``.
 - Cloudiness ``k = clip(0.15 + 0.5 p + 0.3 wet, 0, 1)``; shortwave radiation
