@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+import cubestream
 from cubestream.errors import ReplicaError
 from cubestream.replica.serve import Endpoints
 
@@ -23,7 +25,7 @@ __all__ = ["read_access_log", "start_replica_server", "stop_replica_server"]
 
 
 def start_replica_server(
-    root: Path, timeout: float = 120
+    root: Path, timeout: float = 120, *, access_log: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], Endpoints]:
     """Start ``python -m cubestream.cli replica serve ROOT`` and wait for its endpoints line.
 
@@ -35,6 +37,8 @@ def start_replica_server(
         Replica directory.
     timeout : float
         Seconds to wait for the server to be ready.
+    access_log : Path, optional
+        Where the server logs S3 requests (``--access-log``); by default a temporary file.
 
     Returns
     -------
@@ -47,10 +51,16 @@ def start_replica_server(
         If the server exits or is not ready in time; the message holds its stderr.
     """
     command = [sys.executable, "-m", "cubestream.cli", "replica", "serve", str(root)]
+    command += ["--access-log", str(access_log)] if access_log else []
     # files, not pipes: a full pipe would block a server that keeps writing
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=_child_env(),
+            start_new_session=True,
         )
         try:
             line = _first_line(process, out, timeout)
@@ -60,6 +70,13 @@ def start_replica_server(
             if isinstance(exc, ReplicaError):
                 raise ReplicaError(f"{exc}; its stderr:\n{_read(err)}") from None
             raise
+
+
+def _child_env() -> dict[str, str]:
+    """Return the environment with this cubestream first on the path, installed or not."""
+    package_parent = str(Path(cubestream.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, path]))}
 
 
 def _first_line(process: subprocess.Popen[bytes], out: IO[bytes], timeout: float) -> str:
@@ -86,10 +103,8 @@ def _read(file: IO[bytes]) -> str:
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     process.wait()
 
 

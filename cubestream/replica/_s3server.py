@@ -16,11 +16,12 @@ import mimetypes
 import os
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 from cubestream.errors import PortInUseError, ReplicaError
 
@@ -38,6 +39,7 @@ CONTENT_TYPES = {
     ".json": "application/json",
 }
 """Content type of the objects by suffix (others are guessed, then ``binary/octet-stream``)."""
+_S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
 class AccessLog:
@@ -190,7 +192,6 @@ class S3Server:
     ------
     PortInUseError
         If ``port`` is taken.
-
     """
 
     def __init__(self, host: str, port: int, log: AccessLog) -> None:
@@ -234,6 +235,7 @@ class S3Server:
 
 
 def _public_read_policy(bucket: str) -> str:
+    # moto checks a HEAD request against "s3:HeadObject" (AWS uses s3:GetObject for both)
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -258,65 +260,76 @@ def _content_type(path: Path) -> str:
     )
 
 
-def upload_objects(
-    client: Any, objects: Path, bucket: str, region: str, *, workers: int = 16
-) -> int:
-    """Create a publicly readable ``bucket`` and upload every file below ``objects``.
+def upload_objects(client: Any, objects: Path, bucket: str, region: str) -> int:
+    """Create a publicly readable ``bucket`` and put every file below ``objects`` into it.
+
+    The bucket and its policy are made through the S3 API; the objects are put straight into
+    moto's S3 backend of this process, which is about 30 times faster than a ``PutObject`` per
+    file (the server is bound by the GIL to about 150 requests a second, and the ERA5 Zarr store
+    is thousands of small files). The S3 API then lists the bucket to check that every object is
+    served with its size, anonymously.
 
     Parameters
     ----------
     client : botocore S3 client
-        Client pointed at the S3 server.
+        Client pointed at the S3 server of this process.
     objects : Path
         Directory of the objects; a file's key is its path below it, in POSIX form.
     bucket, region : str
         Bucket to create, and its region.
-    workers : int
-        Files uploaded concurrently.
 
     Returns
     -------
     int
-        Number of objects uploaded.
+        Number of objects.
 
     Raises
     ------
     ReplicaError
-        If an upload fails, or the bucket does not list every object afterwards.
-
+        If an object cannot be put, or the bucket does not list every object afterwards.
     """
-    from boto3.s3.transfer import TransferConfig
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
 
     client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
     client.put_bucket_policy(Bucket=bucket, Policy=_public_read_policy(bucket))
-    files = sorted(Path(d) / f for d, _, names in os.walk(objects) for f in names)
-    config = TransferConfig(multipart_threshold=1 << 30, use_threads=False)
-
-    def upload(path: Path) -> None:
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    sizes = {}
+    for path in sorted(Path(d) / f for d, _, names in os.walk(objects) for f in names):
         key = path.relative_to(objects).as_posix()
-        extra = {"ContentType": _content_type(path)}
         try:
-            client.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=config)
+            value = path.read_bytes()
+            backend.put_object(bucket, key, value).set_metadata(
+                {"Content-Type": _content_type(path)}
+            )
         except Exception as exc:
-            raise ReplicaError(f"uploading {path} as s3://{bucket}/{key} failed: {exc}") from exc
-
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cubestream-upload")
-    try:
-        futures = [pool.submit(upload, path) for path in files]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        for future in futures:
-            if future.done():
-                future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    _check_listing(client, bucket, len(files))
-    return len(files)
+            raise ReplicaError(f"putting {path} as s3://{bucket}/{key} failed: {exc}") from exc
+        sizes[key] = len(value)
+    _check_listing(client.meta.endpoint_url, bucket, sizes)
+    return len(sizes)
 
 
-def _check_listing(client: Any, bucket: str, expected: int) -> None:
-    listed = sum(
-        page.get("KeyCount", 0)
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    )
-    if listed != expected:
-        raise ReplicaError(f"bucket {bucket} lists {listed} objects after uploading {expected}")
+def _listing(endpoint: str, bucket: str) -> dict[str, int]:
+    """Size of every object the bucket lists, read anonymously with ``ListObjectsV2``."""
+    listed: dict[str, int] = {}
+    token: str | None = ""
+    while token is not None:
+        query = urllib.parse.urlencode(
+            {"list-type": "2", "continuation-token": token} if token else {"list-type": "2"}
+        )
+        with urllib.request.urlopen(f"{endpoint}/{bucket}?{query}", timeout=60) as response:
+            tree = ElementTree.parse(response).getroot()
+        for entry in tree.iterfind(f"{_S3_NS}Contents"):
+            listed[entry.findtext(f"{_S3_NS}Key", "")] = int(entry.findtext(f"{_S3_NS}Size", "-1"))
+        token = tree.findtext(f"{_S3_NS}NextContinuationToken")
+    return listed
+
+
+def _check_listing(endpoint: str, bucket: str, sizes: dict[str, int]) -> None:
+    listed = _listing(endpoint, bucket)
+    if listed != sizes:
+        wrong = sorted(set(listed.items()) ^ set(sizes.items()))[:5]
+        raise ReplicaError(
+            f"bucket {bucket} lists {len(listed)} objects after {len(sizes)} were put; "
+            f"keys that differ (key, size): {wrong}"
+        )

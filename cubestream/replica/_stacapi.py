@@ -69,35 +69,29 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 def start_rustac(
-    collection_file: Path, items_file: Path, host: str, port: int, log_file: Path
+    collection_file: Path, items_file: Path, *, addr: str, log_file: Path, bind: str | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start ``rustac serve`` on ``host:port`` with the collection and items loaded.
+    """Start ``rustac serve`` at ``addr`` with the collection and items loaded.
 
     Parameters
     ----------
     collection_file, items_file : Path
         The served STAC documents.
-    host : str
-        Address to serve on; ``port`` must be a concrete port.
-    port : int
-        Port to serve on.
+    addr : str
+        ``host:port`` the API answers at (``[host]:port`` for IPv6), as its links say.
     log_file : Path
         Where the child's stdout and stderr go.
+    bind : str, optional
+        ``host:port`` to bind, if not ``addr``.
 
     Returns
     -------
     subprocess.Popen
         The child process; stop it with :func:`stop_process`.
-
     """
-    command = [
-        rustac_executable(),
-        "serve",
-        "--addr",
-        f"{host}:{port}",
-        str(collection_file),
-        str(items_file),
-    ]
+    command = [rustac_executable(), "serve", "--addr", addr]
+    command += ["--bind", bind] if bind else []
+    command += [str(collection_file), str(items_file)]
     with log_file.open("ab") as log:
         return subprocess.Popen(
             command,
@@ -129,7 +123,6 @@ def wait_ready(
     ReplicaError
         If the process exits first or ``timeout`` seconds pass; the message ends with the tail
         of its log.
-
     """
     deadline = time.monotonic() + timeout
     while True:

@@ -31,7 +31,6 @@ class StacDocs:
         The items, in file order, as read.
     keys : list of dict of str to str
         Per item, the object key of each asset (its path below ``objects/``).
-
     """
 
     collection: dict[str, Any]
@@ -67,7 +66,6 @@ def read_stac(root: Path) -> StacDocs:
     StacItemError
         If a document is corrupt: the message names the file, the line, the item id when known,
         what is wrong and what to do.
-
     """
     collection = _read_collection(root)
     items_file = root / ITEMS_FILE
@@ -224,7 +222,6 @@ def write_served_stac(docs: StacDocs, out_dir: Path, *, http_base: str, bucket: 
     -------
     Path
         The items file; the collection file is beside it.
-
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "collection.json").write_text(json.dumps(docs.collection), encoding="utf-8")

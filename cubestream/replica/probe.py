@@ -54,11 +54,12 @@ def search_stac(
 
 
 def read_cog_window(
-    href: str, row: int, col: int, size: int = 128, env: dict[str, str] | None = None
+    href: str, row: int, col: int, size: int = 128, endpoints: Endpoints | None = None
 ) -> np.ndarray:
-    """Read a ``size x size`` window of band 1 of a COG (local path, URL or ``s3://``)."""
+    """Read a ``size x size`` window of band 1 of a COG (local path, URL, or ``s3://`` served)."""
     path = href.replace("s3://", "/vsis3/", 1) if href.startswith("s3://") else href
-    with rasterio.Env(**(env or {})), rasterio.open(path) as src:
+    env = endpoints.rasterio_env() if endpoints else rasterio.Env()
+    with env, rasterio.open(path) as src:
         return np.asarray(src.read(1, window=RioWindow(col, row, size, size)))
 
 
@@ -105,9 +106,7 @@ def probe_all(root: Path, endpoints: Endpoints) -> dict[str, Any]:
     key = href.split(f"/{endpoints.bucket}/", 1)[1]
     local_path = root / layout.OBJECTS_DIR / key
     mark = _log_length(endpoints)
-    remote = read_cog_window(
-        f"s3://{endpoints.bucket}/{key}", win.row, win.col, 128, endpoints.gdal_env()
-    )
+    remote = read_cog_window(f"s3://{endpoints.bucket}/{key}", win.row, win.col, 128, endpoints)
     sent = access_log_bytes(endpoints, key, mark)
     local = read_cog_window(str(local_path), win.row, win.col, 128)
     smap_keys = sorted((root / layout.OBJECTS_DIR / "smap").rglob("*.h5"))

@@ -9,24 +9,27 @@
 2. Check the ports asked for (0 picks a free one).
 3. Start moto's S3 server in-process (werkzeug, threaded), create the bucket ``cubestream-replica``
    in ``us-west-2`` readable anonymously (GDAL ``/vsicurl/`` of the plain HTTP URL works as well as
-   signed ``/vsis3/``, boto3 and s3fs), and upload every file below ``objects/`` with its relative
-   path as key.
-4. Start ``rustac serve`` with the items whose asset hrefs are rewritten Earth-search style:
-   ``href`` is the plain HTTP URL ``{s3_endpoint}/{bucket}/{key}`` and
-   ``alternate.s3.href`` is ``s3://{bucket}/{key}``. It checks that the API serves as many items
-   as the items file holds.
+   signed ``/vsis3/``, boto3 and s3fs), and put every file below ``objects/`` in it with its
+   relative path as key (straight into moto's backend: a request per file would take minutes
+   for the ERA5 Zarr store), then list the bucket through the API to check every object.
+4. Start ``rustac serve`` (while step 3 runs) with the items whose asset hrefs are rewritten
+   Earth-search style: ``href`` is the plain HTTP URL ``{s3_endpoint}/{bucket}/{key}`` and
+   ``alternate.s3.href`` is ``s3://{bucket}/{key}``; check that the API serves as many items as
+   the items file holds.
 5. Print one JSON line (:meth:`Endpoints.to_json`) and block until SIGINT or SIGTERM, then stop
    rustac, the S3 server and remove the temporary files; the same happens if anything fails.
 
 The access log
     One JSON line per S3 request made after the server is ready (the upload is not logged):
     ``time``, ``method``, ``path`` (``/bucket/key``), ``bucket``, ``key``, ``query``, ``range``
-    (the ``Range`` header), ``status``, ``bytes`` (body bytes sent, counted as the server writes
-    them) and ``seconds``; each line is flushed as the response ends. A given ``access_log`` file
-    is truncated at start. The server closes the connection after each response (werkzeug has no
-    keep-alive), and moto reads a whole object to answer a range request of it.
+    (the ``Range`` header), ``status``, ``bytes`` (body bytes of the response) and ``seconds``.
+    Each line is written and flushed just before the last chunk of its response is sent, so a
+    client that has read a response finds its line in the file. A given ``access_log`` file is
+    truncated at start. The server closes the connection after each response (werkzeug has no
+    keep-alive), moto reads a whole object to answer a range request of it, and the one process
+    answers a few hundred requests a second at most (the GIL).
 
-What rustac's STAC API (in-memory backend, rustac 0.2) answers
+What the STAC API (``rustac serve``, in-memory backend, rustac 0.9 / CLI 0.2.18) answers
     Item search by ``collections``, ``ids``, ``bbox``, ``intersects`` and ``datetime``, paged
     with ``limit`` and ``next`` links: ``pystac_client.Client.open(stac_api).search(
     collections=[...], bbox=..., datetime=...)`` works. It does not implement the Query, Filter
@@ -89,7 +92,6 @@ class Endpoints:
         Credentials accepted by the S3 API (objects are also readable anonymously).
     collection : str
         The Sentinel-2 collection id.
-
     """
 
     s3_endpoint: str
@@ -128,7 +130,11 @@ class Endpoints:
         return f"s3://{self.bucket}/{key}"
 
     def gdal_env(self) -> dict[str, str]:
-        """GDAL configuration for ``/vsis3/`` paths (and ``/vsicurl/`` of :meth:`http_url`)."""
+        """GDAL configuration for ``/vsis3/`` paths, as environment variables.
+
+        Set them in ``os.environ`` (or a worker's environment): ``rasterio.Env`` refuses AWS
+        credentials as options, so use :meth:`rasterio_env` with rasterio.
+        """
         url = urllib.parse.urlsplit(self.s3_endpoint)
         return {
             "AWS_S3_ENDPOINT": url.netloc,
@@ -141,6 +147,20 @@ class Endpoints:
             "AWS_NO_SIGN_REQUEST": "NO",
             "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
         }
+
+    def rasterio_env(self) -> Any:
+        """Return a ``rasterio.Env`` reading ``/vsis3/`` paths from the served bucket."""
+        import rasterio
+        from rasterio.session import AWSSession
+
+        options = self.gdal_env()
+        session = AWSSession(
+            aws_access_key_id=options.pop("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=options.pop("AWS_SECRET_ACCESS_KEY"),
+            region_name=self.region,
+            endpoint_url=options["AWS_S3_ENDPOINT"],
+        )
+        return rasterio.Env(session=session, **options)
 
     def storage_options(self) -> dict[str, Any]:
         """Return fsspec / s3fs ``storage_options`` for ``s3://`` URLs."""
@@ -195,7 +215,6 @@ def serve(
         If a port asked for is taken.
     ReplicaError
         If a server fails to start, or stops while serving.
-
     """
     with (
         _stop_on_signals(),
@@ -226,7 +245,6 @@ def served(
     ------
     Endpoints
         Where the S3 API and the STAC API answer.
-
     """
     with _serving(root, host, s3_port, stac_port, access_log) as running:
         yield running.endpoints
@@ -309,8 +327,10 @@ class _StacApi:
         from cubestream.replica._stacapi import start_rustac, stop_process
 
         collection_file = self._items_file.with_name("collection.json")
+        addr = f"{_url_host(self._host)}:{self.port}"
+        bind = f"0.0.0.0:{self.port}" if self._host in ("", "0.0.0.0") else None
         self.process = start_rustac(
-            collection_file, self._items_file, self._host, self.port, self.log
+            collection_file, self._items_file, addr=addr, log_file=self.log, bind=bind
         )
         self._stack.callback(stop_process, self.process)
 
@@ -323,14 +343,19 @@ class _StacApi:
                 break
             except ReplicaError:
                 lost_port = "Address already in use" in log_tail(self.log)
-                if self._asked or not lost_port or attempt == tries - 1:
+                if self._asked and lost_port:
+                    raise PortInUseError(
+                        f"STAC port {self._host}:{self._asked} is already in use; choose another "
+                        "port, or 0 to pick a free one"
+                    ) from None
+                if not lost_port or attempt == tries - 1:
                     raise
                 self.port = _free_port(self._host)
                 self.start()
-        served = count_items(self.url, COLLECTION)
-        if served != expected_items:
+        count = count_items(self.url, COLLECTION)
+        if count != expected_items:
             raise ReplicaError(
-                f"the STAC API serves {served} items of {COLLECTION} but the replica holds "
+                f"the STAC API serves {count} items of {COLLECTION} but the replica holds "
                 f"{expected_items}; the log of rustac is {self.log}"
             )
 

@@ -14,8 +14,8 @@ that samples them agrees where it overlaps):
 - Land cover (ESA WorldCover codes): water (80) in lakes where ``n(12 km) > 0.62``, herbaceous
   wetland (90) on their shores, built-up (50) in towns where ``n(3 km) > 0.78``; elsewhere a
   vegetation potential ``v = w + 0.2 n(2 km) + 0.08 n(0.3 km)`` gives bare (60) below 0.22,
-  shrubland (20) below 0.42, grassland (30) below 0.58, cropland (40) in farmed zones ``n(6 km) > 0.1`` with
-  ``v < 0.8``, else tree cover (10); snow and ice (70) above 4600 m.
+  shrubland (20) below 0.42, grassland (30) below 0.58, cropland (40) in farmed zones
+  ``n(6 km) > 0.1`` with ``v < 0.8``, else tree cover (10); snow and ice (70) above 4600 m.
 - Geomorphons (Jasiewicz and Stepinski classes 1 flat ... 10 pit) from the slope and the Laplacian
   of the DEM on a raster grid.
 """
