@@ -14,14 +14,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import pytest
 
 import cubestream
 from cubestream.errors import ReplicaError
 from cubestream.replica.serve import Endpoints
 
-__all__ = ["read_access_log", "start_replica_server", "stop_replica_server"]
+__all__ = [
+    "read_access_log",
+    "replica_endpoints",
+    "replica_root",
+    "start_replica_server",
+    "stop_replica_server",
+]
 
 
 def start_replica_server(
@@ -164,3 +173,28 @@ def read_access_log(path: str | Path) -> list[dict[str, Any]]:
     """Read the S3 access log of a served replica (one dict per request, in order)."""
     with Path(path).open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def replica_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``tiny`` replica world, created once per test session.
+
+    Set ``CUBESTREAM_TEST_REPLICA`` to a directory to keep the world between sessions (it is
+    created there if missing, and reused if it holds the same spec).
+    """
+    from cubestream.replica.create import create_replica
+    from cubestream.replica.spec import preset
+
+    kept = os.environ.get("CUBESTREAM_TEST_REPLICA")
+    root = Path(kept) if kept else tmp_path_factory.mktemp("replica") / "tiny"
+    return create_replica(root, preset("tiny"))
+
+
+@pytest.fixture(scope="session")
+def replica_endpoints(replica_root: Path) -> Iterator[Endpoints]:
+    """The ``tiny`` replica served by ``cubestream replica serve`` for the whole session."""
+    process, endpoints = start_replica_server(replica_root)
+    try:
+        yield endpoints
+    finally:
+        stop_replica_server(process)

@@ -50,7 +50,7 @@ def search_stac(
 
     client = Client.open(endpoints.stac_api)
     search = client.search(collections=[endpoints.collection], bbox=bbox, datetime=datetime)
-    return [item.to_dict() for item in search.items()]
+    return list(search.items_as_dicts())
 
 
 def read_cog_window(

@@ -268,7 +268,11 @@ def write_cog(
     blocksize: int,
     tags: dict[str, str] | None = None,
 ) -> None:
-    """Write a whole-tile single-band COG whose pixels outside ``window`` are no-data (0)."""
+    """Write a whole-tile single-band COG whose pixels outside ``window`` are no-data (0).
+
+    Blocks that hold only no-data are left out of the file (GDAL ``SPARSE_OK``); every reader
+    sees them as no-data, and small worlds stay small and fast to write.
+    """
     full = np.zeros(tile_shape, dtype=values.dtype)
     full[window.row : window.row + window.height, window.col : window.col + window.width] = values
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -289,6 +293,7 @@ def write_cog(
         predictor=2,
         blocksize=blocksize,
         overview_resampling=resampling,
+        sparse_ok=True,
     ) as dst:
         dst.write(full, 1)
         if tags:

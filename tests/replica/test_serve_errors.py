@@ -111,9 +111,9 @@ def busy_port() -> Iterator[int]:
 
 
 def _rustac_children() -> list[psutil.Process]:
-    return [
-        p for p in psutil.Process().children(recursive=True) if "rustac" in " ".join(p.cmdline())
-    ]
+    """STAC servers started by this process itself (a session-wide served replica runs in a
+    subprocess of its own, so its rustac is a grandchild and is not counted)."""
+    return [p for p in psutil.Process().children() if "rustac" in " ".join(p.cmdline())]
 
 
 # --- errors before anything starts ----------------------------------------------------------
