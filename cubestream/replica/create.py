@@ -171,6 +171,7 @@ def create_replica(
     with (root / layout.ITEMS_FILE).open("w") as out:
         for entry in items:
             out.write(json.dumps(entry) + "\n")
+    (root / layout.IMAGED_FILE).write_text(json.dumps(_imaged(world), indent=1))
     manifest = {
         "spec": spec.to_dict(),
         "created": dt.datetime.now(dt.UTC).isoformat(),
@@ -186,3 +187,26 @@ def _collection(world: World) -> dict[str, Any]:
     from cubestream.replica.stac import collection
 
     return collection(world.bbox, world.spec.start, world.spec.end)
+
+
+def _imaged(world: World) -> dict[str, Any]:
+    """GeoJSON of each tile's imaged window: the area where minicubes have data."""
+    from pyproj import Transformer
+    from shapely.geometry import box, mapping
+    from shapely.ops import transform
+
+    features = []
+    for tile_id, tile in world.tiles.items():
+        win = world.window(tile_id)
+        x_min, y_max = tile.x0 + 30 * win.col, tile.y0 - 30 * win.row
+        footprint = box(x_min, y_max - 30 * win.height, x_min + 30 * win.width, y_max)
+        to_ll = Transformer.from_crs(tile.epsg, 4326, always_xy=True).transform
+        geometry = transform(to_ll, footprint.segmentize(1000.0))
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"tile": tile_id, "window": world.window(tile_id).__dict__},
+                "geometry": mapping(geometry),
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}

@@ -11,6 +11,7 @@ A replica directory holds::
         strata/<name>.tif         climate zones, land cover, geomorphons (COGs in EPSG:4326)
     stac/collection.json          the ``sentinel-2-l2a`` collection
     stac/items.ndjson             one STAC item per line; asset hrefs are absolute local paths
+    imaged.geojson                the imaged window of each tile (WGS84): where minicubes have data
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "COLLECTION",
     "COLLECTION_FILE",
     "ERA5_KEY",
+    "IMAGED_FILE",
     "ITEMS_FILE",
     "OBJECTS_DIR",
     "item_id",
@@ -35,6 +37,7 @@ COLLECTION = "sentinel-2-l2a"
 OBJECTS_DIR = "objects"
 COLLECTION_FILE = Path("stac") / "collection.json"
 ITEMS_FILE = Path("stac") / "items.ndjson"
+IMAGED_FILE = Path("imaged.geojson")
 ERA5_KEY = "era5/era5.zarr"
 SMAP_VERSION = "Vv7032"
 
