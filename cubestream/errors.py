@@ -12,7 +12,10 @@ __all__ = [
     "PortInUseError",
     "ReplicaError",
     "ReplicaNotFoundError",
+    "SamplingError",
     "StacItemError",
+    "StrataError",
+    "StrataNotFoundError",
     "TileNotFoundError",
 ]
 
@@ -50,3 +53,15 @@ class PortInUseError(ReplicaError, OSError):
 
 class NotYetAvailableError(CubestreamError, NotImplementedError):
     """A command of the design is not built yet."""
+
+
+class SamplingError(CubestreamError, ValueError):
+    """A location sample cannot be drawn as asked (target, allocation, splits)."""
+
+
+class StrataError(CubestreamError, ValueError):
+    """A strata raster, or the boxes whose strata are asked for, cannot be used."""
+
+
+class StrataNotFoundError(StrataError, FileNotFoundError):
+    """A strata raster is missing or its URL cannot be reached."""
