@@ -53,7 +53,7 @@ class SplitRule:
 
     @classmethod
     def with_validation(cls, val: float, test: float = 0.2, block_km: float = 50.0) -> SplitRule:
-        """Train / val / test with ``val`` taken from train (0.8 / 0.2 becomes 0.75 / 0.05 / 0.2)."""
+        """Train / val / test, ``val`` taken from train (0.8 / 0.2 -> 0.75 / 0.05 / 0.2)."""
         shares = {"train": 1 - test - val, "test": test}
         if val > 0:
             shares["val"] = val
