@@ -6,6 +6,7 @@ Each class also inherits the matching builtin, so callers can catch either.
 from __future__ import annotations
 
 __all__ = [
+    "AreaError",
     "CubestreamError",
     "GridError",
     "NotYetAvailableError",
@@ -65,3 +66,7 @@ class StrataError(CubestreamError, ValueError):
 
 class StrataNotFoundError(StrataError, FileNotFoundError):
     """A strata raster is missing or its URL cannot be reached."""
+
+
+class AreaError(CubestreamError, ValueError):
+    """An area to sample (name, bbox or GeoJSON) is malformed or lies outside the tile grid."""
