@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from cubestream.errors import CubestreamError, NotYetAvailableError
+from cubestream.errors import CubestreamError, NotYetAvailableError, SamplingError
 
 __all__ = ["build_parser", "main"]
 
 # Stages of DESIGN.md section 4 that later issues build, with the issue that brings each.
 _PLANNED = {
-    "sample": "X1 location sampler (issue 3)",
     "l1": "X2 + X3 level-1 builder (issue 4)",
     "l2": "X4 level-2 generator (issue 5)",
     "inspect": "store summaries (issue 4)",
@@ -74,6 +74,72 @@ def _add_replica(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=_replica_serve)
 
 
+def _sample(args: argparse.Namespace) -> int:
+    from cubestream.sample import (
+        AllocationRule,
+        SampleConfig,
+        SplitRule,
+        StrataSources,
+        sample_locations,
+        write_locations,
+    )
+
+    if args.replica:
+        strata = StrataSources.from_replica(Path(args.replica))
+        area = args.area or str(Path(args.replica) / "imaged.geojson")
+    elif args.climate and args.landcover and args.geomorphons:
+        strata = StrataSources(
+            climate=args.climate, landcover=args.landcover, geomorphons=args.geomorphons
+        )
+        area = args.area or "africa"
+    else:
+        raise SamplingError(
+            "give the strata rasters: --replica DIR, or all of --climate, --landcover and "
+            "--geomorphons (paths or URLs)"
+        )
+    strata = replace(strata, max_water_fraction=args.max_water)
+    config = SampleConfig(
+        area=area,
+        strata=strata,
+        target=args.target,
+        allocation=AllocationRule(
+            method=args.allocation, mix=args.mix, min_per_stratum=args.min_per_stratum
+        ),
+        splits=SplitRule.with_validation(args.val, test=args.test, block_km=args.block_km),
+        cap_per_tile=args.cap_per_tile,
+        top_tiles=args.top_tiles,
+        seed=args.seed,
+        workers=args.workers,
+    )
+    result = sample_locations(config)
+    for path in write_locations(result, Path(args.out)):
+        print(path)
+    return 0
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="X1: sample minicube locations on the Sentinel-2 grid")
+    p.add_argument("--out", required=True, help="locations table to write (.parquet)")
+    p.add_argument("--area", help="africa (default), min_lon,min_lat,max_lon,max_lat or GeoJSON")
+    p.add_argument("--replica", help="take the strata (and area) from a replica directory")
+    p.add_argument("--climate", help="climate-zone raster (Koppen-Geiger codes)")
+    p.add_argument("--landcover", help="land-cover raster (ESA WorldCover codes)")
+    p.add_argument("--geomorphons", help="geomorphon raster (classes 1..10)")
+    p.add_argument("--target", type=int, required=True, help="number of boxes to draw")
+    p.add_argument("--allocation", choices=["proportional", "equalised", "mixed"], default="mixed")
+    p.add_argument("--mix", type=float, default=0.5, help="equal-share weight of 'mixed'")
+    p.add_argument("--min-per-stratum", type=int, default=1)
+    p.add_argument("--cap-per-tile", type=int, default=None)
+    p.add_argument("--top-tiles", type=int, default=None, help="keep the N fullest tiles")
+    p.add_argument("--test", type=float, default=0.2, help="test share")
+    p.add_argument("--val", type=float, default=0.0, help="validation share (e.g. 0.05)")
+    p.add_argument("--block-km", type=float, default=50.0, help="spatial block size")
+    p.add_argument("--max-water", type=float, default=0.5, help="max water/no-data share")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes reading strata")
+    p.set_defaults(func=_sample)
+
+
 def _planned(name: str, what: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         raise NotYetAvailableError(f"`cubestream {name}` is part of the {what}, not built yet")
@@ -86,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cubestream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_replica(sub)
+    _add_sample(sub)
     for name, what in _PLANNED.items():
         planned = sub.add_parser(name, help=what, add_help=False)
         planned.add_argument("rest", nargs=argparse.REMAINDER)

@@ -1,0 +1,37 @@
+"""X1: unbiased minicube locations on the Sentinel-2 tile grid, stratified, with leak-free splits.
+
+The stage reads top to bottom in :func:`sample_locations`: the area (:mod:`.area`), the candidate
+boxes of its tiles (:mod:`.boxes`), their strata from rasters (:mod:`.strata`), the stratified draw
+(:mod:`.allocate`), the spatial-block splits (:mod:`.splits`) and the bias report (:mod:`.report`).
+"""
+
+from __future__ import annotations
+
+from cubestream.sample.allocate import AllocationRule
+from cubestream.sample.area import Area, parse_area
+from cubestream.sample.boxes import candidate_boxes, tile_boxes
+from cubestream.sample.locations import (
+    LOCATION_COLUMNS,
+    SampleConfig,
+    SampleResult,
+    sample_locations,
+    write_locations,
+)
+from cubestream.sample.splits import SplitRule
+from cubestream.sample.strata import StrataSources, box_strata
+
+__all__ = [
+    "LOCATION_COLUMNS",
+    "AllocationRule",
+    "Area",
+    "SampleConfig",
+    "SampleResult",
+    "SplitRule",
+    "StrataSources",
+    "box_strata",
+    "candidate_boxes",
+    "parse_area",
+    "sample_locations",
+    "tile_boxes",
+    "write_locations",
+]
