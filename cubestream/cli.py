@@ -112,6 +112,8 @@ def _sample(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     result = sample_locations(config)
+    for warning in result.report["warnings"]:
+        print(f"cubestream: warning: {warning}", file=sys.stderr)
     for path in write_locations(result, Path(args.out)):
         print(path)
     return 0

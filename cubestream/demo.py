@@ -99,7 +99,8 @@ def _stage_sample(demo: Path) -> dict[str, Any]:
     out = demo / "locations.parquet"
     command = [
         _cubestream(), "sample", "--replica", str(demo / "replica"), "--target", "30",
-        "--val", "0.1", "--block-km", "8", "--allocation", "mixed", "--seed", "0",
+        "--val", "0.1", "--block-km", "8", "--allocation", "mixed", "--min-per-stratum", "0",
+        "--seed", "0",
         "--out", str(out),
     ]  # fmt: skip
     seconds = _run(command)

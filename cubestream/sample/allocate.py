@@ -133,7 +133,8 @@ def allocate(population: pd.Series, target: int, rule: AllocationRule) -> pd.Ser
     if base.sum() > target:
         raise SamplingError(
             f"min_per_stratum={rule.min_per_stratum} over {len(capacity)} strata asks for "
-            f"{int(base.sum())} boxes, more than the target of {target}"
+            f"{int(base.sum())} boxes, more than the target of {target}; lower "
+            "--min-per-stratum (0 is allowed) or raise --target"
         )
     extra = _water_fill(capacity - base, weights, target - int(base.sum()))
     return pd.Series(base + extra, index=population.index, name="quota")

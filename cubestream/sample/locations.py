@@ -115,6 +115,22 @@ def _table(boxes: pd.DataFrame, chosen: pd.Index, config: SampleConfig) -> pd.Da
     return sample[[*LOCATION_COLUMNS, *extras]]
 
 
+def _split_warnings(achieved: dict[str, float], rule: SplitRule) -> list[str]:
+    """Say so when the blocks could not meet the requested shares within 2 %."""
+    off = {
+        name: achieved.get(name, 0.0)
+        for name, share in rule.shares.items()
+        if abs(achieved.get(name, 0.0) - share) > 0.02
+    }
+    if not off:
+        return []
+    return [
+        f"split shares {achieved} differ from the requested {rule.shares} by more than 2 %: "
+        f"the sample is too dense for {rule.block_km} km blocks (neighbouring boxes always "
+        "share a split); lower --block-km, draw fewer boxes or widen the area"
+    ]
+
+
 def sample_locations(config: SampleConfig) -> SampleResult:
     """Draw the locations table described by ``config`` (see the module docstring)."""
     area = parse_area(config.area)
@@ -141,6 +157,7 @@ def sample_locations(config: SampleConfig) -> SampleResult:
     report = bias_report(
         eligible, table, quotas, columns=config.allocation.columns, context=context
     )
+    report["warnings"] = _split_warnings(report["splits"], config.splits)
     return SampleResult(table=table, eligible=eligible, report=report, area=area)
 
 
@@ -148,7 +165,7 @@ def write_locations(result: SampleResult, out: Path) -> list[Path]:
     """Write the table to ``out`` (Parquet, atomically) and the report beside it."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table = result.table.drop(columns=["stratum", "eligible"], errors="ignore")
+    table = result.table.drop(columns=["stratum", "eligible", "core"], errors="ignore")
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     pq.write_table(arrow, tmp, compression="zstd")
