@@ -7,8 +7,10 @@ from __future__ import annotations
 
 __all__ = [
     "AreaError",
+    "AssetNotFoundError",
     "CubestreamError",
     "GridError",
+    "IncompleteSourceWarning",
     "NotYetAvailableError",
     "PortInUseError",
     "ReplicaError",
@@ -70,3 +72,23 @@ class StrataNotFoundError(StrataError, FileNotFoundError):
 
 class AreaError(CubestreamError, ValueError):
     """An area to sample (name, bbox or GeoJSON) is malformed or lies outside the tile grid."""
+
+
+class L1Error(CubestreamError, RuntimeError):
+    """The level-1 build cannot go on as asked."""
+
+
+class StacSearchError(L1Error):
+    """A STAC search failed or returned unusable items."""
+
+
+class AssetReadError(L1Error, OSError):
+    """A source asset (COG, HDF5 granule, Zarr store) could not be read."""
+
+
+class AssetNotFoundError(AssetReadError, FileNotFoundError):
+    """A source asset (SMAP granule, ERA5 store, SRTM tile) does not exist where it was asked for."""
+
+
+class IncompleteSourceWarning(CubestreamError, UserWarning):
+    """A source lacks part of what was asked for; the values left out are NaN or counted."""

@@ -1,0 +1,283 @@
+"""X2 + X3: the level-1 build, tile by tile, on a Dask cluster.
+
+:func:`build_l1` reads like the stage: read the locations table; per tile, search the STAC API,
+plan, create the group's template, and build the graph of chunk writes that are still missing;
+run every tile's writes on the cluster with a progress bar; mark a tile complete only when all
+its writes succeeded; write the build report listing every tile built, skipped, excluded or
+failed, with the reason. A tile that fails (a corrupt or missing COG, say) does not stop the
+others, and a rerun finishes only what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+
+from cubestream import __version__, grid
+from cubestream.errors import CubestreamError, L1Error
+from cubestream.l1.config import RetryPolicy, layered_env
+from cubestream.l1.plan import CUBE_COLUMNS, IntegrityPolicy, TilePlan, plan_tile
+from cubestream.l1.search import search_items
+from cubestream.l1.sentinel2 import cube_arrays
+from cubestream.l1.store import create_template, existing_chunks, open_root, write_block
+
+__all__ = ["L1Config", "build_l1", "tile_writes"]
+
+REPORT_FILE = "build_report.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class L1Config:
+    """Everything that defines a level-1 build.
+
+    Attributes
+    ----------
+    locations : str
+        The locations table (Parquet) of the sampler.
+    stac : str
+        STAC API URL, or a local items file (``.ndjson``) for file-system archives.
+    out : str
+        The L1 store (local path or ``s3://`` URL).
+    start, end : datetime.date
+        Time range (inclusive).
+    collection : str
+        STAC collection of Sentinel-2 L2A.
+    max_cloud_cover : float, optional
+        Drop items above this ``eo:cloud_cover``.
+    days_per_chunk : int
+        Acquisition days per time chunk.
+    integrity : IntegrityPolicy
+        What to do with tiles missing dates.
+    gdal_env : dict
+        Extra GDAL options (for example the S3 endpoint and credentials).
+    storage_options : dict
+        fsspec options for an ``s3://`` store.
+    scheduler : str, optional
+        Address of a running Dask scheduler; by default a LocalCluster is started.
+    workers, threads_per_worker : int
+        Size of the LocalCluster.
+    memory_limit : str
+        Memory limit per worker of the LocalCluster.
+    tiles : tuple of str, optional
+        Build only these tiles of the table.
+    """
+
+    locations: str
+    stac: str
+    out: str
+    start: dt.date
+    end: dt.date
+    collection: str = "sentinel-2-l2a"
+    max_cloud_cover: float | None = None
+    days_per_chunk: int = 16
+    integrity: IntegrityPolicy = field(default_factory=IntegrityPolicy)
+    gdal_env: dict[str, str] = field(default_factory=dict)
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    scheduler: str | None = None
+    workers: int = 2
+    threads_per_worker: int = 2
+    memory_limit: str = "4GB"
+    tiles: tuple[str, ...] | None = None
+
+    def signature(self) -> dict[str, Any]:
+        """What a finished tile must have been built with to be reused as is."""
+        return {
+            "stac": self.stac,
+            "collection": self.collection,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "max_cloud_cover": self.max_cloud_cover,
+            "days_per_chunk": self.days_per_chunk,
+            "cubestream": __version__,
+        }
+
+
+def _read_locations(path: str, tiles: tuple[str, ...] | None) -> pd.DataFrame:
+    table = pd.read_parquet(path)
+    missing = [c for c in ("tile", "epsg", *CUBE_COLUMNS) if c not in table.columns]
+    if missing:
+        raise L1Error(
+            f"the locations table {path} lacks the columns {missing}; make it with "
+            "`cubestream sample`"
+        )
+    if tiles:
+        unknown = sorted(set(tiles) - set(table["tile"]))
+        if unknown:
+            raise L1Error(f"tiles {unknown} are not in the locations table {path}")
+        table = table[table["tile"].isin(tiles)]
+    return table
+
+
+def _plan(config: L1Config, tile_id: str, cubes: pd.DataFrame) -> TilePlan:
+    tile = grid.tile(tile_id)
+    bbox = (
+        float(cubes["min_lon"].min()),
+        float(cubes["min_lat"].min()),
+        float(cubes["max_lon"].max()),
+        float(cubes["max_lat"].max()),
+    )
+    items = search_items(
+        config.stac,
+        tile_id,
+        bbox,
+        config.start,
+        config.end,
+        collection=config.collection,
+        max_cloud_cover=config.max_cloud_cover,
+        policy=RetryPolicy.from_env(),
+    )
+    return plan_tile(tile, cubes, items, days_per_chunk=config.days_per_chunk)
+
+
+def _region(plan: TilePlan, c: int, t: int) -> tuple[slice, slice]:
+    k = plan.days_per_chunk
+    return slice(c, c + 1), slice(t * k, min((t + 1) * k, len(plan.days)))
+
+
+def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
+    """Delayed writes of the chunks of ``s2``, ``scl`` and ``data_fraction`` still missing.
+
+    Building them reads no pixel.
+    """
+    s2, scl = cube_arrays(plan, layered_env(config.gdal_env))
+    done = {name: existing_chunks(group, name) for name in ("s2", "scl", "data_fraction")}
+    write = dask.delayed(write_block, pure=False)
+    so = config.storage_options or None
+    writes = []
+    for c in range(len(plan.cubes)):
+        for t in range(len(plan.day_chunks)):
+            region = _region(plan, c, t)
+            if (c, t, 0, 0, 0) not in done["s2"]:
+                writes.append(write(config.out, so, f"{plan.tile}/s2", region, s2.blocks[c, t]))
+            if (c, t, 0, 0) not in done["scl"]:
+                writes.append(write(config.out, so, f"{plan.tile}/scl", region, scl.blocks[c, t]))
+            if (c, t) not in done["data_fraction"]:
+                fraction = (scl.blocks[c, t] > 0).mean(axis=(2, 3), dtype=np.float32)
+                writes.append(write(config.out, so, f"{plan.tile}/data_fraction", region, fraction))
+    return writes
+
+
+def _prepare(root: Any, plan: TilePlan, config: L1Config) -> tuple[Any, str]:
+    """Open the tile's group, or (re)create its template; say which."""
+    if plan.tile in root:
+        group = root[plan.tile]
+        same = group.attrs.get("build") == config.signature()
+        days = [str(d) for d in np.asarray(group["time"][...]).astype("datetime64[D]")]
+        if same and days == [d.isoformat() for d in plan.days]:
+            return group, "complete" if group.attrs.get("complete") else "resumed"
+    return create_template(root, plan, config.signature()), "new"
+
+
+@contextmanager
+def _client(config: L1Config) -> Iterator[Any]:
+    from distributed import Client, LocalCluster
+
+    if config.scheduler:
+        with Client(config.scheduler) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=config.workers,
+            threads_per_worker=config.threads_per_worker,
+            memory_limit=config.memory_limit,
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _run(client: Any, jobs: dict[str, list[Any]]) -> dict[str, str | None]:
+    """Run each tile's writes; return per tile None (success) or the error message."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    futures = {tile: client.compute(writes) for tile, writes in jobs.items()}
+    owner = {f.key: tile for tile, fs in futures.items() for f in fs}
+    errors: dict[str, str | None] = dict.fromkeys(jobs)
+    total = sum(len(fs) for fs in futures.values())
+    with tqdm(total=total, desc="l1 chunks", unit="chunk", file=sys.stderr) as bar:
+        for future in as_completed([f for fs in futures.values() for f in fs]):
+            bar.update()
+            tile = owner[future.key]
+            if future.status == "error" and errors[tile] is None:
+                errors[tile] = f"{type(future.exception()).__name__}: {future.exception()}"
+                client.cancel(futures[tile])
+    return errors
+
+
+def build_l1(config: L1Config) -> dict[str, Any]:
+    """Build (or finish) the L1 store of ``config``; return the build report."""
+    started = time.perf_counter()
+    table = _read_locations(config.locations, config.tiles)
+    root = open_root(config.out, config.storage_options or None)
+    report: dict[str, Any] = {"config": _jsonable(config), "tiles": {}}
+    jobs: dict[str, list[Any]] = {}
+    groups = {}
+    for tile_id, cubes in table.groupby("tile", sort=True):
+        entry: dict[str, Any] = {"cubes": len(cubes)}
+        report["tiles"][str(tile_id)] = entry
+        try:
+            plan = _plan(config, str(tile_id), cubes)
+        except CubestreamError as exc:
+            entry.update(status="failed", reason=str(exc))
+            continue
+        entry.update(
+            days=len(plan.days),
+            items=len(plan.items),
+            missing_dates=[d.isoformat() for d in plan.missing_dates],
+        )
+        if (
+            len(plan.missing_dates) > config.integrity.max_missing_dates
+            and config.integrity.on_missing == "exclude"
+        ):
+            entry.update(status="excluded", reason=f"{len(plan.missing_dates)} missing dates")
+            continue
+        group, state = _prepare(root, plan, config)
+        entry["state_before"] = state
+        groups[plan.tile] = group
+        jobs[plan.tile] = [] if state == "complete" else tile_writes(plan, group, config)
+    with _client(config) as client:
+        print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
+        errors = _run(client, {t: w for t, w in jobs.items() if w})
+    for tile, group in groups.items():
+        error = errors.get(tile)
+        entry = report["tiles"][tile]
+        if error:
+            entry.update(status="failed", reason=error)
+        else:
+            group.attrs["complete"] = True
+            entry.update(
+                status="built" if jobs[tile] else "skipped (already complete)",
+                chunks_written=len(jobs[tile]),
+            )
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    _write_report(config, report)
+    return report
+
+
+def _jsonable(config: L1Config) -> dict[str, Any]:
+    out = asdict(config)
+    out["start"], out["end"] = config.start.isoformat(), config.end.isoformat()
+    out["gdal_env"] = {k: ("***" if "SECRET" in k else v) for k, v in config.gdal_env.items()}
+    out["storage_options"] = "<given>" if config.storage_options else {}
+    return out
+
+
+def _write_report(config: L1Config, report: dict[str, Any]) -> None:
+    import fsspec
+
+    url = f"{config.out.rstrip('/')}/{REPORT_FILE}"
+    with fsspec.open(url, "w", **(config.storage_options or {})) as handle:
+        handle.write(json.dumps(report, indent=1) + "\n")

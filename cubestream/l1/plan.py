@@ -1,0 +1,147 @@
+"""Plan a tile's level-1 build: pure functions from the locations table and STAC items to specs.
+
+Nothing here reads pixels. A :class:`TilePlan` says which cubes a tile holds, which acquisition
+days it has, which items make each day (split datatakes are two items of one day), which DN offset
+each item carries, and how days group into time chunks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cubestream.errors import L1Error
+
+__all__ = ["CUBE_COLUMNS", "IntegrityPolicy", "TilePlan", "baseline_offset", "plan_tile"]
+
+CUBE_COLUMNS = (
+    "cube_id", "row", "col", "x_min", "y_min", "x_max", "y_max", "lon", "lat",
+    "min_lon", "min_lat", "max_lon", "max_lat",
+)  # fmt: skip
+"""Per-cube columns carried from the locations table into the L1 store."""
+
+
+def baseline_offset(item: dict[str, Any]) -> int:
+    """DN offset to subtract from an item's reflectance (1000 from baseline 04.00 on).
+
+    Items whose reflectance was already harmonised (``earthsearch:boa_offset_applied: true``)
+    carry no offset.
+    """
+    props = item["properties"]
+    if props.get("earthsearch:boa_offset_applied", False):
+        return 0
+    baseline = str(props.get("s2:processing_baseline", "00.00"))
+    return 1000 if baseline >= "04.00" else 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntegrityPolicy:
+    """What to do with tiles that miss acquisition dates.
+
+    A date is missing where the gap between two acquisitions exceeds 1.5 revisit intervals (the
+    tile's median gap); ``max_missing_dates`` more than that excludes the tile (``"exclude"``) or
+    keeps it with the gaps listed in the report (``"flag"``).
+    """
+
+    on_missing: str = "flag"
+    max_missing_dates: int = 3
+
+    def __post_init__(self) -> None:
+        if self.on_missing not in ("flag", "exclude"):
+            raise L1Error(f"on_missing must be 'flag' or 'exclude', not {self.on_missing!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TilePlan:
+    """Everything needed to build one tile's group, with no pixel read yet."""
+
+    tile: str
+    epsg: int
+    x0: float
+    y0: float
+    cubes: pd.DataFrame
+    items: tuple[dict[str, Any], ...]
+    days: tuple[dt.date, ...]
+    item_day: tuple[int, ...]
+    offsets: tuple[int, ...]
+    days_per_chunk: int
+    missing_dates: tuple[dt.date, ...]
+
+    @property
+    def day_chunks(self) -> tuple[int, ...]:
+        """Days per time chunk (the last chunk may be shorter)."""
+        n, k = len(self.days), self.days_per_chunk
+        return tuple(min(k, n - start) for start in range(0, n, k))
+
+    @property
+    def item_chunks(self) -> tuple[int, ...]:
+        """Items per time chunk: the items of the days of each chunk (same-day items together)."""
+        block = np.asarray(self.item_day) // self.days_per_chunk
+        return tuple(int(v) for v in np.bincount(block, minlength=len(self.day_chunks)))
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """UTM bounds of the boxes' grid (the tile's upper-left corner, 28 boxes a side)."""
+        return (self.x0, self.y0 - 28 * 3840, self.x0 + 28 * 3840, self.y0)
+
+
+def _missing_dates(days: list[dt.date]) -> list[dt.date]:
+    """Acquisitions absent from the regular revisit: gaps over 1.5 median gaps."""
+    if len(days) < 3:
+        return []
+    gaps = np.diff([d.toordinal() for d in days])
+    step = int(np.median(gaps))
+    missing = []
+    for day, gap in zip(days[:-1], gaps, strict=True):
+        missing += [day + dt.timedelta(days=step * k) for k in range(1, round(gap / step))]
+    return missing
+
+
+def plan_tile(
+    tile: Any,
+    cubes: pd.DataFrame,
+    items: list[dict[str, Any]],
+    *,
+    days_per_chunk: int = 16,
+) -> TilePlan:
+    """Plan the build of one tile.
+
+    Parameters
+    ----------
+    tile : cubestream.grid.Tile
+        The tile (corner and EPSG from the official grid).
+    cubes : pandas.DataFrame
+        The tile's rows of the locations table.
+    items : list of dict
+        The tile's STAC items, sorted by datetime.
+    days_per_chunk : int
+        Acquisition days per time chunk of the store.
+    """
+    if not items:
+        raise L1Error(f"tile {tile.tile_id} has no Sentinel-2 items in the time range")
+    bad = cubes[(cubes["epsg"] != tile.epsg) | (cubes["x_min"] != tile.x0 + cubes["col"] * 3840)]
+    if not bad.empty:
+        raise L1Error(
+            f"cubes {bad['cube_id'].tolist()[:5]} do not sit on tile {tile.tile_id}'s box grid; "
+            "the locations table does not match the Sentinel-2 grid"
+        )
+    day_of = [dt.date.fromisoformat(str(i["properties"]["datetime"])[:10]) for i in items]
+    days = sorted(set(day_of))
+    index = {day: k for k, day in enumerate(days)}
+    return TilePlan(
+        tile=tile.tile_id,
+        epsg=tile.epsg,
+        x0=tile.x0,
+        y0=tile.y0,
+        cubes=cubes.sort_values("cube_id").reset_index(drop=True)[list(CUBE_COLUMNS)],
+        items=tuple(items),
+        days=tuple(days),
+        item_day=tuple(index[d] for d in day_of),
+        offsets=tuple(baseline_offset(i) for i in items),
+        days_per_chunk=days_per_chunk,
+        missing_dates=tuple(_missing_dates(days)),
+    )
