@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 from cubestream.errors import CubestreamError, NotYetAvailableError, SamplingError
 
@@ -14,9 +15,7 @@ __all__ = ["build_parser", "main"]
 
 # Stages of DESIGN.md section 4 that later issues build, with the issue that brings each.
 _PLANNED = {
-    "l1": "X2 + X3 level-1 builder (issue 4)",
     "l2": "X4 level-2 generator (issue 5)",
-    "inspect": "store summaries (issue 4)",
     "train": "X5 trainers (issue 7)",
     "cluster": "cluster launching (issue 8)",
     "bench": "benchmarks (issue 9)",
@@ -47,11 +46,16 @@ def _replica_serve(args: argparse.Namespace) -> int:
         s3_port=args.s3_port,
         stac_port=args.stac_port,
         access_log=Path(args.access_log) if args.access_log else None,
+        fail_rate=args.fail_rate,
+        fail_status=args.fail_status,
+        fail_seed=args.fail_seed,
     )
     return 0
 
 
 def _add_replica(sub: argparse._SubParsersAction) -> None:
+    from cubestream.replica.serve import FailStatus
+
     replica = sub.add_parser("replica", help="create or serve the local replica of the archives")
     rsub = replica.add_subparsers(dest="action", required=True)
     create = rsub.add_parser("create", help="write a synthetic world into DIR")
@@ -71,6 +75,17 @@ def _add_replica(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--s3-port", type=int, default=0, help="S3 API port (0: any free port)")
     serve.add_argument("--stac-port", type=int, default=0, help="STAC API port (0: any free)")
     serve.add_argument("--access-log", default=None, help="JSON-lines log of S3 requests")
+    serve.add_argument(
+        "--fail-rate", type=float, default=0.0, help="share of object reads answered with an error"
+    )
+    serve.add_argument(
+        "--fail-status",
+        type=int,
+        choices=get_args(FailStatus),
+        default=503,
+        help="HTTP status of those errors (503 SlowDown, 500, 502, 504, 429, 403 Throttling)",
+    )
+    serve.add_argument("--fail-seed", type=int, default=0, help="seed of the failing requests")
     serve.set_defaults(func=_replica_serve)
 
 
@@ -142,6 +157,79 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_sample)
 
 
+def _l1(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from cubestream.l1 import IntegrityPolicy, L1Config, build_l1
+
+    gdal_env: dict[str, str] = {}
+    storage_options: dict[str, object] = {}
+    if args.endpoints:
+        from cubestream.replica.serve import Endpoints
+
+        endpoints = Endpoints.from_json(Path(args.endpoints).read_text().strip().splitlines()[0])
+        gdal_env = endpoints.gdal_env()
+        if args.out.startswith("s3://"):
+            storage_options = endpoints.storage_options()
+    config = L1Config(
+        locations=args.locations,
+        stac=args.stac,
+        out=args.out,
+        start=dt.date.fromisoformat(args.start),
+        end=dt.date.fromisoformat(args.end),
+        max_cloud_cover=args.max_cloud_cover,
+        days_per_chunk=args.days_per_chunk,
+        integrity=IntegrityPolicy(
+            on_missing=args.on_missing, max_missing_dates=args.max_missing_dates
+        ),
+        gdal_env=gdal_env,
+        storage_options=storage_options,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        threads_per_worker=args.threads,
+        memory_limit=args.memory_limit,
+        tiles=tuple(args.tiles) if args.tiles else None,
+    )
+    report = build_l1(config)
+    statuses = {tile: entry.get("status") for tile, entry in report["tiles"].items()}
+    print(json.dumps({"store": args.out, "tiles": statuses, "seconds": report["seconds"]}))
+    return 0 if all(s != "failed" for s in statuses.values()) else 1
+
+
+def _add_l1(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("l1", help="X2 + X3: build the level-1 Zarr store of minicubes")
+    p.add_argument("--locations", required=True, help="locations table of `cubestream sample`")
+    p.add_argument("--stac", required=True, help="STAC API URL or a local items .ndjson")
+    p.add_argument("--out", required=True, help="L1 store: local path or s3:// URL")
+    p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
+    p.add_argument("--endpoints", help="JSON line of `cubestream replica serve` (S3 settings)")
+    p.add_argument("--max-cloud-cover", type=float, default=None)
+    p.add_argument("--days-per-chunk", type=int, default=16)
+    p.add_argument("--on-missing", choices=["flag", "exclude"], default="flag")
+    p.add_argument("--max-missing-dates", type=int, default=3)
+    p.add_argument("--scheduler", help="address of a running Dask scheduler")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
+    p.add_argument("--threads", type=int, default=2, help="threads per worker")
+    p.add_argument("--memory-limit", default="4GB", help="memory limit per worker")
+    p.add_argument("--tiles", nargs="*", help="build only these tiles")
+    p.set_defaults(func=_l1)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from cubestream.inspect import describe
+
+    print(describe(args.store))
+    return 0
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="summarise a store (L1, L2) or a locations table")
+    p.add_argument("store", help="Zarr store path/URL or a .parquet table")
+    p.set_defaults(func=_inspect)
+
+
 def _planned(name: str, what: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         raise NotYetAvailableError(f"`cubestream {name}` is part of the {what}, not built yet")
@@ -155,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_replica(sub)
     _add_sample(sub)
+    _add_l1(sub)
+    _add_inspect(sub)
     for name, what in _PLANNED.items():
         planned = sub.add_parser(name, help=what, add_help=False)
         planned.add_argument("rest", nargs=argparse.REMAINDER)

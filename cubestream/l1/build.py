@@ -33,7 +33,8 @@ from cubestream.l1.store import create_template, existing_chunks, open_root, wri
 
 __all__ = ["L1Config", "build_l1", "tile_writes"]
 
-REPORT_FILE = "build_report.json"
+REPORT_SUFFIX = ".report.json"
+"""The build report lies next to the store: ``l1.zarr`` -> ``l1.zarr.report.json``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -278,6 +279,6 @@ def _jsonable(config: L1Config) -> dict[str, Any]:
 def _write_report(config: L1Config, report: dict[str, Any]) -> None:
     import fsspec
 
-    url = f"{config.out.rstrip('/')}/{REPORT_FILE}"
+    url = f"{config.out.rstrip('/')}{REPORT_SUFFIX}"
     with fsspec.open(url, "w", **(config.storage_options or {})) as handle:
         handle.write(json.dumps(report, indent=1) + "\n")

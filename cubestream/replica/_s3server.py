@@ -2,8 +2,10 @@
 
 Private helper of :mod:`cubestream.replica.serve`. moto's WSGI application runs under werkzeug's
 threaded server in a daemon thread; a small middleware appends one JSON line per request to the
-access log (see :class:`AccessLog` for the fields). moto's backends are global to the process, so
-one S3 server runs per process at a time, and its state is reset when the server stops.
+access log (see :class:`AccessLog` for the fields), and another can answer a seeded share of the
+object reads with an S3 error instead of the object (see :class:`Faults`). moto's backends are
+global to the process, so one S3 server runs per process at a time, and its state is reset when
+the server stops.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import hashlib
 import json
 import mimetypes
 import os
@@ -28,7 +31,7 @@ from cubestream.errors import PortInUseError, ReplicaError
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
-__all__ = ["AccessLog", "S3Server", "upload_objects"]
+__all__ = ["FAULT_CODES", "AccessLog", "Faults", "S3Server", "upload_objects"]
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -40,6 +43,22 @@ CONTENT_TYPES = {
 }
 """Content type of the objects by suffix (others are guessed, then ``binary/octet-stream``)."""
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+_FAULT = "cubestream.fault"
+"""WSGI environ key set on requests answered by :class:`FaultMiddleware`."""
+
+FAULT_CODES: dict[int, tuple[str, str]] = {
+    500: ("InternalError", "We encountered an internal error. Please try again."),
+    502: ("BadGateway", "The server received an invalid response. Please try again."),
+    503: ("SlowDown", "Please reduce your request rate."),
+    504: ("GatewayTimeout", "The server did not answer in time. Please try again."),
+    429: ("TooManyRequests", "Please reduce your request rate."),
+    403: ("Throttling", "Rate exceeded."),
+}
+"""S3 error code and message of each status an injected failure may answer with.
+
+503 ``SlowDown`` is what S3 answers when a prefix is read too fast; 429 and a 403 ``Throttling``
+are what other S3-compatible stores and gateways answer for the same reason.
+"""
 
 
 class AccessLog:
@@ -48,7 +67,9 @@ class AccessLog:
     Each line holds ``time`` (ISO 8601, UTC, when the response ended), ``method``, ``path``
     (``/bucket/key``, URL-decoded), ``bucket``, ``key``, ``query`` (the raw query string),
     ``range`` (the ``Range`` header or ``null``), ``status``, ``bytes`` (body bytes of the
-    response) and ``seconds`` (time from the request to its last body chunk). A line is written
+    response), ``seconds`` (time from the request to its last body chunk) and ``fault`` (true
+    when the request was answered with an injected error: its ``bytes`` are then 0, the small XML
+    error body is not counted, so the bytes of a log sum the object bytes sent). A line is written
     before the last chunk of its response is sent, so it is in the file once a client has read
     the response. Nothing is written
     until :meth:`enable` is called, so the log holds the clients' requests and not the upload.
@@ -148,9 +169,15 @@ class AccessLogMiddleware:
         return _LoggedBody(body, done)
 
 
+def _path(environ: dict[str, Any]) -> str:
+    """The request's URL-decoded path (``/bucket/key``)."""
+    return str(environ.get("PATH_INFO", "")).encode("latin-1").decode("utf-8", "replace")
+
+
 def _record(environ: dict[str, Any], status: int, sent: int, seconds: float) -> dict[str, Any]:
-    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    path = _path(environ)
     bucket, _, key = path.lstrip("/").partition("/")
+    fault = bool(environ.get(_FAULT, False))
     return {
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
         "method": environ.get("REQUEST_METHOD", ""),
@@ -160,9 +187,114 @@ def _record(environ: dict[str, Any], status: int, sent: int, seconds: float) -> 
         "query": environ.get("QUERY_STRING", ""),
         "range": environ.get("HTTP_RANGE"),
         "status": status,
-        "bytes": sent,
+        "bytes": 0 if fault else sent,
         "seconds": round(seconds, 6),
+        "fault": fault,
     }
+
+
+class Faults:
+    """Which object reads fail: a seeded, repeatable share of the GET and HEAD requests of objects.
+
+    The decision for a request is a hash of the seed, the request (method, path, query, ``Range``)
+    and how many times the same request was seen before, mapped to [0, 1) and compared with
+    ``rate``. It does not depend on the order in which concurrent requests arrive, so a run is
+    repeatable, and a retried request is decided afresh (it fails again with probability
+    ``rate``). Requests of the bucket itself (listing, creation, policy) and anything that is not
+    a GET or HEAD of an object never fail, nor does anything before :meth:`arm`.
+
+    Parameters
+    ----------
+    rate : float
+        Share of object reads answered with an error, in [0, 1].
+    status : int
+        HTTP status of the errors, a key of :data:`FAULT_CODES`.
+    seed : int
+        Seed of the decisions.
+
+    Raises
+    ------
+    ReplicaError
+        If ``rate`` is outside [0, 1] or ``status`` is not one of :data:`FAULT_CODES`.
+    """
+
+    def __init__(self, rate: float = 0.0, status: int = 503, seed: int = 0) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ReplicaError(f"fail rate must be within [0, 1], not {rate}")
+        if status not in FAULT_CODES:
+            raise ReplicaError(
+                f"fail status {status} is not an S3 error the server can inject; choose one of "
+                f"{sorted(FAULT_CODES)}"
+            )
+        self.rate = rate
+        self.status = status
+        self.seed = seed
+        self._seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._armed = threading.Event()
+
+    def arm(self) -> None:
+        """Start failing requests (once the replica is loaded)."""
+        self._armed.set()
+
+    def fails(self, environ: dict[str, Any]) -> bool:
+        """Whether to answer this request with an error."""
+        if self.rate <= 0.0 or not self._armed.is_set():
+            return False
+        method = environ.get("REQUEST_METHOD", "")
+        bucket, _, key = _path(environ).lstrip("/").partition("/")
+        if method not in ("GET", "HEAD") or not bucket or not key or bucket == "moto-api":
+            return False
+        request = f"{method} {bucket}/{key}?{environ.get('QUERY_STRING', '')} "
+        request += str(environ.get("HTTP_RANGE"))
+        with self._lock:
+            seen = self._seen.get(request, 0)
+            self._seen[request] = seen + 1
+        digest = hashlib.blake2b(f"{self.seed}|{seen}|{request}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64 < self.rate
+
+    def body(self, environ: dict[str, Any]) -> bytes:
+        """The S3 XML error document of an injected failure."""
+        code, message = FAULT_CODES[self.status]
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{message}</Message>"
+            f"<Resource>{_xml_escape(_path(environ))}</Resource>"
+            f"<RequestId>{os.urandom(8).hex().upper()}</RequestId></Error>"
+        ).encode()
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class FaultMiddleware:
+    """WSGI middleware answering the requests :class:`Faults` picks with an S3 error."""
+
+    def __init__(self, app: WSGIApp, faults: Faults) -> None:
+        self.app = app
+        self.faults = faults
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Answer with the error, or pass the request on."""
+        if not self.faults.fails(environ):
+            return self.app(environ, start_response)
+        environ[_FAULT] = True
+        body = self.faults.body(environ)
+        status = f"{self.faults.status} {_REASONS[self.faults.status]}"
+        headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+        start_response(status, headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+
+_REASONS = {
+    403: "Forbidden",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 def _handler_class() -> type:
@@ -187,6 +319,8 @@ class S3Server:
         Port to bind; 0 picks a free one.
     log : AccessLog
         Where requests are recorded.
+    faults : Faults, optional
+        Which object reads to answer with an error (none by default).
 
     Raises
     ------
@@ -194,11 +328,14 @@ class S3Server:
         If ``port`` is taken.
     """
 
-    def __init__(self, host: str, port: int, log: AccessLog) -> None:
+    def __init__(self, host: str, port: int, log: AccessLog, faults: Faults | None = None) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
-        app = AccessLogMiddleware(DomainDispatcherApplication(create_backend_app), log)
+        moto_app: WSGIApp = DomainDispatcherApplication(create_backend_app)
+        if faults is not None:
+            moto_app = FaultMiddleware(moto_app, faults)
+        app = AccessLogMiddleware(moto_app, log)
         try:
             self._server: BaseWSGIServer = make_server(
                 host, port, app, threaded=True, request_handler=_handler_class()

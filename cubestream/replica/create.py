@@ -19,6 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from cubestream.errors import ReplicaError
@@ -191,9 +192,9 @@ def _collection(world: World) -> dict[str, Any]:
 
 def _imaged(world: World) -> dict[str, Any]:
     """GeoJSON of each tile's imaged window: the area where minicubes have data."""
+    import shapely
     from pyproj import Transformer
     from shapely.geometry import box, mapping
-    from shapely.ops import transform
 
     features = []
     for tile_id, tile in world.tiles.items():
@@ -201,7 +202,10 @@ def _imaged(world: World) -> dict[str, Any]:
         x_min, y_max = tile.x0 + 30 * win.col, tile.y0 - 30 * win.row
         footprint = box(x_min, y_max - 30 * win.height, x_min + 30 * win.width, y_max)
         to_ll = Transformer.from_crs(tile.epsg, 4326, always_xy=True).transform
-        geometry = transform(to_ll, footprint.segmentize(1000.0))
+        geometry = shapely.transform(
+            footprint.segmentize(1000.0),
+            lambda xy, f=to_ll: np.column_stack(f(xy[:, 0], xy[:, 1])),
+        )
         features.append(
             {
                 "type": "Feature",

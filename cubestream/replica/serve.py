@@ -19,10 +19,22 @@
 5. Print one JSON line (:meth:`Endpoints.to_json`) and block until SIGINT or SIGTERM, then stop
    rustac, the S3 server and remove the temporary files; the same happens if anything fails.
 
+Fault injection
+    With ``fail_rate > 0`` (``--fail-rate``) the S3 API answers that share of the GET and HEAD
+    requests of objects with an S3 error document instead of the object: status ``fail_status``
+    (503 ``SlowDown`` by default; 500 ``InternalError``, 502, 504, 429 ``TooManyRequests`` or a
+    403 ``Throttling``), so tests can prove that clients retry. The choice is seeded
+    (``fail_seed``) and depends only on the request and how often it was made before, not on the
+    order of concurrent requests: a run is repeatable, and a retried request fails again with
+    probability ``fail_rate``. Bucket requests (creation, listing) and the loading of the objects
+    at start never fail. Failed requests are logged with their status, ``fault: true`` and
+    ``bytes: 0``.
+
 The access log
     One JSON line per S3 request made after the server is ready (the upload is not logged):
     ``time``, ``method``, ``path`` (``/bucket/key``), ``bucket``, ``key``, ``query``, ``range``
-    (the ``Range`` header), ``status``, ``bytes`` (body bytes of the response) and ``seconds``.
+    (the ``Range`` header), ``status``, ``bytes`` (body bytes of the response), ``seconds`` and
+    ``fault`` (an injected failure, logged with 0 bytes).
     Each line is written and flushed just before the last chunk of its response is sent, so a
     client that has read a response finds its line in the file. A given ``access_log`` file is
     truncated at start. The server closes the connection after each response (werkzeug has no
@@ -59,18 +71,23 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from cubestream.errors import PortInUseError, ReplicaError
 from cubestream.replica._stacdocs import read_stac, write_served_stac
 from cubestream.replica.layout import COLLECTION, OBJECTS_DIR
 from cubestream.replica.spec import BUCKET, load_spec
 
-__all__ = ["REGION", "Endpoints", "serve", "served"]
+if TYPE_CHECKING:
+    from cubestream.replica._s3server import Faults
+
+__all__ = ["REGION", "Endpoints", "FailStatus", "serve", "served"]
 
 REGION = "us-west-2"
 """Region of the served bucket (Earth-search's ``sentinel-cogs`` is in us-west-2)."""
 _KEY = "testing"
+FailStatus = Literal[403, 429, 500, 502, 503, 504]
+"""HTTP statuses an injected failure can answer with (see the module's "Fault injection")."""
 _ONE_AT_A_TIME = threading.Lock()  # moto's backends are global to the process
 
 
@@ -191,6 +208,9 @@ def serve(
     s3_port: int = 0,
     stac_port: int = 0,
     access_log: Path | None = None,
+    fail_rate: float = 0.0,
+    fail_status: FailStatus = 503,
+    fail_seed: int = 0,
 ) -> None:
     """Serve the replica in ``root`` until SIGINT or SIGTERM, printing one JSON line when ready.
 
@@ -204,6 +224,13 @@ def serve(
         Ports of the S3 API and the STAC API; 0 picks free ports.
     access_log : Path, optional
         JSON-lines log of the S3 requests; by default a file in a temporary directory.
+    fail_rate : float
+        Share of the object GET and HEAD requests answered with an error (see "Fault injection"
+        in the module's description); 0 serves every request.
+    fail_status : {503, 500, 502, 504, 429, 403}
+        HTTP status of those errors.
+    fail_seed : int
+        Seed of the choice of the requests that fail.
 
     Raises
     ------
@@ -214,12 +241,13 @@ def serve(
     PortInUseError
         If a port asked for is taken.
     ReplicaError
-        If a server fails to start, or stops while serving.
+        If a server fails to start, or stops while serving, or a fault option is invalid.
     """
+    faults = _faults(fail_rate, fail_status, fail_seed)
     with (
         _stop_on_signals(),
         contextlib.suppress(_Stopped),
-        _serving(root, host, s3_port, stac_port, access_log) as running,
+        _serving(root, host, s3_port, stac_port, access_log, faults) as running,
     ):
         print(running.endpoints.to_json(), flush=True)
         while True:
@@ -235,19 +263,31 @@ def served(
     s3_port: int = 0,
     stac_port: int = 0,
     access_log: Path | None = None,
+    fail_rate: float = 0.0,
+    fail_status: FailStatus = 503,
+    fail_seed: int = 0,
 ) -> Iterator[Endpoints]:
     """Serve the replica in ``root`` while the ``with`` block runs (see :func:`serve`).
 
     One replica at a time can be served per process. The STAC API child process is killed if
     the thread that entered the block dies, so enter it from a thread that outlives the block.
+    The parameters are those of :func:`serve`.
 
     Yields
     ------
     Endpoints
         Where the S3 API and the STAC API answer.
     """
-    with _serving(root, host, s3_port, stac_port, access_log) as running:
+    faults = _faults(fail_rate, fail_status, fail_seed)
+    with _serving(root, host, s3_port, stac_port, access_log, faults) as running:
         yield running.endpoints
+
+
+def _faults(rate: float, status: int, seed: int) -> Faults:
+    """The fault options, checked before anything starts (no heavy import)."""
+    from cubestream.replica._s3server import Faults
+
+    return Faults(rate, status, seed)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,7 +312,12 @@ class _Running:
 
 @contextmanager
 def _serving(
-    root: Path, host: str, s3_port: int, stac_port: int, access_log: Path | None
+    root: Path,
+    host: str,
+    s3_port: int,
+    stac_port: int,
+    access_log: Path | None,
+    faults: Faults,
 ) -> Iterator[_Running]:
     # heavy imports (moto, boto3) only once the replica is known to be sound
     from cubestream.replica._s3server import AccessLog, S3Server, upload_objects
@@ -289,7 +334,7 @@ def _serving(
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         log = AccessLog(access_log or tmp / "s3-access.ndjson")
         stack.callback(log.close)
-        s3 = S3Server(host, s3_port, log)
+        s3 = S3Server(host, s3_port, log, faults)
         s3_endpoint = f"http://{_url_host(host)}:{s3.port}"
         stack.callback(s3.stop, s3_endpoint)
         items_file = write_served_stac(docs, tmp / "stac", http_base=s3_endpoint, bucket=BUCKET)
@@ -302,6 +347,7 @@ def _serving(
         upload_objects(_s3_client(endpoints), root / OBJECTS_DIR, BUCKET, REGION)
         stac.wait_ready(expected_items=len(docs.items))
         log.enable()
+        faults.arm()
         yield _Running(
             endpoints=endpoints, s3_alive=s3.is_alive, stac_process=stac.process, stac_log=stac.log
         )

@@ -12,10 +12,10 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 from pyproj import Transformer
 from shapely.geometry import box, mapping
-from shapely.ops import transform as shapely_transform
 
 from cubestream.grid import Tile
 from cubestream.replica.layout import COLLECTION
@@ -84,7 +84,8 @@ def _footprint(tile: Tile, window: Window, covered: NDArray[np.bool_], res: int)
     y_min = tile.y0 - (window.row + rows[-1] + 1) * res
     polygon = box(x_min, y_min, x_max, y_max).segmentize(1000.0)
     to_ll = Transformer.from_crs(tile.epsg, 4326, always_xy=True).transform
-    return dict(mapping(shapely_transform(to_ll, polygon)))
+    lonlat = shapely.transform(polygon, lambda xy: np.column_stack(to_ll(xy[:, 0], xy[:, 1])))
+    return dict(mapping(lonlat))
 
 
 def _percentages(scl: NDArray[np.uint8], tile_pixels: int) -> dict[str, float]:

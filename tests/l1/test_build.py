@@ -1,0 +1,229 @@
+"""The level-1 build: exact pixels, laziness, resume after a kill, failures named."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import xarray as xr
+from rasterio.windows import Window
+
+from cubestream.l1 import L1Config, build_l1
+from cubestream.l1.build import _plan, tile_writes
+from cubestream.l1.plan import baseline_offset
+from cubestream.l1.sentinel2 import BAND_ASSETS, BANDS
+from cubestream.l1.store import create_template, open_root
+from cubestream.replica import layout
+from cubestream.sample import (
+    AllocationRule,
+    SampleConfig,
+    SplitRule,
+    StrataSources,
+    sample_locations,
+    write_locations,
+)
+
+START, END = dt.date(2021, 12, 1), dt.date(2022, 2, 28)
+
+
+@pytest.fixture(scope="session")
+def scheduler() -> Iterator[str]:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def locations(replica_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = SampleConfig(
+        area=str(replica_root / layout.IMAGED_FILE),
+        strata=StrataSources.from_replica(replica_root),
+        target=5,
+        allocation=AllocationRule(method="proportional", min_per_stratum=0),
+        splits=SplitRule(block_km=8),
+        seed=1,
+    )
+    out = tmp_path_factory.mktemp("loc") / "locations.parquet"
+    write_locations(sample_locations(config), out)
+    return out
+
+
+def _config(locations: Path, replica_root: Path, out: Path, scheduler: str, **kw) -> L1Config:
+    return L1Config(
+        locations=str(locations),
+        stac=str(replica_root / layout.ITEMS_FILE),
+        out=str(out),
+        start=START,
+        end=END,
+        scheduler=scheduler,
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def built(locations: Path, replica_root: Path, scheduler: str, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("l1") / "l1.zarr"
+    report = build_l1(_config(locations, replica_root, out, scheduler))
+    assert {e["status"] for e in report["tiles"].values()} == {"built"}
+    return out
+
+
+def _items(replica_root: Path) -> list[dict]:
+    return [json.loads(x) for x in (replica_root / layout.ITEMS_FILE).read_text().splitlines()]
+
+
+def _expected(items: list[dict], day: str, asset: str, row: int, col: int) -> np.ndarray:
+    """Independent read: each item's window, offset removed, first item with data wins."""
+    out = np.zeros((128, 128), dtype=np.uint16)
+    for item in (i for i in items if i["properties"]["datetime"].startswith(day)):
+        with rasterio.open(item["assets"][asset]["href"]) as src:
+            values = src.read(1, window=Window(col * 128, row * 128, 128, 128)).astype(np.int32)
+        offset = baseline_offset(item) if asset != "scl" else 0
+        values = np.where(values > 0, np.maximum(values - offset, 1), 0)
+        out = np.where(out == 0, values, out).astype(np.uint16)
+    return out
+
+
+def test_pixels_equal_an_independent_read(built: Path, replica_root: Path) -> None:
+    items = _items(replica_root)
+    ds = xr.open_zarr(built, group="37MBU", consolidated=False, mask_and_scale=False)
+    assert list(ds.band.values) == list(BANDS)
+    days = [str(d)[:10] for d in ds.time.values]
+    assert len(days) == len({i["properties"]["datetime"][:10] for i in items})
+    for c in range(ds.sizes["cube"]):
+        cube = str(ds.cube.values[c])
+        row, col = int(cube[5:7]), int(cube[7:9])
+        for t in (0, len(days) // 2, len(days) - 1):
+            for band, asset in (("B04", "red"), ("B8A", "nir08"), ("B12", "swir22")):
+                got = ds.s2.isel(cube=c, time=t).sel(band=band).values
+                np.testing.assert_array_equal(got, _expected(items, days[t], asset, row, col))
+            scl = ds.scl.isel(cube=c, time=t).values
+            np.testing.assert_array_equal(scl, _expected(items, days[t], "scl", row, col))
+    assert set(BAND_ASSETS) <= set(items[0]["assets"])
+
+
+def test_store_carries_what_places_every_pixel(built: Path, locations: Path) -> None:
+    ds = xr.open_zarr(built, group="37MBU", consolidated=False)
+    table = pd.read_parquet(locations).set_index("cube_id")
+    assert ds.attrs["epsg"] == 32737 and ds.attrs["resolution"] == 30 and ds.attrs["complete"]
+    for name in ("x_min", "y_max", "lon", "lat"):
+        np.testing.assert_allclose(ds[name].values, table.loc[ds.cube.values, name].values)
+    assert ds.s2.encoding["scale_factor"] == 1e-4, "reflectance decodes to [0, 1] floats"
+    fraction = ds.data_fraction.values
+    assert ((fraction >= 0) & (fraction <= 1)).all() and (fraction < 1).any()
+
+
+def test_building_the_graph_computes_nothing(
+    locations: Path, replica_root: Path, scheduler: str, tmp_path: Path
+) -> None:
+    config = _config(locations, replica_root, tmp_path / "lazy.zarr", scheduler)
+    cubes = pd.read_parquet(locations)
+    plan = _plan(config, "37MBU", cubes[cubes["tile"] == "37MBU"])
+    group = create_template(open_root(config.out), plan, config.signature())
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the graph was computed while being built")
+
+    with dask.config.set(scheduler=refuse):
+        writes = tile_writes(plan, group, config)
+    assert len(writes) == 3 * len(plan.cubes) * len(plan.day_chunks)
+
+
+def _chunk_bytes(store: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(store)): p.read_bytes()
+        for p in sorted(store.rglob("*"))
+        if p.is_file() and "/c/" in str(p.relative_to(store)).replace(os.sep, "/") + "/"
+    }
+
+
+def test_killed_build_resumes_to_a_clean_build(
+    built: Path, locations: Path, replica_root: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "resumed.zarr"
+    command = [
+        sys.executable,
+        "-m",
+        "cubestream.cli",
+        "l1",
+        "--locations",
+        str(locations),
+        "--stac",
+        str(replica_root / layout.ITEMS_FILE),
+        "--out",
+        str(out),
+        "--start",
+        str(START),
+        "--end",
+        str(END),
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+    ]
+    process = subprocess.Popen(
+        command, start_new_session=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if len(list((out / "37MBU" / "s2" / "c").rglob("*")) if out.exists() else []) >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    group = open_root(str(out))["37MBU"]
+    assert group.attrs["complete"] is False, "a killed build is never marked complete"
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    clean, again = _chunk_bytes(built / "37MBU"), _chunk_bytes(out / "37MBU")
+    assert clean.keys() == again.keys()
+    assert all(clean[k] == again[k] for k in clean), "chunk for chunk equal"
+
+
+def test_corrupt_cog_fails_its_tile_naming_the_asset(
+    locations: Path, replica_root: Path, scheduler: str, tmp_path: Path
+) -> None:
+    items = _items(replica_root)
+    victim = Path(items[2]["assets"]["red"]["href"])
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(victim.read_bytes()[:5000] + b"\0" * 100)
+    items[2]["assets"]["red"]["href"] = str(broken)
+    stac = tmp_path / "items.ndjson"
+    stac.write_text("".join(json.dumps(i) + "\n" for i in items))
+    config = _config(locations, replica_root, tmp_path / "bad.zarr", scheduler)
+    report = build_l1(L1Config(**{**config.__dict__, "stac": str(stac)}))
+    entry = report["tiles"]["37MBU"]
+    assert entry["status"] == "failed"
+    assert "broken.tif" in entry["reason"]
+    assert open_root(str(tmp_path / "bad.zarr"))["37MBU"].attrs["complete"] is False
+    saved = json.loads((tmp_path / "bad.zarr.report.json").read_text())
+    assert saved["tiles"]["37MBU"]["status"] == "failed"
+
+
+def test_unknown_tiles_and_bad_tables_are_refused(
+    locations: Path, replica_root: Path, tmp_path: Path, scheduler: str
+) -> None:
+    from cubestream.errors import L1Error
+
+    config = _config(locations, replica_root, tmp_path / "x.zarr", scheduler, tiles=("31UDQ",))
+    with pytest.raises(L1Error, match="31UDQ"):
+        build_l1(config)
+    bad = tmp_path / "bad.parquet"
+    pd.read_parquet(locations).drop(columns=["x_min"]).to_parquet(bad)
+    with pytest.raises(L1Error, match="x_min"):
+        build_l1(_config(bad, replica_root, tmp_path / "y.zarr", scheduler))
+    shutil.rmtree(tmp_path / "x.zarr", ignore_errors=True)
