@@ -70,26 +70,15 @@ def _stage_replica(demo: Path) -> dict[str, Any]:
     }
 
 
-def _stage_serve(demo: Path) -> dict[str, Any]:
+def _stage_serve(demo: Path, endpoints: Any, ready: float, command: list[str]) -> dict[str, Any]:
     from cubestream.replica.probe import probe_all
-    from cubestream.testing import start_replica_server, stop_replica_server
 
-    root = demo / "replica"
-    log = demo / "replica-access.log"
-    command = [_cubestream(), "replica", "serve", str(root), "--access-log", str(log)]
-    print(f"$ {shlex.join(command)}", flush=True)
-    started = time.perf_counter()
-    proc, endpoints = start_replica_server(root, access_log=log)
-    ready = round(time.perf_counter() - started, 1)
-    try:
-        figures = probe_all(root, endpoints)
-    finally:
-        stop_replica_server(proc)
+    figures = probe_all(demo / "replica", endpoints)
     print(json.dumps(figures, indent=1), flush=True)
     return {
         "stage": "replica serve",
         "command": shlex.join(command),
-        "outputs": [str(log)],
+        "outputs": [str(demo / "endpoints.json"), endpoints.access_log],
         "seconds": ready,
         "figures": {"seconds_until_ready": ready, **figures},
     }
@@ -98,8 +87,8 @@ def _stage_serve(demo: Path) -> dict[str, Any]:
 def _stage_sample(demo: Path) -> dict[str, Any]:
     out = demo / "locations.parquet"
     command = [
-        _cubestream(), "sample", "--replica", str(demo / "replica"), "--target", "30",
-        "--val", "0.1", "--block-km", "8", "--allocation", "mixed", "--min-per-stratum", "0",
+        _cubestream(), "sample", "--replica", str(demo / "replica"), "--target", "24",
+        "--val", "0.1", "--block-km", "4", "--allocation", "mixed", "--min-per-stratum", "0",
         "--seed", "0",
         "--out", str(out),
     ]  # fmt: skip
@@ -125,11 +114,64 @@ def _stage_sample(demo: Path) -> dict[str, Any]:
     }
 
 
+def _stage_l1(demo: Path, endpoints: Any) -> dict[str, Any]:
+    from cubestream.replica.spec import load_spec
+
+    spec = load_spec(demo / "replica")
+    out = demo / "l1.zarr"
+    command = [
+        _cubestream(), "l1", "--locations", str(demo / "locations.parquet"),
+        "--stac", endpoints.stac_api, "--endpoints", str(demo / "endpoints.json"),
+        "--out", str(out), "--start", spec.start.isoformat(), "--end", spec.end.isoformat(),
+    ]  # fmt: skip
+    mark = len(Path(endpoints.access_log).read_text().splitlines())
+    seconds = _run(command)
+    report = json.loads(Path(f"{out}.report.json").read_text())
+    lines = Path(endpoints.access_log).read_text().splitlines()[mark:]
+    fetched = sum(json.loads(line)["bytes"] for line in lines if "sentinel-2-l2a" in line)
+    cubes = sum(entry["cubes"] for entry in report["tiles"].values())
+    return {
+        "stage": "l1 (X2 + X3)",
+        "command": shlex.join(command),
+        "outputs": [str(out), f"{out}.report.json"],
+        "seconds": seconds,
+        "figures": {
+            "tiles": {tile: entry["status"] for tile, entry in report["tiles"].items()},
+            "cubes": cubes,
+            "cubes_per_second": round(cubes / seconds, 2),
+            "sentinel2_bytes_fetched": fetched,
+            "sentinel2_requests": sum("sentinel-2-l2a" in line for line in lines),
+        },
+    }
+
+
+def _serving(demo: Path) -> tuple[Any, Any, float, list[str]]:
+    from cubestream.testing import start_replica_server
+
+    root = demo / "replica"
+    log = demo / "replica-access.log"
+    command = [_cubestream(), "replica", "serve", str(root), "--access-log", str(log)]
+    print(f"$ {shlex.join(command)}", flush=True)
+    started = time.perf_counter()
+    proc, endpoints = start_replica_server(root, access_log=log)
+    (demo / "endpoints.json").write_text(endpoints.to_json() + "\n")
+    return proc, endpoints, round(time.perf_counter() - started, 1), command
+
+
 def main() -> int:
     """Run every stage that exists and write ``summary.json``."""
     demo = Path(os.environ.get("DEMO_DIR", "demo")).resolve()
     demo.mkdir(parents=True, exist_ok=True)
-    stages = [_stage_replica(demo), _stage_serve(demo), _stage_sample(demo)]
+    from cubestream.testing import stop_replica_server
+
+    stages = [_stage_replica(demo)]
+    proc, endpoints, ready, command = _serving(demo)
+    try:
+        stages.append(_stage_serve(demo, endpoints, ready, command))
+        stages.append(_stage_sample(demo))
+        stages.append(_stage_l1(demo, endpoints))
+    finally:
+        stop_replica_server(proc)
     summary = {"demo_dir": str(demo), "context": _context(), "stages": stages}
     (demo / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"wrote {demo / 'summary.json'}", flush=True)

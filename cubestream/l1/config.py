@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["GDAL_DEFAULTS", "RetryPolicy", "gdal_options", "layered_env"]
+from rasterio.session import Session as RasterioSession
+
+__all__ = ["GDAL_DEFAULTS", "RetryPolicy", "StaticAWSSession", "gdal_options", "layered_env"]
 
 GDAL_DEFAULTS: dict[str, str] = {
     # never list a "directory" of a COG's parent prefix on open (one GET instead of many)
@@ -56,15 +58,47 @@ def _typed(options: dict[str, str]) -> dict[str, Any]:
     return {k: int(v) if v.isdigit() else v for k, v in options.items()}
 
 
+_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+class StaticAWSSession(RasterioSession):  # type: ignore[misc]
+    """A picklable rasterio session holding fixed AWS credentials.
+
+    rasterio refuses credentials as plain GDAL options and its own ``AWSSession`` holds a boto3
+    session that cannot travel to Dask workers; this one carries only strings.
+    """
+
+    def __init__(self, options: dict[str, str]) -> None:
+        self.options = {k: v for k, v in options.items() if k in _CREDENTIALS}
+
+    @classmethod
+    def hascreds(cls, config: dict[str, Any]) -> bool:
+        """Whether ``config`` holds credentials."""
+        return "AWS_ACCESS_KEY_ID" in config
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The credentials, by their GDAL names."""
+        return dict(self.options)
+
+    def get_credential_options(self) -> dict[str, str]:
+        """GDAL configuration options for the credentials (what rasterio asks a session)."""
+        return dict(self.options)
+
+
 def layered_env(extra: dict[str, str] | None = None) -> Any:
     """Build the stackstac ``LayeredEnv`` that carries :func:`gdal_options` to every read.
 
-    AWS credentials in ``extra`` (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``) are passed as
-    GDAL configuration options, which is how GDAL's ``/vsis3/`` reads them.
+    AWS credentials in ``extra`` (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``) travel in a
+    :class:`StaticAWSSession`, from which rasterio hands them to GDAL's ``/vsis3/``.
     """
     import stackstac
 
-    options = _typed(gdal_options(extra))
+    options: dict[str, Any] = _typed(gdal_options(extra))
+    if any(key in options for key in _CREDENTIALS):
+        options["session"] = StaticAWSSession(options)
+        for key in _CREDENTIALS:
+            options.pop(key, None)
     return stackstac.DEFAULT_GDAL_ENV.updated(always=options)
 
 
