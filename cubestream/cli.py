@@ -162,14 +162,17 @@ def _l1(args: argparse.Namespace) -> int:
     import json
 
     from cubestream.l1 import IntegrityPolicy, L1Config, build_l1
+    from cubestream.l1.auxiliary import AuxiliarySources
 
     gdal_env: dict[str, str] = {}
     storage_options: dict[str, object] = {}
+    source_options: dict[str, object] = {}
     if args.endpoints:
         from cubestream.replica.serve import Endpoints
 
         endpoints = Endpoints.from_json(Path(args.endpoints).read_text().strip().splitlines()[0])
         gdal_env = endpoints.gdal_env()
+        source_options = endpoints.storage_options()
         if args.out.startswith("s3://"):
             storage_options = endpoints.storage_options()
     config = L1Config(
@@ -190,6 +193,9 @@ def _l1(args: argparse.Namespace) -> int:
         threads_per_worker=args.threads,
         memory_limit=args.memory_limit,
         tiles=tuple(args.tiles) if args.tiles else None,
+        auxiliary=AuxiliarySources(
+            smap=args.smap, era5=args.era5, srtm=args.srtm, storage_options=source_options
+        ),
     )
     report = build_l1(config)
     statuses = {tile: entry.get("status") for tile, entry in report["tiles"].items()}
@@ -205,6 +211,9 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     p.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
     p.add_argument("--endpoints", help="JSON line of `cubestream replica serve` (S3 settings)")
+    p.add_argument("--smap", help="SMAP L4 prefix holding YYYY.MM.DD/ folders (path or s3://)")
+    p.add_argument("--era5", help="ERA5 Zarr store (path or s3://)")
+    p.add_argument("--srtm", help="prefix holding srtm/<S02E036>.tif (path, s3:// or http)")
     p.add_argument("--max-cloud-cover", type=float, default=None)
     p.add_argument("--days-per-chunk", type=int, default=16)
     p.add_argument("--on-missing", choices=["flag", "exclude"], default="flag")

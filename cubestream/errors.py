@@ -87,8 +87,8 @@ class AssetReadError(L1Error, OSError):
 
 
 class AssetNotFoundError(AssetReadError, FileNotFoundError):
-    """A source asset (SMAP granule, ERA5 store, SRTM tile) does not exist where it was asked for."""
+    """A source asset (SMAP granule, ERA5 store, SRTM tile) is not where it was asked for."""
 
 
-class IncompleteSourceWarning(CubestreamError, UserWarning):
+class IncompleteSourceWarning(CubestreamError, UserWarning):  # noqa: N818 (a warning)
     """A source lacks part of what was asked for; the values left out are NaN or counted."""

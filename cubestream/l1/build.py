@@ -25,6 +25,7 @@ import pandas as pd
 
 from cubestream import __version__, grid
 from cubestream.errors import CubestreamError, L1Error
+from cubestream.l1.auxiliary import AuxiliarySources, aux_done, write_dem, write_era5, write_smap
 from cubestream.l1.config import RetryPolicy, layered_env
 from cubestream.l1.plan import CUBE_COLUMNS, IntegrityPolicy, TilePlan, plan_tile
 from cubestream.l1.search import search_items
@@ -71,6 +72,8 @@ class L1Config:
         Memory limit per worker of the LocalCluster.
     tiles : tuple of str, optional
         Build only these tiles of the table.
+    auxiliary : AuxiliarySources
+        SMAP, ERA5 and SRTM sources (each optional).
     """
 
     locations: str
@@ -89,6 +92,7 @@ class L1Config:
     threads_per_worker: int = 2
     memory_limit: str = "4GB"
     tiles: tuple[str, ...] | None = None
+    auxiliary: AuxiliarySources = field(default_factory=AuxiliarySources)
 
     def signature(self) -> dict[str, Any]:
         """What a finished tile must have been built with to be reused as is."""
@@ -99,6 +103,9 @@ class L1Config:
             "end": self.end.isoformat(),
             "max_cloud_cover": self.max_cloud_cover,
             "days_per_chunk": self.days_per_chunk,
+            "smap": self.auxiliary.smap,
+            "era5": self.auxiliary.era5,
+            "srtm": self.auxiliary.srtm,
             "cubestream": __version__,
         }
 
@@ -166,6 +173,33 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
                 fraction = (scl.blocks[c, t] > 0).mean(axis=(2, 3), dtype=np.float32)
                 writes.append(write(config.out, so, f"{plan.tile}/data_fraction", region, fraction))
     return writes
+
+
+def aux_writes(plan: TilePlan, group: Any, config: L1Config) -> tuple[list[Any], dict[str, str]]:
+    """Delayed writes of the auxiliary variables not yet complete, and what happens to each."""
+    aux, so = config.auxiliary, config.storage_options or None
+    cubes = plan.cubes.assign(tile=plan.tile, epsg=plan.epsg)
+    bbox = (
+        float(cubes["min_lon"].min()),
+        float(cubes["min_lat"].min()),
+        float(cubes["max_lon"].max()),
+        float(cubes["max_lat"].max()),
+    )
+    calls = {
+        "dem": (aux.srtm, write_dem, (cubes, aux.srtm, config.gdal_env)),
+        "smap": (aux.smap, write_smap, (cubes, aux, config.start, config.end)),
+        "era5": (aux.era5, write_era5, (bbox, aux, config.start, config.end)),
+    }
+    writes, states = [], {}
+    for name, (source, fn, args) in calls.items():
+        if source is None:
+            states[name] = "not requested"
+        elif aux_done(group, name):
+            states[name] = "already complete"
+        else:
+            states[name] = "written"
+            writes.append(dask.delayed(fn, pure=False)(config.out, so, plan.tile, *args))
+    return writes, states
 
 
 def _prepare(root: Any, plan: TilePlan, config: L1Config) -> tuple[Any, str]:
@@ -248,7 +282,11 @@ def build_l1(config: L1Config) -> dict[str, Any]:
         group, state = _prepare(root, plan, config)
         entry["state_before"] = state
         groups[plan.tile] = group
-        jobs[plan.tile] = [] if state == "complete" else tile_writes(plan, group, config)
+        if state == "complete":
+            jobs[plan.tile] = []
+            continue
+        extra, entry["auxiliary"] = aux_writes(plan, group, config)
+        jobs[plan.tile] = tile_writes(plan, group, config) + extra
     with _client(config) as client:
         print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
         errors = _run(client, {t: w for t, w in jobs.items() if w})
@@ -273,6 +311,8 @@ def _jsonable(config: L1Config) -> dict[str, Any]:
     out["start"], out["end"] = config.start.isoformat(), config.end.isoformat()
     out["gdal_env"] = {k: ("***" if "SECRET" in k else v) for k, v in config.gdal_env.items()}
     out["storage_options"] = "<given>" if config.storage_options else {}
+    aux = out["auxiliary"]
+    aux["storage_options"] = "<given>" if aux["storage_options"] else {}
     return out
 
 

@@ -31,7 +31,8 @@ GDAL_DEFAULTS: dict[str, str] = {
     # keep a small per-file cache so the IFDs of a COG are fetched once per worker
     "VSI_CACHE": "TRUE",
     "VSI_CACHE_SIZE": str(32 * 1024 * 1024),
-    "GDAL_CACHEMAX": "256",
+    # block cache in bytes (rasterio hands an integer to GDALSetCacheMax64)
+    "GDAL_CACHEMAX": str(256 * 1024 * 1024),
     # GDAL's own retries for 429, 5xx and connection errors, with exponential backoff
     "GDAL_HTTP_MAX_RETRY": "6",
     "GDAL_HTTP_RETRY_DELAY": "0.5",
@@ -61,7 +62,7 @@ def _typed(options: dict[str, str]) -> dict[str, Any]:
 _CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
-class StaticAWSSession(RasterioSession):  # type: ignore[misc]
+class StaticAWSSession(RasterioSession):
     """A picklable rasterio session holding fixed AWS credentials.
 
     rasterio refuses credentials as plain GDAL options and its own ``AWSSession`` holds a boto3

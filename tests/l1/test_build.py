@@ -22,9 +22,12 @@ import xarray as xr
 from rasterio.windows import Window
 
 from cubestream.l1 import L1Config, build_l1
+from cubestream.l1.auxiliary import AuxiliarySources
 from cubestream.l1.build import _plan, tile_writes
+from cubestream.l1.dem import dem_cubes
 from cubestream.l1.plan import baseline_offset
 from cubestream.l1.sentinel2 import BAND_ASSETS, BANDS
+from cubestream.l1.smap import list_granules, smap_cubes
 from cubestream.l1.store import create_template, open_root
 from cubestream.replica import layout
 from cubestream.sample import (
@@ -77,7 +80,13 @@ def _config(locations: Path, replica_root: Path, out: Path, scheduler: str, **kw
 @pytest.fixture(scope="module")
 def built(locations: Path, replica_root: Path, scheduler: str, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("l1") / "l1.zarr"
-    report = build_l1(_config(locations, replica_root, out, scheduler))
+    objects = replica_root / layout.OBJECTS_DIR
+    aux = AuxiliarySources(
+        smap=str(objects / "smap" / "SPL4SMGP.007"),
+        era5=str(objects / layout.ERA5_KEY),
+        srtm=str(objects),
+    )
+    report = build_l1(_config(locations, replica_root, out, scheduler, auxiliary=aux))
     assert {e["status"] for e in report["tiles"].values()} == {"built"}
     return out
 
@@ -127,6 +136,23 @@ def test_store_carries_what_places_every_pixel(built: Path, locations: Path) -> 
     assert ((fraction >= 0) & (fraction <= 1)).all() and (fraction < 1).any()
 
 
+def test_auxiliary_variables_are_the_readers_output(built: Path, replica_root: Path) -> None:
+    ds = xr.open_zarr(built, group="37MBU", consolidated=False)
+    cubes = pd.DataFrame(
+        {name: ds[name].values for name in ("x_min", "y_min", "x_max", "y_max", "lon", "lat")}
+    )
+    cubes = cubes.assign(cube_id=ds.cube.values, tile="37MBU", epsg=32737)
+    objects = replica_root / layout.OBJECTS_DIR
+    np.testing.assert_array_equal(ds.dem.values, dem_cubes(str(objects), cubes))
+    granules = list_granules(str(objects / "smap" / "SPL4SMGP.007"), START, END)
+    smap = smap_cubes(granules, cubes, start=START, end=END)
+    np.testing.assert_array_equal(ds.smap.values, smap.values)
+    assert list(ds.smap_variable.values) == list(smap.smap_variable.values)
+    assert ds.era5.sizes["era5_time"] == (END - START).days + 1
+    assert {"t2m_mean", "tp_sum"} <= set(ds.era5_variable.values)
+    assert ds.attrs["complete"]
+
+
 def test_building_the_graph_computes_nothing(
     locations: Path, replica_root: Path, scheduler: str, tmp_path: Path
 ) -> None:
@@ -144,10 +170,12 @@ def test_building_the_graph_computes_nothing(
 
 
 def _chunk_bytes(store: Path) -> dict[str, bytes]:
+    """Chunk files of the Sentinel-2 arrays (the CLI build below has no auxiliary sources)."""
     return {
         str(p.relative_to(store)): p.read_bytes()
-        for p in sorted(store.rglob("*"))
-        if p.is_file() and "/c/" in str(p.relative_to(store)).replace(os.sep, "/") + "/"
+        for name in ("s2", "scl", "data_fraction")
+        for p in sorted((store / name / "c").rglob("*"))
+        if p.is_file()
     }
 
 

@@ -1,0 +1,374 @@
+"""ERA5 over a tile: a small latitude/longitude window, de-accumulated and aggregated to days.
+
+The data flow of :func:`era5_tile`:
+
+1. Open the Zarr store lazily with xarray (fsspec for URLs): metadata only, no Dask.
+2. Plan: the time steps ``[start 00:00, end + 1 00:00]`` (checked present and regular) and the
+   window, the cells whose centres lie in the bbox grown by ``margin_deg`` (the store's
+   latitude order is kept; longitudes may be stored -180..180 or 0..360: the window may wrap,
+   and comes out in the bbox's convention).
+3. Read the window one time chunk of the store at a time (stores are chunked in time over the
+   full grid, so this reads only the chunks under the time range, each once), de-accumulate the
+   accumulated variables, carrying the last step over from one block to the next.
+4. Aggregate per UTC day ``D`` into running sums, minima and maxima.
+
+Daily values
+
+===============================  =========  ==========================================  ======
+output                           variable   statistic over day ``D``                    units
+===============================  =========  ==========================================  ======
+``t2m_mean, t2m_min, t2m_max``   ``t2m``    mean, min, max of the instantaneous values  K
+                                            at the steps in ``[D 00:00, D+1 00:00)``
+``d2m_mean``                     ``d2m``    mean (same steps)                           K
+``sp_mean``                      ``sp``     mean (same steps)                           Pa
+``tp_sum``                       ``tp``     sum of the step amounts ``a(t)`` over       m
+                                            ``D 00:00 < t <= D+1 00:00``
+``e_sum``, ``pev_sum``           ``e``,     sum (same steps); negative: evaporation is  m
+                                 ``pev``    a loss (ECMWF sign convention)
+``ssr_sum``                      ``ssr``    sum (same steps)                            J m-2
+===============================  =========  ==========================================  ======
+
+De-accumulation
+    A variable is accumulated when its attributes say so (``GRIB_stepType`` ``accum``, or an
+    ``accumulation`` attribute). Raw ERA5 forecasts accumulate from their start (06 and 18 UTC,
+    ``forecast_starts_utc``): the value ``A(t)`` is the amount over ``(t0, t]``, ``t0`` the
+    latest start strictly before ``t``, so ``n(t) = min_s ((hour(t) - s - 1) mod 24) + 1``
+    hours are accumulated at ``t``. The amount of the step of ``s`` hours ending at ``t`` is
+    ``a(t) = A(t)`` if ``n(t) <= s`` (the first step after a reset), else
+    ``A(t) - A(t - s)``. Stores of per-step amounts (already de-accumulated) are read with
+    ``forecast_starts_utc=tuple(range(24))``, which makes ``a(t) = A(t)`` at an hourly step.
+    A summed variable without those attributes is taken as per-step amounts.
+
+Missing values
+    NaN in the store propagates to the day's statistic (a gap stays visible). A time step
+    missing from the range raises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from cubestream.errors import AssetNotFoundError, AssetReadError
+
+__all__ = ["AGGREGATES", "FORECAST_STARTS_UTC", "era5_tile", "output_names"]
+
+Statistic = Literal["mean", "min", "max", "sum"]
+AGGREGATES: dict[str, tuple[Statistic, ...]] = {
+    "t2m": ("mean", "min", "max"),
+    "d2m": ("mean",),
+    "sp": ("mean",),
+    "tp": ("sum",),
+    "e": ("sum",),
+    "pev": ("sum",),
+    "ssr": ("sum",),
+}
+"""Daily statistics per ERA5 variable (see the module docstring)."""
+FORECAST_STARTS_UTC = (6, 18)
+"""UTC hours the raw ERA5 forecasts, and so their accumulations, start at."""
+_HOUR = np.timedelta64(1, "h")
+_DAY = np.timedelta64(1, "D")
+Array = NDArray[np.float64]
+
+
+def output_names(variables: Sequence[str]) -> list[str]:
+    """Names of the daily values of ``variables`` (``era5_variable`` of :func:`era5_tile`)."""
+    return [f"{v}_{s}" for v in variables for s in AGGREGATES[v]]
+
+
+# --- opening and planning -----------------------------------------------------------------------
+
+
+def _open_store(url: str, storage_options: dict[str, Any] | None) -> xr.Dataset:
+    """Open the store lazily (no Dask, no caching: indexing reads only the chunks it meets)."""
+    try:
+        with warnings.catch_warnings():  # a store without consolidated metadata is fine
+            warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated")
+            return xr.open_dataset(
+                url,
+                engine="zarr",
+                chunks=None,
+                cache=False,
+                storage_options=storage_options if "://" in url else None,
+            )
+    except FileNotFoundError as exc:
+        raise AssetNotFoundError(f"ERA5 Zarr store not found: {url} ({exc})") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        raise AssetReadError(f"cannot open the ERA5 Zarr store {url}: {exc}") from exc
+
+
+def _time_range(times: NDArray[np.datetime64], start: dt.date, end: dt.date, url: str) -> slice:
+    """Indices of the steps ``[start 00:00, end + 1 00:00]``; checks they are all there."""
+    first = np.datetime64(start, "ns")
+    last = np.datetime64(end + dt.timedelta(days=1), "ns")
+    i0, i1 = np.searchsorted(times, [first, last])
+    found = times[i0 : i1 + 1]
+    if i1 >= len(times) or len(found) == 0 or found[0] != first or found[-1] != last:
+        raise AssetReadError(
+            f"the ERA5 store {url} does not hold every step from {_minutes(first)} to "
+            f"{_minutes(last)} (it holds {_minutes(times[0])} to {_minutes(times[-1])}); "
+            f"days {start} to {end} need them"
+        )
+    steps = np.unique(np.diff(found)) // _HOUR
+    if len(steps) != 1 or 24 % steps[0]:
+        raise AssetReadError(
+            f"the ERA5 store {url} has irregular time steps (hours: {steps.tolist()}) between "
+            f"{_minutes(first)} and {_minutes(last)}"
+        )
+    return slice(int(i0), int(i1) + 1)
+
+
+def _minutes(time: np.datetime64) -> str:
+    return str(time.astype("datetime64[m]"))
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Latitude and longitude indices of the window, and its coordinates."""
+
+    lat_index: NDArray[np.intp]
+    lon_index: NDArray[np.intp]
+    lat: Array
+    lon: Array
+
+
+def _window(lat: Array, lon: Array, bbox: tuple[float, ...], margin: float, url: str) -> _Window:
+    min_lon, min_lat, max_lon, max_lat = bbox
+    eps = 1e-6
+    lat_index = np.flatnonzero((lat >= min_lat - margin - eps) & (lat <= max_lat + margin + eps))
+    west = min_lon - margin
+    shifted = np.mod(lon - west + eps, 360.0) - eps
+    inside = np.flatnonzero(shifted <= max_lon + margin - west + eps)
+    lon_index = inside[np.argsort(shifted[inside], kind="stable")]
+    if not len(lat_index) or not len(lon_index):
+        raise AssetReadError(
+            f"no cell of the ERA5 store {url} lies within {margin} degrees of the bbox {bbox}"
+        )
+    return _Window(lat_index, lon_index, lat[lat_index], west + shifted[lon_index])
+
+
+def _blocks(rows: slice, chunk: int) -> list[slice]:
+    """``rows`` cut at the store's chunk boundaries."""
+    edges = sorted(
+        {rows.start, rows.stop, *range(-(-rows.start // chunk) * chunk, rows.stop, chunk)}
+    )
+    return [slice(a, b) for a, b in itertools.pairwise(edges)]
+
+
+# --- de-accumulation ----------------------------------------------------------------------------
+
+
+def _hours_accumulated(times: NDArray[np.datetime64], starts: Sequence[int]) -> NDArray[np.int64]:
+    """``n(t)``: hours since the latest forecast start strictly before ``t``."""
+    hour = ((times - times.astype("datetime64[D]")) // _HOUR).astype(np.int64)
+    since = [(hour - s - 1) % 24 + 1 for s in starts]
+    return np.asarray(np.min(since, axis=0), dtype=np.int64)
+
+
+def _step_amounts(
+    values: Array, previous: Array | None, n: NDArray[np.int64], step_hours: int
+) -> Array:
+    """Step amounts ``a(t)`` of an accumulated block ``(time, lat, lon)``.
+
+    ``previous`` is ``A`` one step before the block; without it the first amount is NaN where
+    it would be needed.
+    """
+    before = np.concatenate(
+        [previous[None] if previous is not None else np.full_like(values[:1], np.nan), values[:-1]]
+    )
+    reset = (n <= step_hours)[:, None, None]
+    return np.where(reset, values, values - before)
+
+
+# --- daily aggregation --------------------------------------------------------------------------
+
+
+class _Daily:
+    """Running sums, counts, minima and maxima ``(day, variable, lat, lon)``."""
+
+    def __init__(self, n_days: int, n_vars: int, shape: tuple[int, int]) -> None:
+        full = (n_days, n_vars, *shape)
+        self.total = np.zeros(full)
+        self.count = np.zeros(full[:2], dtype=np.int64)
+        self.low = np.full(full, np.inf)
+        self.high = np.full(full, -np.inf)
+
+    def add(self, k: int, days: NDArray[np.int64], values: Array) -> None:
+        """Add the steps ``values (time, lat, lon)`` falling on ``days`` to variable ``k``."""
+        keep = (days >= 0) & (days < len(self.total))
+        days, values = days[keep], values[keep]
+        np.add.at(self.total[:, k], days, values)
+        np.add.at(self.count[:, k], days, 1)
+        np.minimum.at(self.low[:, k], days, values)
+        np.maximum.at(self.high[:, k], days, values)
+
+    def statistic(self, k: int, statistic: Statistic) -> Array:
+        if statistic == "mean":
+            return np.asarray(self.total[:, k] / self.count[:, k, None, None])
+        return {"sum": self.total, "min": self.low, "max": self.high}[statistic][:, k]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One variable to read: its name, whether it is accumulated, its units."""
+
+    name: str
+    accumulated: bool
+    units: str
+
+
+def _sources(ds: xr.Dataset, variables: Sequence[str], url: str) -> list[_Source]:
+    missing = [v for v in variables if v not in ds.data_vars]
+    unknown = [v for v in variables if v not in AGGREGATES]
+    if missing or unknown:
+        raise AssetReadError(
+            f"ERA5 variables {missing or unknown} are "
+            + (f"not in the store {url}" if missing else f"not in the table {sorted(AGGREGATES)}")
+        )
+    out = []
+    for v in variables:
+        attrs = ds[v].attrs
+        accum = attrs.get("GRIB_stepType") == "accum" or "accumulation" in attrs
+        out.append(_Source(v, accum and "sum" in AGGREGATES[v], str(attrs.get("units", ""))))
+    return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to read and how to aggregate it (see :func:`era5_tile`)."""
+
+    url: str
+    sources: list[_Source]
+    window: _Window
+    midnight: np.datetime64
+    step_hours: int
+    forecast_starts: tuple[int, ...]
+
+
+def _aggregate(
+    ds: xr.Dataset,
+    plan: _Plan,
+    block: slice,
+    times: NDArray[np.datetime64],
+    daily: _Daily,
+    previous: dict[str, Array],
+) -> None:
+    """Read one block of steps and add it to the daily statistics.
+
+    ``previous`` carries the last accumulated values over to the next block.
+    """
+    instant_day = ((times - plan.midnight) // _DAY).astype(np.int64)
+    amount_day = ((times - plan.midnight - np.timedelta64(1, "ns")) // _DAY).astype(np.int64)
+    n = _hours_accumulated(times, plan.forecast_starts)
+    for k, source in enumerate(plan.sources):
+        values = _read(ds, source.name, block, plan.window, plan.url)
+        if source.accumulated:
+            amounts = _step_amounts(values, previous.get(source.name), n, plan.step_hours)
+            previous[source.name] = values[-1]
+            daily.add(k, amount_day, amounts)
+        elif "sum" in AGGREGATES[source.name]:
+            daily.add(k, amount_day, values)
+        else:
+            daily.add(k, instant_day, values)
+
+
+# --- the entry point ----------------------------------------------------------------------------
+
+
+def era5_tile(
+    url: str,
+    bbox: tuple[float, float, float, float],
+    start: dt.date,
+    end: dt.date,
+    margin_deg: float = 0.25,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    variables: tuple[str, ...] = tuple(AGGREGATES),
+    forecast_starts_utc: tuple[int, ...] = FORECAST_STARTS_UTC,
+) -> xr.DataArray:
+    """Daily ERA5 values over a window around a tile (see the module docstring).
+
+    Parameters
+    ----------
+    url : str
+        The ERA5 Zarr store: a path or an fsspec URL.
+    bbox : tuple of float
+        ``(min_lon, min_lat, max_lon, max_lat)`` of the tile's cubes (WGS84).
+    start, end : datetime.date
+        First and last day (inclusive, UTC).
+    margin_deg : float
+        Cells whose centres lie within this many degrees of the bbox are kept; at least half a
+        cell (0.125 for ERA5's 0.25 degrees) keeps every cell the bbox meets.
+    storage_options : dict, optional
+        fsspec options for URLs.
+    variables : tuple of str
+        Store variables to read, each a key of :data:`AGGREGATES`.
+    forecast_starts_utc : tuple of int
+        UTC hours accumulations restart at.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(era5_time, era5_variable, latitude, longitude)`` float32; ``era5_time`` holds the
+        days (midnight UTC), ``era5_variable`` the :func:`output_names`, ``attrs["units"]``
+        the units per ``era5_variable``.
+
+    Raises
+    ------
+    AssetNotFoundError
+        If the store does not exist.
+    AssetReadError
+        If it cannot be read, lacks a variable or a time step, or no cell is near the bbox.
+    """
+    ds = _open_store(url, storage_options)
+    times = ds["time"].values.astype("datetime64[ns]")
+    rows = _time_range(times, start, end, url)
+    plan = _Plan(
+        url=url,
+        sources=_sources(ds, variables, url),
+        window=_window(ds["latitude"].values, ds["longitude"].values, bbox, margin_deg, url),
+        midnight=np.datetime64(start, "ns"),
+        step_hours=int((times[rows.start + 1] - times[rows.start]) // _HOUR),
+        forecast_starts=forecast_starts_utc,
+    )
+    shape = (len(plan.window.lat), len(plan.window.lon))
+    daily = _Daily((end - start).days + 1, len(plan.sources), shape)
+    chunk = int(ds[plan.sources[0].name].encoding.get("chunks", (rows.stop,))[0])
+    previous: dict[str, Array] = {}
+    for block in _blocks(rows, chunk):
+        _aggregate(ds, plan, block, times[block], daily, previous)
+    return _result(daily, plan.sources, start, plan.window)
+
+
+def _read(ds: xr.Dataset, name: str, block: slice, window: _Window, url: str) -> Array:
+    try:
+        selected = ds[name].isel(time=block, latitude=window.lat_index, longitude=window.lon_index)
+        return np.asarray(selected.values, dtype=np.float64)
+    except (OSError, ValueError, KeyError) as exc:
+        raise AssetReadError(f"cannot read {name} of the ERA5 store {url}: {exc}") from exc
+
+
+def _result(daily: _Daily, sources: list[_Source], start: dt.date, window: _Window) -> xr.DataArray:
+    columns = [daily.statistic(k, s) for k, src in enumerate(sources) for s in AGGREGATES[src.name]]
+    units = [src.units for src in sources for _ in AGGREGATES[src.name]]
+    days = np.datetime64(start, "D") + np.arange(daily.total.shape[0])
+    return xr.DataArray(
+        np.stack(columns, axis=1).astype(np.float32),
+        dims=("era5_time", "era5_variable", "latitude", "longitude"),
+        coords={
+            "era5_time": days,
+            "era5_variable": output_names([s.name for s in sources]),
+            "latitude": window.lat.astype(np.float32),
+            "longitude": window.lon.astype(np.float32),
+        },
+        name="era5",
+        attrs={"units": units},
+    )
