@@ -135,6 +135,7 @@ def sample_locations(config: SampleConfig) -> SampleResult:
     """Draw the locations table described by ``config`` (see the module docstring)."""
     area = parse_area(config.area)
     boxes = candidate_boxes(area)
+    n_candidates = len(boxes)
     boxes = box_strata(boxes, config.strata, workers=config.workers)
     boxes = boxes.assign(stratum=stratum_keys(boxes, config.allocation.columns))
     if config.top_tiles is not None:
@@ -152,7 +153,9 @@ def sample_locations(config: SampleConfig) -> SampleResult:
         "cap_per_tile": config.cap_per_tile,
         "top_tiles": config.top_tiles,
         "seed": config.seed,
-        "candidate_boxes": len(boxes),
+        "candidate_boxes": n_candidates,
+        "boxes_drawn_from": len(boxes),
+        "population": "eligible boxes of the top tiles" if config.top_tiles else "eligible boxes",
     }
     report = bias_report(
         eligible, table, quotas, columns=config.allocation.columns, context=context

@@ -9,7 +9,9 @@ The data flow of :func:`box_strata`, one Sentinel-2 tile at a time (in a process
    rasterio ``WarpedVRT`` with nearest-neighbour resampling (class codes must not be blended),
    so GDAL fetches only the source blocks under the boxes, never the whole raster. Paths may be
    local files or ``http(s)://``, ``s3://`` and ``gs://`` URLs (read through ``/vsicurl/``,
-   ``/vsis3/`` and ``/vsigs/`` with :attr:`StrataSources.gdal_env`).
+   ``/vsis3/`` and ``/vsigs/`` with :attr:`StrataSources.gdal_env`). Opening, checking and
+   warping live in the private :mod:`cubestream.sample._rasters`, the only module that touches
+   raster bytes.
 3. Count: the warped grid is cut into one pixel block per box and class counts are taken for all
    boxes at once with a single ``np.bincount`` (each box's codes offset by ``box * 256``).
 4. Strata from the counts, per box:
@@ -43,7 +45,6 @@ Resolution
 from __future__ import annotations
 
 import collections
-import json
 import math
 import multiprocessing
 import os
@@ -58,14 +59,10 @@ import pandas as pd
 import rasterio
 from affine import Affine
 from numpy.typing import NDArray
-from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
-from rasterio.io import DatasetReader
-from rasterio.session import AWSSession
-from rasterio.vrt import WarpedVRT
 
-from cubestream.errors import StrataError, StrataNotFoundError
+from cubestream.errors import StrataError
 from cubestream.replica.layout import OBJECTS_DIR, strata_key
+from cubestream.sample._rasters import open_raster, raster_env, read_warped
 from cubestream.sample.legends import LEGENDS, NO_DATA, TOPOGRAPHY, topography_lookup
 
 __all__ = ["BOX_COLUMNS", "STRATA_COLUMNS", "StrataSources", "box_strata", "tile_strata"]
@@ -87,16 +84,6 @@ STRATA_COLUMNS = (
 RASTERS = ("climate", "landcover", "geomorphons")
 HETEROGENEITY = ("low", "medium", "high")
 _CODES = 256
-_WARP_TOLERANCE = 1e-3
-"""Largest error (source pixels) of GDAL's approximate transformer. Against an exact warp of a
-tile at 120 m, its default 0.125 moves 0.7% of the pixels to a neighbour; 1e-3 moves about 25 in
-a million for 1.7 times the time (an exact warp takes 14 times as long)."""
-_GDAL_DEFAULTS = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_HTTP_MAX_RETRY": "4",
-    "GDAL_HTTP_RETRY_DELAY": "1",
-}
-_SCHEMES = {"http://": "/vsicurl/", "https://": "/vsicurl/", "s3://": "/vsis3/", "gs://": "/vsigs/"}
 _Counts = NDArray[np.int64]
 
 
@@ -174,7 +161,7 @@ class StrataSources:
 
     def env(self) -> rasterio.Env:
         """A ``rasterio.Env`` with :attr:`gdal_env` (and retries for remote reads)."""
-        return _rasterio_env({**_GDAL_DEFAULTS, **(self.gdal_env or {})})
+        return raster_env(self.gdal_env)
 
     def check(self) -> None:
         """Open every raster and check it (exists, one uint8 band, usable CRS, legend).
@@ -188,7 +175,7 @@ class StrataSources:
         """
         with self.env():
             for name, location in self.locations().items():
-                _open(name, location).close()
+                open_raster(name, location).close()
 
 
 def _parse_location(name: str, value: object) -> str:
@@ -212,120 +199,6 @@ def _parse_fraction(value: float) -> None:
 def _parse_bins(value: tuple[float, float]) -> None:
     if len(value) != 2 or not 0 <= value[0] < value[1]:
         raise StrataError(f"entropy_bins must be two increasing entropies >= 0, not {value}")
-
-
-def _rasterio_env(options: Mapping[str, str]) -> rasterio.Env:
-    """``rasterio.Env`` of GDAL options; AWS credentials (refused as options) form a session."""
-    options = dict(options)
-    key = options.pop("AWS_ACCESS_KEY_ID", None)
-    secret = options.pop("AWS_SECRET_ACCESS_KEY", None)
-    token = options.pop("AWS_SESSION_TOKEN", None)
-    if key is None and secret is None:
-        return rasterio.Env(**options)
-    session = AWSSession(
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        region_name=options.get("AWS_REGION") or options.get("AWS_DEFAULT_REGION"),
-        endpoint_url=options.get("AWS_S3_ENDPOINT"),
-    )
-    return rasterio.Env(session=session, **options)
-
-
-def _gdal_path(location: str) -> str:
-    for scheme, prefix in _SCHEMES.items():
-        if location.startswith(scheme):
-            rest = location if prefix == "/vsicurl/" else location[len(scheme) :]
-            return prefix + rest
-    return location
-
-
-def _is_local(location: str) -> bool:
-    return _gdal_path(location) == location and not location.startswith("/vsi")
-
-
-# --- opening and checking ------------------------------------------------------------------
-
-
-def _open(name: str, location: str) -> DatasetReader:
-    """Open one strata raster and check it; the caller closes it."""
-    try:
-        dataset = rasterio.open(_gdal_path(location))
-    except RasterioIOError as exc:
-        raise _open_error(name, location, exc) from None
-    try:
-        _check_raster(name, location, dataset)
-    except BaseException:
-        dataset.close()
-        raise
-    return dataset
-
-
-def _open_error(name: str, location: str, exc: Exception) -> StrataError:
-    if _is_local(location) and not Path(location).exists():
-        return StrataNotFoundError(
-            f"the {name} raster {location} does not exist; pass the path of an existing file "
-            "(StrataSources.from_replica(ROOT) for a replica's)"
-        )
-    if _is_local(location):
-        return StrataError(f"the {name} raster {location} cannot be read as a raster: {exc}")
-    return StrataNotFoundError(
-        f"the {name} raster {location} cannot be reached: {exc}; check the URL, and for "
-        "s3:// URLs the endpoint and credentials in StrataSources.gdal_env"
-    )
-
-
-def _check_raster(name: str, location: str, dataset: DatasetReader) -> None:
-    if dataset.count != 1:
-        raise StrataError(
-            f"the {name} raster {location} has {dataset.count} bands; it must have one band of "
-            "class codes (extract it with `gdal_translate -b N`)"
-        )
-    if dataset.dtypes[0] != "uint8":
-        raise StrataError(
-            f"the {name} raster {location} holds {dataset.dtypes[0]} values; class codes must be "
-            "uint8 (convert with `gdal_translate -ot Byte`)"
-        )
-    _check_crs(name, location, dataset)
-    _check_legend(name, location, dataset)
-
-
-def _check_crs(name: str, location: str, dataset: DatasetReader) -> None:
-    crs = dataset.crs
-    if crs is None:
-        raise StrataError(
-            f"the {name} raster {location} has no CRS; assign one "
-            "(`gdal_edit.py -a_srs EPSG:4326 FILE` for longitude/latitude grids)"
-        )
-    if crs.is_geographic or (crs.is_projected and crs.to_epsg() is not None):
-        return
-    kind = (
-        "projected without an EPSG code" if crs.is_projected else "neither geographic nor projected"
-    )
-    raise StrataError(
-        f"the {name} raster {location} has a CRS that is {kind} ({crs.to_string()[:80]}); "
-        "reproject it to EPSG:4326 or to a projected CRS with an EPSG code"
-    )
-
-
-def _check_legend(name: str, location: str, dataset: DatasetReader) -> None:
-    """Compare the ``class_names`` tag, where there is one, with the legend of ``name``."""
-    tag = dataset.tags().get("class_names")
-    if tag is None:
-        return
-    try:
-        names = {int(code): str(label) for code, label in json.loads(tag).items()}
-    except (ValueError, AttributeError) as exc:
-        raise StrataError(
-            f"the {name} raster {location} has an unreadable class_names tag"
-        ) from exc
-    legend = LEGENDS[name]
-    wrong = {code: label for code, label in names.items() if legend.get(code) != label}
-    if wrong:
-        raise StrataError(
-            f"the {name} raster {location} names classes {wrong} that are not in the {name} "
-            f"legend; is it the {name} raster?"
-        )
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -387,29 +260,12 @@ def _integral(values: NDArray[np.float64]) -> bool:
     return bool(np.allclose(values, np.rint(values), rtol=0, atol=1e-6))
 
 
-# --- reading --------------------------------------------------------------------------------
+# --- reading and counting ---------------------------------------------------------------
 
 
 def _read(name: str, location: str, grid: _Grid) -> NDArray[np.uint8]:
-    """Warp the raster onto the grid (nearest neighbour; no-data and outside become 0)."""
-    height, width = grid.shape
-    with (
-        _open(name, location) as dataset,
-        WarpedVRT(
-            dataset,
-            crs=f"EPSG:{grid.epsg}",
-            transform=grid.transform,
-            width=width,
-            height=height,
-            resampling=Resampling.nearest,
-            nodata=0,
-            tolerance=_WARP_TOLERANCE,
-        ) as vrt,
-    ):
-        try:
-            return np.asarray(vrt.read(1), dtype=np.uint8)
-        except RasterioIOError as exc:
-            raise StrataError(f"reading the {name} raster {location} failed: {exc}") from exc
+    """The raster warped onto the grid (:func:`~cubestream.sample._rasters.read_warped`)."""
+    return read_warped(name, location, epsg=grid.epsg, transform=grid.transform, shape=grid.shape)
 
 
 def _blocks(values: NDArray[np.uint8], grid: _Grid) -> NDArray[np.uint8]:
