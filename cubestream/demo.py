@@ -87,7 +87,7 @@ def _stage_serve(demo: Path, endpoints: Any, ready: float, command: list[str]) -
 def _stage_sample(demo: Path) -> dict[str, Any]:
     out = demo / "locations.parquet"
     command = [
-        _cubestream(), "sample", "--replica", str(demo / "replica"), "--target", "24",
+        _cubestream(), "sample", "--replica", str(demo / "replica"), "--target", "16",
         "--val", "0.1", "--block-km", "4", "--allocation", "mixed", "--min-per-stratum", "0",
         "--seed", "0",
         "--out", str(out),
@@ -123,6 +123,9 @@ def _stage_l1(demo: Path, endpoints: Any) -> dict[str, Any]:
         _cubestream(), "l1", "--locations", str(demo / "locations.parquet"),
         "--stac", endpoints.stac_api, "--endpoints", str(demo / "endpoints.json"),
         "--out", str(out), "--start", spec.start.isoformat(), "--end", spec.end.isoformat(),
+        "--smap", f"s3://{endpoints.bucket}/smap/SPL4SMGP.007",
+        "--era5", f"s3://{endpoints.bucket}/era5/era5.zarr",
+        "--srtm", f"s3://{endpoints.bucket}",
     ]  # fmt: skip
     mark = len(Path(endpoints.access_log).read_text().splitlines())
     seconds = _run(command)

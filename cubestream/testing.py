@@ -22,7 +22,7 @@ import pytest
 
 import cubestream
 from cubestream.errors import ReplicaError
-from cubestream.replica.serve import Endpoints
+from cubestream.replica.serve import Endpoints, FailStatus
 
 __all__ = [
     "read_access_log",
@@ -34,7 +34,13 @@ __all__ = [
 
 
 def start_replica_server(
-    root: Path, timeout: float = 120, *, access_log: Path | None = None
+    root: Path,
+    timeout: float = 120,
+    *,
+    access_log: Path | None = None,
+    fail_rate: float = 0.0,
+    fail_status: FailStatus = 503,
+    fail_seed: int = 0,
 ) -> tuple[subprocess.Popen[bytes], Endpoints]:
     """Start ``python -m cubestream.cli replica serve ROOT`` and wait for its endpoints line.
 
@@ -48,6 +54,10 @@ def start_replica_server(
         Seconds to wait for the server to be ready.
     access_log : Path, optional
         Where the server logs S3 requests (``--access-log``); by default a temporary file.
+    fail_rate, fail_status, fail_seed : float, int, int
+        Fault injection (``--fail-rate``, ``--fail-status``, ``--fail-seed``): the share of
+        object reads the S3 API answers with an error, its status, and the seed (see
+        :mod:`cubestream.replica.serve`).
 
     Returns
     -------
@@ -61,6 +71,9 @@ def start_replica_server(
     """
     command = [sys.executable, "-m", "cubestream.cli", "replica", "serve", str(root)]
     command += ["--access-log", str(access_log)] if access_log else []
+    if fail_rate:
+        command += ["--fail-rate", repr(fail_rate), "--fail-status", str(fail_status)]
+        command += ["--fail-seed", str(fail_seed)]
     # files, not pipes: a full pipe would block a server that keeps writing
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(

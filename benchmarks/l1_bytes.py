@@ -1,0 +1,409 @@
+"""Level-1 benchmark: bytes fetched from the object store, and time against a per-cube build.
+
+In one run on this machine, on a replica served over S3 (``cubestream replica serve``)::
+
+    python -m benchmarks.l1_bytes [--preset tiny] [--cubes N] [--out FILE] [--repeat K]
+                                  [--gdal KEY=VALUE ...] [--variant as-is|block-reads]
+
+1. Create the replica (or reuse it from ``--cache``), serve it, and take ``--cubes`` boxes
+   wholly inside its imaged window (seeded; all of them by default) as the locations table.
+2. cubestream: :func:`cubestream.l1.build_l1` on a fresh LocalCluster (``--workers`` x
+   ``--threads``) with the endpoint's GDAL settings: the wall time, the bytes the S3 server
+   sent meanwhile (from its access log, per COG and per cube) and the peak resident memory of
+   each worker (sampled every 50 ms).
+3. The floor: for every COG the build reads, its header (the bytes before the first block of
+   pixels of any level) and its full-resolution blocks that intersect the cubes' windows, from
+   the TIFF block offsets and sizes (:mod:`benchmarks._cog_blocks`), and the whole files.
+4. The peer: a fresh ``stackstac.stack`` per cube (:mod:`benchmarks._peer`), one Dask task per
+   cube, on another fresh LocalCluster of the same size with the same GDAL options.
+5. One JSON line with the whole context appended to ``--out`` (default
+   ``benchmarks/results/l1.jsonl``), and a table on stdout.
+
+With ``--repeat K`` the two builds run K times, alternately, each into a new store on a new
+cluster; a record keeps each phase's fastest run and lists all the times (the bytes do not
+change between runs). The clusters' start-up is timed apart and left out of the wall times.
+``--variant block-reads`` swaps in :mod:`benchmarks._block_reads`, a what-if for cubestream:
+read chunks aligned to the COG blocks and one graph shared by the writes. AWS credentials reach
+the workers through their environment; the other GDAL settings travel as cubestream's
+``gdal_env``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import _context
+from benchmarks._block_reads import patched
+from benchmarks._cog_blocks import CogBytes, cog_bytes, total
+from benchmarks._l1_phases import Cluster, gdal_env, run_build, run_peer
+from cubestream.l1 import L1Config
+from cubestream.l1.config import gdal_options
+from cubestream.l1.search import search_items
+from cubestream.l1.sentinel2 import BAND_ASSETS, SCL_ASSET
+from cubestream.replica import layout
+from cubestream.replica.serve import Endpoints
+from cubestream.replica.spec import ReplicaSpec, load_spec
+from cubestream.replica.world import World
+from cubestream.sample.boxes import BOX_PIXELS, tile_boxes
+
+__all__ = ["Settings", "imaged_cubes", "main", "measure", "table"]
+
+RESULTS = Path(__file__).resolve().parent / "results" / "l1.jsonl"
+CACHE = Path(os.environ.get("CUBESTREAM_BENCH_CACHE", Path.home() / ".cache" / "cubestream"))
+PACKAGES = (
+    "cubestream", "dask", "distributed", "stackstac", "rasterio", "gdal", "zarr", "xarray",
+    "numpy", "pystac-client", "moto", "werkzeug",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """One run of the benchmark.
+
+    Attributes
+    ----------
+    preset : str
+        Replica preset (``tiny``, ``small`` or ``tile``).
+    cubes : int, optional
+        Cubes to build, drawn (seeded) from the imaged boxes; all of them by default.
+    out : Path
+        JSON-lines file the record is appended to.
+    cache : Path
+        Where replicas are created once and reused (``<cache>/replica-<preset>``).
+    replica : Path, optional
+        An existing replica to use instead.
+    workdir : Path, optional
+        Where the locations table, the stores and the access log go (a temporary directory).
+    workers, threads : int
+        Size of each LocalCluster.
+    days_per_chunk : int
+        Acquisition days per time chunk of the L1 store.
+    gdal : dict
+        Extra GDAL options for both builds (on top of ``cubestream.l1.config``'s).
+    peer : bool
+        Also run the per-cube peer.
+    repeat : int
+        Runs of each build (alternating); the fastest is kept.
+    variant : {"as-is", "block-reads"}
+        cubestream as it is, or the what-if of :mod:`benchmarks._block_reads`.
+    seed : int
+        Seed of the choice of cubes.
+    """
+
+    preset: str = "tiny"
+    cubes: int | None = None
+    out: Path = RESULTS
+    cache: Path = CACHE
+    replica: Path | None = None
+    workdir: Path | None = None
+    workers: int = 2
+    threads: int = 1
+    days_per_chunk: int = 16
+    gdal: dict[str, str] = field(default_factory=dict)
+    peer: bool = True
+    repeat: int = 1
+    variant: Literal["as-is", "block-reads"] = "as-is"
+    seed: int = 0
+
+
+def imaged_cubes(spec: ReplicaSpec, count: int | None, seed: int = 0) -> pd.DataFrame:
+    """A locations table of boxes wholly inside the imaged windows (dummy strata, all "train")."""
+    world = World(spec)
+    tables = []
+    for tile_id in spec.tiles:
+        win = world.window(tile_id)
+        boxes = tile_boxes(tile_id)
+        top, left = boxes["row"] * BOX_PIXELS, boxes["col"] * BOX_PIXELS
+        inside = (
+            (top >= win.row)
+            & (left >= win.col)
+            & (top + BOX_PIXELS <= win.row + win.height)
+            & (left + BOX_PIXELS <= win.col + win.width)
+        )
+        tables.append(boxes[inside & boxes["core"]])
+    boxes = pd.concat(tables, ignore_index=True)
+    if count is not None and count < len(boxes):
+        chosen = np.random.default_rng(seed).choice(len(boxes), size=count, replace=False)
+        boxes = boxes.iloc[np.sort(chosen)]
+    strata = {"climate": 0, "landcover": 0, "heterogeneity": 0, "topography": 0}
+    return boxes.assign(**strata, split="train").reset_index(drop=True)
+
+
+def _replica(settings: Settings) -> Path:
+    if settings.replica is not None:
+        return settings.replica
+    from cubestream.replica.create import create_replica
+    from cubestream.replica.spec import preset
+
+    return create_replica(settings.cache / f"replica-{settings.preset}", preset(settings.preset))
+
+
+@contextlib.contextmanager
+def _served(root: Path, workdir: Path) -> Iterator[Endpoints]:
+    from cubestream.testing import start_replica_server, stop_replica_server
+
+    process, endpoints = start_replica_server(root, access_log=workdir / "s3-access.ndjson")
+    try:
+        yield endpoints
+    finally:
+        stop_replica_server(process)
+
+
+def _key(href: str, bucket: str) -> str:
+    return href.split(f"/{bucket}/", 1)[1]
+
+
+def _floor(
+    cubes: pd.DataFrame, endpoints: Endpoints, spec: ReplicaSpec, root: Path
+) -> dict[str, Any]:
+    """Phase (b): headers, blocks under the cubes' windows and whole files of the COGs read."""
+    cogs: list[CogBytes] = []
+    for tile_id, tile_cubes in cubes.groupby("tile"):
+        bbox = (
+            float(tile_cubes["min_lon"].min()),
+            float(tile_cubes["min_lat"].min()),
+            float(tile_cubes["max_lon"].max()),
+            float(tile_cubes["max_lat"].max()),
+        )
+        items = search_items(endpoints.stac_api, str(tile_id), bbox, spec.start, spec.end)
+        windows = list(
+            tile_cubes[["x_min", "y_min", "x_max", "y_max"]].itertuples(index=False, name=None)
+        )
+        for item in items:
+            for asset in (*BAND_ASSETS, SCL_ASSET):
+                key = _key(item["assets"][asset]["href"], endpoints.bucket)
+                cogs.append(cog_bytes(root / layout.OBJECTS_DIR / key, windows))
+    return total(cogs)
+
+
+def _ratios(build: dict[str, Any], floor: dict[str, int], peer: dict[str, Any] | None) -> Any:
+    fetched = build["fetched"]["cog_bytes"]
+    ratios = {
+        "fetched_over_blocks": round(fetched / max(floor["blocks"], 1), 3),
+        "fetched_over_blocks_and_headers": round(
+            fetched / max(floor["blocks"] + floor["header"], 1), 3
+        ),
+        "fetched_over_whole": round(fetched / max(floor["file"], 1), 3),
+        "block_bytes_fetched_over_blocks": round(
+            build["fetched"]["block_bytes"] / max(floor["blocks"], 1), 3
+        ),
+        "header_bytes_fetched_over_headers": round(
+            build["fetched"]["header_bytes"] / max(floor["header"], 1), 3
+        ),
+    }
+    if peer is not None:
+        ratios["peer_seconds_over_cubestream"] = round(peer["seconds"] / build["seconds"], 2)
+        ratios["peer_fetched_over_blocks"] = round(
+            peer["fetched"]["cog_bytes"] / max(floor["blocks"], 1), 3
+        )
+    return ratios
+
+
+def _replica_context(spec: ReplicaSpec, root: Path) -> dict[str, Any]:
+    manifest = json.loads((root / "replica.json").read_text())
+    return {
+        "path": str(root),
+        "tiles": list(spec.tiles),
+        "start": spec.start.isoformat(),
+        "end": spec.end.isoformat(),
+        "resolution": spec.resolution,
+        "cog_blocksize": spec.blocksize,
+        "data_windows": {t: asdict(w) for t, w in spec.data_windows.items()},
+        "counts": manifest.get("counts"),
+        "megabytes": round(manifest.get("bytes", 0) / 1e6, 1),
+    }
+
+
+def _fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    best = min(runs, key=lambda run: float(run["seconds"]))
+    return {**best, "seconds_runs": [run["seconds"] for run in runs]}
+
+
+def _builds(
+    settings: Settings, cubes: pd.DataFrame, spec: ReplicaSpec, endpoints: Endpoints, workdir: Path
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Run both builds ``settings.repeat`` times, alternately; keep each one's fastest run."""
+    cluster = Cluster(
+        workers=settings.workers,
+        threads=settings.threads,
+        endpoints=endpoints,
+        gdal_extra=settings.gdal,
+    )
+    locations = workdir / "locations.parquet"
+    cubes.to_parquet(locations)
+    ours, peers = [], []
+    for run in range(settings.repeat):
+        config = L1Config(
+            locations=str(locations),
+            stac=endpoints.stac_api,
+            out=str(workdir / f"l1-{run}.zarr"),
+            start=spec.start,
+            end=spec.end,
+            collection=endpoints.collection,
+            days_per_chunk=settings.days_per_chunk,
+            workers=settings.workers,
+            threads_per_worker=settings.threads,
+        )
+        variant = patched() if settings.variant == "block-reads" else contextlib.nullcontext()
+        with variant:
+            ours.append(run_build(cluster, config, len(cubes)))
+        if settings.peer:
+            peers.append(run_peer(cluster, cubes, spec, workdir / f"peer-{run}.zarr"))
+    return _fastest(ours), (_fastest(peers) if peers else None)
+
+
+def measure(settings: Settings) -> dict[str, Any]:
+    """Run the benchmark; return its record (see the module's description)."""
+    root = _replica(settings)
+    spec = load_spec(root)
+    cubes = imaged_cubes(spec, settings.cubes, settings.seed)
+    with contextlib.ExitStack() as stack:
+        workdir = settings.workdir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="l1-bytes-"))
+        )
+        workdir.mkdir(parents=True, exist_ok=True)
+        endpoints = stack.enter_context(_served(root, workdir))
+        build, peer = _builds(settings, cubes, spec, endpoints, workdir)
+        floor = _floor(cubes, endpoints, spec, root)
+    return {
+        "benchmark": "l1_bytes",
+        "time": _context.now(),
+        "git": _context.git(),
+        "machine": _context.machine(),
+        "versions": _context.versions(PACKAGES),
+        "settings": _settings(settings, endpoints),
+        "replica": _replica_context(spec, root),
+        "sizes": {"cubes": len(cubes), "tiles": sorted(cubes["tile"].unique().tolist())},
+        "cubestream": build,
+        "cog_floor": {**floor, "per_cube_blocks": round(floor["blocks"] / len(cubes), 1)},
+        "peer": peer,
+        "ratios": _ratios(build, floor, peer),
+    }
+
+
+def _settings(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
+    env, _ = gdal_env(endpoints, settings.gdal)
+    return {
+        "preset": settings.preset if settings.replica is None else None,
+        "cubes": settings.cubes,
+        "workers": settings.workers,
+        "threads_per_worker": settings.threads,
+        "chunks": {"s2": [1, settings.days_per_chunk, len(BAND_ASSETS), 128, 128]},
+        "days_per_chunk": settings.days_per_chunk,
+        "variant": settings.variant,
+        "repeat": settings.repeat,
+        "gdal_extra": settings.gdal,
+        "gdal": gdal_options(env),
+        "seed": settings.seed,
+    }
+
+
+def _mb(value: float) -> str:
+    return f"{value / 1e6:,.2f} MB"
+
+
+def table(record: dict[str, Any]) -> str:
+    """A short human-readable summary of a record."""
+    build, floor, ratios = record["cubestream"], record["cog_floor"], record["ratios"]
+    fetched, cubes = build["fetched"], record["sizes"]["cubes"]
+    rows = [
+        ("cubestream build", f"{build['seconds']:.2f} s", _mb(fetched["cog_bytes"])),
+        ("  per cube", "", _mb(fetched["per_cube_bytes"])),
+    ]
+    if record["peer"] is not None:
+        peer = record["peer"]
+        rows.append(
+            ("per-cube stackstac", f"{peer['seconds']:.2f} s", _mb(peer["fetched"]["cog_bytes"]))
+        )
+    rows += [
+        ("COG blocks under the windows", "", _mb(floor["blocks"])),
+        ("COG headers", "", _mb(floor["header"])),
+        ("whole COGs", "", _mb(floor["file"])),
+    ]
+    lines = [
+        f"level-1 bytes: {cubes} cubes, {floor['cogs']} COGs, {record['machine']['cpus']} CPUs, "
+        f"commit {record['git']['commit']}",
+        *(f"  {name:<30} {seconds:>10} {size:>14}" for name, seconds, size in rows),
+        f"  fetched / blocks {ratios['fetched_over_blocks']}  "
+        f"/ (blocks + headers) {ratios['fetched_over_blocks_and_headers']}  "
+        f"/ whole {ratios['fetched_over_whole']}",
+        f"  peak RSS per worker (MB) {build['peak_rss_mb_per_worker']}",
+    ]
+    if "peer_seconds_over_cubestream" in ratios:
+        lines.append(f"  peer time / cubestream time {ratios['peer_seconds_over_cubestream']}")
+    return "\n".join(lines)
+
+
+def _parse_gdal(values: Sequence[str]) -> dict[str, str]:
+    pairs = [value.split("=", 1) for value in values]
+    bad = [value for value, pair in zip(values, pairs, strict=True) if len(pair) != 2]
+    if bad:
+        raise SystemExit(f"--gdal takes KEY=VALUE, not {bad}")
+    return {key: value for key, value in pairs}
+
+
+def _arguments(argv: Sequence[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.l1_bytes", description=__doc__)
+    parser.add_argument("--preset", default="tiny", help="replica preset (tiny, small, tile)")
+    parser.add_argument("--cubes", type=int, default=None, help="cubes to build (default: all)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON-lines file to append to")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where replicas are kept")
+    parser.add_argument("--replica", type=Path, default=None, help="use this replica directory")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep stores and logs here")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker")
+    parser.add_argument("--days-per-chunk", type=int, default=16)
+    parser.add_argument("--gdal", action="append", default=[], help="extra GDAL option KEY=VALUE")
+    parser.add_argument("--no-peer", action="store_true", help="skip the per-cube peer")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each build; keeps the best")
+    parser.add_argument(
+        "--variant",
+        choices=["as-is", "block-reads"],
+        default="as-is",
+        help="cubestream as it is, or the what-if of benchmarks._block_reads",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    return Settings(
+        preset=args.preset,
+        cubes=args.cubes,
+        out=args.out,
+        cache=args.cache,
+        replica=args.replica,
+        workdir=args.workdir,
+        workers=args.workers,
+        threads=args.threads,
+        days_per_chunk=args.days_per_chunk,
+        gdal=_parse_gdal(args.gdal),
+        peer=not args.no_peer,
+        repeat=args.repeat,
+        variant=args.variant,
+        seed=args.seed,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark from the command line; append the record and print the table."""
+    settings = _arguments(argv)
+    record = measure(settings)
+    settings.out.parent.mkdir(parents=True, exist_ok=True)
+    with settings.out.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(record, sort_keys=True) + "\n")
+    print(table(record), flush=True)
+    return record
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,92 @@
+"""The level-1 benchmark runs end to end on the tiny replica and records what it promises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks._block_reads import block_cube_arrays
+from benchmarks._cog_blocks import cog_bytes
+from benchmarks.l1_bytes import imaged_cubes, main
+from cubestream import grid
+from cubestream.l1.config import layered_env
+from cubestream.l1.plan import plan_tile
+from cubestream.l1.search import search_items
+from cubestream.l1.sentinel2 import cube_arrays
+from cubestream.replica import layout
+from cubestream.replica.spec import load_spec
+
+KEYS = {
+    "benchmark", "time", "git", "machine", "versions", "settings", "replica", "sizes",
+    "cubestream", "cog_floor", "peer", "ratios",
+}  # fmt: skip
+PHASE = {
+    "seconds", "seconds_runs", "cluster_start_seconds", "peak_rss_mb_per_worker", "fetched",
+    "load_average_before", "load_average_after",
+}  # fmt: skip
+RATIOS = {"fetched_over_blocks", "fetched_over_whole", "peer_seconds_over_cubestream"}
+
+
+@pytest.mark.slow
+def test_two_cubes_append_one_record(replica_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results" / "l1.jsonl"
+    argv = ["--replica", str(replica_root), "--cubes", "2", "--out", str(out)]
+    record = main([*argv, "--workdir", str(tmp_path / "work")])
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1
+    assert json.loads(lines[0]) == json.loads(json.dumps(record))
+    assert set(record) >= KEYS
+    assert record["sizes"]["cubes"] == 2
+    for phase in ("cubestream", "peer"):
+        assert set(record[phase]) >= PHASE
+        assert len(record[phase]["peak_rss_mb_per_worker"]) == 2
+        assert record[phase]["fetched"]["cog_bytes"] > 0
+        assert record[phase]["fetched"]["errors"] == 0
+    floor = record["cog_floor"]
+    assert floor["file"] > floor["blocks"] > 0 and floor["header"] > 0
+    assert floor["cogs"] == record["cubestream"]["fetched"]["cogs_read"]
+    assert set(record["ratios"]) >= RATIOS
+    assert {"cpus", "memory_gb", "load_average"} <= set(record["machine"])
+    assert {"stackstac", "gdal", "dask"} <= set(record["versions"])
+
+
+def test_imaged_cubes_lie_in_the_imaged_window(replica_root: Path) -> None:
+    spec = load_spec(replica_root)
+    every = imaged_cubes(spec, None)
+    win = spec.data_windows["37MBU"]
+    assert len(every) == (win.height // 128) * (win.width // 128)
+    assert (every["row"] * 128 >= win.row).all() and (every["col"] * 128 >= win.col).all()
+    some = imaged_cubes(spec, 3, seed=1)
+    assert len(some) == 3 and set(some["cube_id"]) <= set(every["cube_id"])
+
+
+def test_blocks_under_a_window(replica_root: Path) -> None:
+    spec = load_spec(replica_root)
+    cube = imaged_cubes(spec, 1).iloc[0]
+    path = next((replica_root / layout.OBJECTS_DIR).rglob("B04.tif"))
+    bounds = (cube["x_min"], cube["y_min"], cube["x_max"], cube["y_max"])
+    one = cog_bytes(path, [bounds])
+    assert one.block_count == 1  # a 128 px box lies within one 1024 px block
+    assert 0 < one.header < one.file and 0 < one.blocks < one.file
+    assert cog_bytes(path, [bounds, bounds]).blocks_per_window == 2 * one.blocks
+
+
+def test_block_reads_equal_cubestreams_arrays(replica_root: Path) -> None:
+    spec = load_spec(replica_root)
+    cubes = imaged_cubes(spec, 2, seed=2)
+    tile = grid.tile("37MBU")
+    items_file = str(replica_root / layout.ITEMS_FILE)
+    items = search_items(items_file, tile.tile_id, (-180, -90, 180, 90), spec.start, spec.end)
+    plan = plan_tile(tile, cubes, items, days_per_chunk=4)
+    assert plan.offsets[0] == 0 and plan.offsets[-1] == 1000
+    assert plan.item_day[0] == plan.item_day[1]  # a split datatake
+    first_and_last = [0, len(plan.day_chunks) - 1]  # both baselines
+    env = layered_env()
+    expected = [a.blocks[:, first_and_last].compute() for a in cube_arrays(plan, env)]
+    got = [a.blocks[:, first_and_last].compute() for a in block_cube_arrays(plan, env)]
+    for want, have in zip(expected, got, strict=True):
+        assert want.shape == have.shape
+        np.testing.assert_array_equal(have, want)
