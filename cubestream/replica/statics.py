@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cubestream.replica.noise import KM_PER_DEG, fbm, value_noise
+from cubestream.sample.legends import GEOMORPHONS
 
 __all__ = [
     "CLIMATE_CLASSES",
@@ -49,18 +50,7 @@ LANDCOVER_CLASSES = {
     80: "permanent water bodies",
     90: "herbaceous wetland",
 }
-GEOMORPHON_CLASSES = {
-    1: "flat",
-    2: "peak",
-    3: "ridge",
-    4: "shoulder",
-    5: "spur",
-    6: "slope",
-    7: "hollow",
-    8: "footslope",
-    9: "valley",
-    10: "pit",
-}
+GEOMORPHON_CLASSES = GEOMORPHONS
 
 Array = NDArray[np.floating]
 
