@@ -35,10 +35,10 @@ import rasterio
 from affine import Affine
 from numpy.typing import NDArray
 from rasterio.errors import RasterioIOError
-from rasterio.session import AWSSession
 from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window
 
+from cubestream._gdalenv import rasterio_env
 from cubestream.errors import AssetNotFoundError, AssetReadError, IncompleteSourceWarning
 from cubestream.l1._footprints import cube_epsg, projected_bounds
 from cubestream.l1.config import gdal_options
@@ -53,7 +53,6 @@ KERNEL_MARGIN = 2
 """Source pixels read beyond each cube's footprint (the bilinear kernel needs one)."""
 SRTM_PIXEL_DEG = 1.0 / 1200
 """SRTM3 pixel spacing, to size the margin before a tile is open (SRTM1 reads a bit more)."""
-_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _NOT_FOUND = ("No such file", "key does not exist", "HTTP response code: 404")
 _SCHEMES = {"s3://": "/vsis3/", "http://": "/vsicurl/http://", "https://": "/vsicurl/https://"}
 Array = NDArray[np.float32]
@@ -105,17 +104,7 @@ def _raster_env(gdal_env: Mapping[str, str] | None) -> rasterio.Env:
     if isinstance(cache, int) and cache < 100_000:
         # GDAL reads small values as megabytes, rasterio passes the number on as bytes
         options["GDAL_CACHEMAX"] = cache * 1024 * 1024
-    key, secret, token = (options.pop(name, None) for name in _CREDENTIALS)
-    if key is None and secret is None:
-        return rasterio.Env(**options)
-    session = AWSSession(
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        region_name=options.get("AWS_REGION") or options.get("AWS_DEFAULT_REGION"),
-        endpoint_url=options.get("AWS_S3_ENDPOINT"),
-    )
-    return rasterio.Env(session=session, **options)
+    return rasterio_env(options)
 
 
 # --- opening the tiles --------------------------------------------------------------------------

@@ -30,9 +30,9 @@ from numpy.typing import NDArray
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
-from rasterio.session import AWSSession
 from rasterio.vrt import WarpedVRT
 
+from cubestream._gdalenv import rasterio_env
 from cubestream.errors import StrataError, StrataNotFoundError
 from cubestream.sample.legends import LEGENDS
 
@@ -75,20 +75,7 @@ def raster_env(options: Mapping[str, str] | None = None) -> rasterio.Env:
     -------
     rasterio.Env
     """
-    merged = {**GDAL_DEFAULTS, **(options or {})}
-    key = merged.pop("AWS_ACCESS_KEY_ID", None)
-    secret = merged.pop("AWS_SECRET_ACCESS_KEY", None)
-    token = merged.pop("AWS_SESSION_TOKEN", None)
-    if key is None and secret is None:
-        return rasterio.Env(**merged)
-    session = AWSSession(
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        region_name=merged.get("AWS_REGION") or merged.get("AWS_DEFAULT_REGION"),
-        endpoint_url=merged.get("AWS_S3_ENDPOINT"),
-    )
-    return rasterio.Env(session=session, **merged)
+    return rasterio_env({**GDAL_DEFAULTS, **(options or {})})
 
 
 def gdal_path(location: str) -> str:
