@@ -1,0 +1,107 @@
+"""The L2 store's contract as code: dimensions, variables, dtypes, chunks (DESIGN.md section 3).
+
+One store for all tiles. Every model input is finite (no NaN); the loader and the trainers rely
+on the names, dimension orders and dtypes below, and :func:`check_store` verifies them.
+
+========================  ==================================  =========  =====================
+variable                  dimensions                          dtype      meaning
+========================  ==================================  =========  =====================
+``s2``                    (sample, time, band, y, x)          float32    gap-filled reflectance
+                                                                         in [0, 1]
+``kndvi``                 (sample, time, y, x)                float32    target, tanh(NDVI^2)
+``mask``                  (sample, time, y, x)                uint8      1: no valid observation
+                                                                         in (t-1, t]
+``dist_mask``             (sample, time, y, x)                int16      days to the next valid
+                                                                         observation
+``weather``               (sample, time, weather_variable)    float32    ERA5 and SMAP per step
+``dem``                   (sample, y, x)                      float32    elevation (m)
+``landcover``             (sample, y, x)                      uint8      ESA WorldCover code
+``geomorphons``           (sample, y, x)                      uint8      landform 1..10
+``valid_fraction``        (sample,)                           float32    share of (time, y, x)
+                                                                         with ``mask == 0``
+``cube_id``, ``split``    (sample,)                           str
+``start_time``            (sample,)                           int64      days since 1970-01-01
+========================  ==================================  =========  =====================
+
+Coordinates: ``band`` (ESA names), ``time`` (days since the sample's start: 0, 10, ..., 440),
+``weather_variable`` (names), ``y`` and ``x`` (pixel centre offsets in metres from the cube's
+upper-left corner). ``weather`` holds ``mean`` and ``std`` attributes (one value per weather
+variable, over the ``train`` samples) and ``dem`` holds scalar ``mean`` and ``std``, for
+normalisation by the trainers.
+
+Chunks hold ``samples_per_chunk`` whole samples (all 45 steps, all bands, 128 x 128): one
+sample's ``s2`` is 26.5 MB of float32 before compression, so 1 (the default) or a small block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cubestream.l1.sentinel2 import BANDS
+
+__all__ = [
+    "BANDS",
+    "SIZE",
+    "STEPS",
+    "STEP_DAYS",
+    "VARIABLES",
+    "Variable",
+    "chunks_of",
+]
+
+STEPS = 45
+"""Ten-daily steps per sample: 450 days, five full seasons."""
+STEP_DAYS = 10
+SIZE = 128
+"""Sample side in pixels (30 m)."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One variable of the L2 store."""
+
+    dims: tuple[str, ...]
+    dtype: str
+    fill: object
+    description: str
+
+
+VARIABLES: dict[str, Variable] = {
+    "s2": Variable(
+        ("sample", "time", "band", "y", "x"), "float32", 0.0, "gap-filled reflectance in [0, 1]"
+    ),
+    "kndvi": Variable(("sample", "time", "y", "x"), "float32", 0.0, "kNDVI = tanh(NDVI^2)"),
+    "mask": Variable(
+        ("sample", "time", "y", "x"), "uint8", 1, "1 if no valid observation in (t-1, t]"
+    ),
+    "dist_mask": Variable(
+        ("sample", "time", "y", "x"), "int16", 0, "days from step t to the next valid observation"
+    ),
+    "weather": Variable(
+        ("sample", "time", "weather_variable"), "float32", 0.0, "ERA5 and SMAP per step"
+    ),
+    "dem": Variable(("sample", "y", "x"), "float32", 0.0, "SRTM elevation (m)"),
+    "landcover": Variable(("sample", "y", "x"), "uint8", 0, "ESA WorldCover code, 0 = no data"),
+    "geomorphons": Variable(("sample", "y", "x"), "uint8", 0, "geomorphon 1..10, 0 = no data"),
+    "valid_fraction": Variable(("sample",), "float32", 0.0, "share of pixels with mask == 0"),
+    "cube_id": Variable(("sample",), "str", "", "minicube id"),
+    "split": Variable(("sample",), "str", "", "train / val / test"),
+    "start_time": Variable(("sample",), "int64", 0, "first day of the sample, days since 1970"),
+}
+"""The per-sample variables of the store, by name."""
+
+
+def chunks_of(name: str, sizes: dict[str, int], samples_per_chunk: int) -> tuple[int, ...]:
+    """Chunk shape of variable ``name``: ``samples_per_chunk`` whole samples per chunk.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`VARIABLES`.
+    sizes : dict
+        Size of every dimension.
+    samples_per_chunk : int
+        Samples per chunk along ``sample``.
+    """
+    dims = VARIABLES[name].dims
+    return tuple(min(samples_per_chunk, sizes[d]) if d == "sample" else sizes[d] for d in dims)
