@@ -194,7 +194,12 @@ def _l1(args: argparse.Namespace) -> int:
         memory_limit=args.memory_limit,
         tiles=tuple(args.tiles) if args.tiles else None,
         auxiliary=AuxiliarySources(
-            smap=args.smap, era5=args.era5, srtm=args.srtm, storage_options=source_options
+            smap=args.smap,
+            era5=args.era5,
+            srtm=args.srtm,
+            landcover=args.landcover,
+            geomorphons=args.geomorphons,
+            storage_options=source_options,
         ),
     )
     report = build_l1(config)
@@ -214,6 +219,8 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--smap", help="SMAP L4 prefix holding YYYY.MM.DD/ folders (path or s3://)")
     p.add_argument("--era5", help="ERA5 Zarr store (path or s3://)")
     p.add_argument("--srtm", help="prefix holding srtm/<S02E036>.tif (path, s3:// or http)")
+    p.add_argument("--landcover", help="land-cover class raster (WorldCover codes), path or URL")
+    p.add_argument("--geomorphons", help="geomorphon class raster (1..10), path or URL")
     p.add_argument("--max-cloud-cover", type=float, default=None)
     p.add_argument("--days-per-chunk", type=int, default=16)
     p.add_argument("--on-missing", choices=["flag", "exclude"], default="flag")

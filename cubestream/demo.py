@@ -115,6 +115,7 @@ def _stage_sample(demo: Path) -> dict[str, Any]:
 
 
 def _stage_l1(demo: Path, endpoints: Any) -> dict[str, Any]:
+    from cubestream.replica.layout import strata_key
     from cubestream.replica.spec import load_spec
 
     spec = load_spec(demo / "replica")
@@ -126,6 +127,8 @@ def _stage_l1(demo: Path, endpoints: Any) -> dict[str, Any]:
         "--smap", f"s3://{endpoints.bucket}/smap/SPL4SMGP.007",
         "--era5", f"s3://{endpoints.bucket}/era5/era5.zarr",
         "--srtm", f"s3://{endpoints.bucket}",
+        "--landcover", f"s3://{endpoints.bucket}/{strata_key('landcover')}",
+        "--geomorphons", f"s3://{endpoints.bucket}/{strata_key('geomorphons')}",
     ]  # fmt: skip
     mark = len(Path(endpoints.access_log).read_text().splitlines())
     seconds = _run(command)

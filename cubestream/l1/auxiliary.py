@@ -1,8 +1,10 @@
-"""The auxiliary variables of a tile group: SRTM ``dem``, SMAP ``smap`` and ERA5 ``era5``.
+"""The auxiliary variables of a tile group: static layers, SMAP ``smap`` and ERA5 ``era5``.
 
-Each is computed whole for the tile in one Dask task by its reader (:mod:`.dem`, :mod:`.smap`,
-:mod:`.era5`) and written with its coordinates; the variable's ``complete`` attribute is set last,
-so a killed task is redone on the next run and a finished one is skipped.
+The static layers are ``dem`` (SRTM), ``landcover`` and ``geomorphons``. Each variable is
+computed whole for the tile in one Dask task by its reader (:mod:`.dem`, :mod:`.smap`,
+:mod:`.era5`; the class maps by :func:`write_classes`) and written with its coordinates; the
+variable's ``complete`` attribute is set last, so a killed task is redone on the next run and a
+finished one is skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ import zarr
 
 from cubestream.l1.store import COMPRESSOR
 
-__all__ = ["AuxiliarySources", "aux_done", "write_dem", "write_era5", "write_smap"]
+__all__ = [
+    "CLASS_LAYERS",
+    "AuxiliarySources",
+    "aux_done",
+    "write_classes",
+    "write_dem",
+    "write_era5",
+    "write_smap",
+]
+
+CLASS_LAYERS = ("landcover", "geomorphons")
+"""Class maps copied per cube (nearest neighbour), from rasters with the sampler's legends."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +45,9 @@ class AuxiliarySources:
         The ERA5 Zarr store.
     srtm : str, optional
         Prefix holding ``srtm/<S02E036>.tif``.
+    landcover, geomorphons : str, optional
+        Class rasters (ESA WorldCover codes; geomorphons 1..10; 0 = no data), any CRS, path or
+        URL: the sampler's strata rasters.
     storage_options : dict
         fsspec options for ``s3://`` sources (SMAP, ERA5).
     era5_margin_deg : float
@@ -41,6 +57,8 @@ class AuxiliarySources:
     smap: str | None = None
     era5: str | None = None
     srtm: str | None = None
+    landcover: str | None = None
+    geomorphons: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
     era5_margin_deg: float = 0.25
 
@@ -83,7 +101,7 @@ def _write(
         compressors=COMPRESSOR,
         dimension_names=dims,
         overwrite=True,
-        fill_value=np.nan,
+        fill_value=np.nan if values.dtype.kind == "f" else 0,
     )
     array[...] = values
     array.attrs.update({**attrs, "complete": True})
@@ -118,6 +136,52 @@ def write_dem(
         },
     )
     return "dem"
+
+
+def write_classes(
+    url: str,
+    options: dict[str, Any] | None,
+    tile: str,
+    cubes: pd.DataFrame,
+    name: str,
+    location: str,
+    gdal_env: dict[str, str],
+) -> str:
+    """Copy a class raster onto every cube's 30 m grid (nearest); write ``name (cube, y, x)``.
+
+    Each cube's ``128 x 128`` grid is warped on its own (only the raster blocks under it are
+    read), so a cube's classes do not depend on which other cubes the tile has.
+    """
+    from affine import Affine
+
+    from cubestream.sample._rasters import raster_env, read_warped
+
+    epsg = int(cubes["epsg"].iloc[0])
+    with raster_env(gdal_env):
+        values = np.stack(
+            [
+                read_warped(
+                    name,
+                    location,
+                    epsg=epsg,
+                    transform=Affine(30.0, 0.0, x_min, 0.0, -30.0, y_max),
+                    shape=(128, 128),
+                )
+                for x_min, y_max in zip(cubes["x_min"], cubes["y_max"], strict=True)
+            ]
+        )
+    _write(
+        _open(url, options, tile),
+        name,
+        values,
+        ("cube", "y", "x"),
+        {},
+        {
+            "long_name": f"{name} class code, nearest onto the tile's 30 m grid (0 = no data)",
+            "source": location,
+        },
+    )
+    return name
 
 
 def write_smap(

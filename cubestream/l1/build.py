@@ -25,7 +25,15 @@ import pandas as pd
 
 from cubestream import __version__, grid
 from cubestream.errors import CubestreamError, L1Error
-from cubestream.l1.auxiliary import AuxiliarySources, aux_done, write_dem, write_era5, write_smap
+from cubestream.l1.auxiliary import (
+    CLASS_LAYERS,
+    AuxiliarySources,
+    aux_done,
+    write_classes,
+    write_dem,
+    write_era5,
+    write_smap,
+)
 from cubestream.l1.config import RetryPolicy, layered_env
 from cubestream.l1.plan import CUBE_COLUMNS, IntegrityPolicy, TilePlan, plan_tile
 from cubestream.l1.search import search_items
@@ -106,6 +114,8 @@ class L1Config:
             "smap": self.auxiliary.smap,
             "era5": self.auxiliary.era5,
             "srtm": self.auxiliary.srtm,
+            "landcover": self.auxiliary.landcover,
+            "geomorphons": self.auxiliary.geomorphons,
             "cubestream": __version__,
         }
 
@@ -185,8 +195,13 @@ def aux_writes(plan: TilePlan, group: Any, config: L1Config) -> tuple[list[Any],
         float(cubes["max_lon"].max()),
         float(cubes["max_lat"].max()),
     )
+    env = config.gdal_env
     calls = {
         "dem": (aux.srtm, write_dem, (cubes, aux.srtm, config.gdal_env)),
+        **{
+            name: (getattr(aux, name), write_classes, (cubes, name, getattr(aux, name), env))
+            for name in CLASS_LAYERS
+        },
         "smap": (aux.smap, write_smap, (cubes, aux, config.start, config.end)),
         "era5": (aux.era5, write_era5, (bbox, aux, config.start, config.end)),
     }

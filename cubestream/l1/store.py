@@ -6,6 +6,8 @@ Layout of a tile group (DESIGN.md section 3)::
     <tile>/scl         (cube, time, y, x)       uint8   scene classification, 0 = no data
     <tile>/data_fraction (cube, time)           float32 share of the cube's pixels with data
     <tile>/dem         (cube, y, x)             float32 SRTM on the tile's 30 m grid
+    <tile>/landcover   (cube, y, x)             uint8   WorldCover code (nearest), 0 = no data
+    <tile>/geomorphons (cube, y, x)             uint8   geomorphon 1..10 (nearest), 0 = no data
     <tile>/smap        (cube, day, smap_variable) float32
     <tile>/era5        (era5_time, era5_variable, latitude, longitude) float32
     coordinates: cube (cube_id), time, band, y, x (pixel centres' offsets), and per cube

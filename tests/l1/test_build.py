@@ -85,6 +85,8 @@ def built(locations: Path, replica_root: Path, scheduler: str, tmp_path_factory)
         smap=str(objects / "smap" / "SPL4SMGP.007"),
         era5=str(objects / layout.ERA5_KEY),
         srtm=str(objects),
+        landcover=str(objects / layout.strata_key("landcover")),
+        geomorphons=str(objects / layout.strata_key("geomorphons")),
     )
     report = build_l1(_config(locations, replica_root, out, scheduler, auxiliary=aux))
     assert {e["status"] for e in report["tiles"].values()} == {"built"}
@@ -151,6 +153,35 @@ def test_auxiliary_variables_are_the_readers_output(built: Path, replica_root: P
     assert ds.era5.sizes["era5_time"] == (END - START).days + 1
     assert {"t2m_mean", "tp_sum"} <= set(ds.era5_variable.values)
     assert ds.attrs["complete"]
+
+
+@pytest.mark.parametrize("name", ["landcover", "geomorphons"])
+def test_class_layers_equal_a_nearest_warp_per_cube(
+    built: Path, replica_root: Path, name: str
+) -> None:
+    from rasterio.vrt import WarpedVRT
+    from rasterio.warp import Resampling
+
+    from cubestream.sample._rasters import WARP_TOLERANCE
+
+    ds = xr.open_zarr(built, group="37MBU", consolidated=False)
+    assert ds[name].dtype == np.uint8 and ds[name].dims == ("cube", "y", "x")
+    with rasterio.open(replica_root / layout.OBJECTS_DIR / layout.strata_key(name)) as src:
+        for c in range(ds.sizes["cube"]):
+            x_min, y_max = float(ds.x_min[c]), float(ds.y_max[c])
+            with WarpedVRT(
+                src,
+                crs="EPSG:32737",
+                transform=rasterio.Affine(30, 0, x_min, 0, -30, y_max),
+                width=128,
+                height=128,
+                resampling=Resampling.nearest,
+                nodata=0,
+                tolerance=WARP_TOLERANCE,
+            ) as vrt:
+                expected = vrt.read(1)
+            np.testing.assert_array_equal(ds[name].isel(cube=c).values, expected)
+    assert (ds[name].values > 0).mean() > 0.9
 
 
 def test_building_the_graph_computes_nothing(
