@@ -3,7 +3,7 @@
 In one run on this machine, on a replica served over S3 (``cubestream replica serve``)::
 
     python -m benchmarks.l1_bytes [--preset tiny] [--cubes N] [--out FILE] [--repeat K]
-                                  [--gdal KEY=VALUE ...] [--variant as-is|block-reads]
+                                  [--gdal KEY=VALUE ...] [--read-block PX]
 
 1. Create the replica (or reuse it from ``--cache``), serve it, and take ``--cubes`` boxes
    wholly inside its imaged window (seeded; all of them by default) as the locations table.
@@ -22,8 +22,8 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
 With ``--repeat K`` the two builds run K times, alternately, each into a new store on a new
 cluster; a record keeps each phase's fastest run and lists all the times (the bytes do not
 change between runs). The clusters' start-up is timed apart and left out of the wall times.
-``--variant block-reads`` swaps in :mod:`benchmarks._block_reads`, a what-if for cubestream:
-read chunks aligned to the COG blocks and one graph shared by the writes. AWS credentials reach
+``--read-block`` sets cubestream's read chunk (px at 30 m; 1024 = the replica's COG block;
+128 reads each box on its own, as cubestream did before). AWS credentials reach
 the workers through their environment; the other GDAL settings travel as cubestream's
 ``gdal_env``.
 """
@@ -39,19 +39,18 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from benchmarks import _context
-from benchmarks._block_reads import patched
 from benchmarks._cog_blocks import CogBytes, cog_bytes, total
 from benchmarks._l1_phases import Cluster, gdal_env, run_build, run_peer
 from cubestream.l1 import L1Config
 from cubestream.l1.config import gdal_options
 from cubestream.l1.search import search_items
-from cubestream.l1.sentinel2 import BAND_ASSETS, SCL_ASSET
+from cubestream.l1.sentinel2 import BAND_ASSETS, READ_BLOCK, SCL_ASSET
 from cubestream.replica import layout
 from cubestream.replica.serve import Endpoints
 from cubestream.replica.spec import ReplicaSpec, load_spec
@@ -96,8 +95,8 @@ class Settings:
         Also run the per-cube peer.
     repeat : int
         Runs of each build (alternating); the fastest is kept.
-    variant : {"as-is", "block-reads"}
-        cubestream as it is, or the what-if of :mod:`benchmarks._block_reads`.
+    read_block : int
+        cubestream's read chunk side, px at 30 m.
     seed : int
         Seed of the choice of cubes.
     """
@@ -114,7 +113,7 @@ class Settings:
     gdal: dict[str, str] = field(default_factory=dict)
     peer: bool = True
     repeat: int = 1
-    variant: Literal["as-is", "block-reads"] = "as-is"
+    read_block: int = READ_BLOCK
     seed: int = 0
 
 
@@ -253,12 +252,11 @@ def _builds(
             end=spec.end,
             collection=endpoints.collection,
             days_per_chunk=settings.days_per_chunk,
+            read_block=settings.read_block,
             workers=settings.workers,
             threads_per_worker=settings.threads,
         )
-        variant = patched() if settings.variant == "block-reads" else contextlib.nullcontext()
-        with variant:
-            ours.append(run_build(cluster, config, len(cubes)))
+        ours.append(run_build(cluster, config, len(cubes)))
         if settings.peer:
             peers.append(run_peer(cluster, cubes, spec, workdir / f"peer-{run}.zarr"))
     return _fastest(ours), (_fastest(peers) if peers else None)
@@ -302,7 +300,7 @@ def _settings(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         "threads_per_worker": settings.threads,
         "chunks": {"s2": [1, settings.days_per_chunk, len(BAND_ASSETS), 128, 128]},
         "days_per_chunk": settings.days_per_chunk,
-        "variant": settings.variant,
+        "read_block": settings.read_block,
         "repeat": settings.repeat,
         "gdal_extra": settings.gdal,
         "gdal": gdal_options(env),
@@ -369,10 +367,7 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--no-peer", action="store_true", help="skip the per-cube peer")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each build; keeps the best")
     parser.add_argument(
-        "--variant",
-        choices=["as-is", "block-reads"],
-        default="as-is",
-        help="cubestream as it is, or the what-if of benchmarks._block_reads",
+        "--read-block", type=int, default=READ_BLOCK, help="cubestream's read chunk, px at 30 m"
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -389,7 +384,7 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
         gdal=_parse_gdal(args.gdal),
         peer=not args.no_peer,
         repeat=args.repeat,
-        variant=args.variant,
+        read_block=args.read_block,
         seed=args.seed,
     )
 

@@ -183,6 +183,7 @@ def _l1(args: argparse.Namespace) -> int:
         end=dt.date.fromisoformat(args.end),
         max_cloud_cover=args.max_cloud_cover,
         days_per_chunk=args.days_per_chunk,
+        read_block=args.read_block,
         integrity=IntegrityPolicy(
             on_missing=args.on_missing, max_missing_dates=args.max_missing_dates
         ),
@@ -223,6 +224,9 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--geomorphons", help="geomorphon class raster (1..10), path or URL")
     p.add_argument("--max-cloud-cover", type=float, default=None)
     p.add_argument("--days-per-chunk", type=int, default=16)
+    p.add_argument(
+        "--read-block", type=int, default=1024, help="px at 30 m of each COG read (block size)"
+    )
     p.add_argument("--on-missing", choices=["flag", "exclude"], default="flag")
     p.add_argument("--max-missing-dates", type=int, default=3)
     p.add_argument("--scheduler", help="address of a running Dask scheduler")

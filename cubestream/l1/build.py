@@ -37,11 +37,12 @@ from cubestream.l1.auxiliary import (
 from cubestream.l1.config import RetryPolicy, layered_env
 from cubestream.l1.plan import CUBE_COLUMNS, IntegrityPolicy, TilePlan, plan_tile
 from cubestream.l1.search import search_items
-from cubestream.l1.sentinel2 import cube_arrays
+from cubestream.l1.sentinel2 import READ_BLOCK, cube_arrays
 from cubestream.l1.store import create_template, existing_chunks, open_root, write_block
 
 __all__ = ["L1Config", "build_l1", "tile_writes"]
 
+_S2_VARIABLES = ("s2", "scl", "data_fraction")
 REPORT_SUFFIX = ".report.json"
 """The build report lies next to the store: ``l1.zarr`` -> ``l1.zarr.report.json``."""
 
@@ -66,6 +67,8 @@ class L1Config:
         Drop items above this ``eo:cloud_cover``.
     days_per_chunk : int
         Acquisition days per time chunk.
+    read_block : int
+        Side (px at 30 m) of the chunks read from the COGs: their block size at 30 m.
     integrity : IntegrityPolicy
         What to do with tiles missing dates.
     gdal_env : dict
@@ -92,6 +95,7 @@ class L1Config:
     collection: str = "sentinel-2-l2a"
     max_cloud_cover: float | None = None
     days_per_chunk: int = 16
+    read_block: int = READ_BLOCK
     integrity: IntegrityPolicy = field(default_factory=IntegrityPolicy)
     gdal_env: dict[str, str] = field(default_factory=dict)
     storage_options: dict[str, Any] = field(default_factory=dict)
@@ -162,26 +166,35 @@ def _region(plan: TilePlan, c: int, t: int) -> tuple[slice, slice]:
     return slice(c, c + 1), slice(t * k, min((t + 1) * k, len(plan.days)))
 
 
+def _data_fraction(block: np.ndarray) -> np.ndarray:
+    """Share of a ``(cube, time, y, x)`` SCL block's pixels with data, per cube and day."""
+    return (block > 0).mean(axis=(2, 3), dtype=np.float32)
+
+
 def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     """Delayed writes of the chunks of ``s2``, ``scl`` and ``data_fraction`` still missing.
 
-    Building them reads no pixel.
+    The three arrays are optimized together once and their chunks become delayed values
+    without a second optimization, so every read task (a COG block of one item) is shared by
+    all the writes that need it and computed once. Building them reads no pixel.
     """
-    s2, scl = cube_arrays(plan, layered_env(config.gdal_env))
-    done = {name: existing_chunks(group, name) for name in ("s2", "scl", "data_fraction")}
+    s2, scl = cube_arrays(plan, layered_env(config.gdal_env), config.read_block)
+    fraction = scl.map_blocks(_data_fraction, drop_axis=[2, 3], dtype=np.float32)
+    arrays = dict(zip(_S2_VARIABLES, dask.optimize(s2, scl, fraction), strict=True))
     write = dask.delayed(write_block, pure=False)
     so = config.storage_options or None
     writes = []
-    for c in range(len(plan.cubes)):
-        for t in range(len(plan.day_chunks)):
-            region = _region(plan, c, t)
-            if (c, t, 0, 0, 0) not in done["s2"]:
-                writes.append(write(config.out, so, f"{plan.tile}/s2", region, s2.blocks[c, t]))
-            if (c, t, 0, 0) not in done["scl"]:
-                writes.append(write(config.out, so, f"{plan.tile}/scl", region, scl.blocks[c, t]))
-            if (c, t) not in done["data_fraction"]:
-                fraction = (scl.blocks[c, t] > 0).mean(axis=(2, 3), dtype=np.float32)
-                writes.append(write(config.out, so, f"{plan.tile}/data_fraction", region, fraction))
+    for name, array in arrays.items():
+        done = existing_chunks(group, name)
+        blocks = array.to_delayed(optimize_graph=False)
+        for c in range(len(plan.cubes)):
+            for t in range(len(plan.day_chunks)):
+                index = (c, t) + (0,) * (array.ndim - 2)
+                if index not in done:
+                    region = _region(plan, c, t)
+                    writes.append(
+                        write(config.out, so, f"{plan.tile}/{name}", region, blocks[index])
+                    )
     return writes
 
 

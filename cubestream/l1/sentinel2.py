@@ -1,12 +1,21 @@
-"""Sentinel-2 of one tile as lazy cube arrays: stackstac on the tile's 30 m grid, cut per box.
+"""Sentinel-2 of one tile as lazy cube arrays: read in COG-block chunks, cut per box, fused per day.
 
-The tile is stacked once, on its own 30 m grid from its upper-left corner, in 128 x 128 chunks, so
-every box is exactly one spatial chunk and Dask reads only the COG blocks under the boxes'
-windows, never the whole tile. Reflectance is stacked with average resampling (it aggregates the
-10 m / 20 m layout of the AWS archive; at 30 m the grids coincide and it is a copy), SCL with
-nearest. Each time chunk holds all items of its days; a blockwise step subtracts each item's
-processing-baseline offset and fuses the items of one day (split datatakes) by taking, per
-pixel, the first item with data.
+The data flow of :func:`cube_arrays`, for one tile:
+
+1. Stack (stackstac) every item on the tile's own 30 m grid, the full 3660 px from its upper-left
+   corner, in read chunks of one item x all assets x ``read_block`` px a side. The chunk grid
+   starts at the tile corner like the COG block grid, so at 30 m a 1024 px chunk is exactly one
+   COG block (and covers 8 x 8 boxes), and a 30 m source matching the grid is read as it is,
+   without a warped VRT. Reflectance is stacked with average resampling (it aggregates the 10 m
+   / 20 m layout of the AWS archive), SCL with nearest.
+2. Cut every box (128 x 128) out of its read chunk and regroup its items by time chunk (the
+   items of ``days_per_chunk`` days).
+3. Per time chunk, subtract each item's processing-baseline offset and fuse the items of one day
+   (split datatakes) by taking, per pixel, the first item with data (:func:`fuse_days`).
+
+Only the read chunks under some box are ever computed, so only the COG blocks under the boxes
+are fetched, each once per build when the writes share one graph (see
+:func:`cubestream.l1.build.tile_writes`); a read chunk holds 9 x 1024 x 1024 uint16 (19 MB).
 """
 
 from __future__ import annotations
@@ -18,7 +27,15 @@ import numpy as np
 
 from cubestream.l1.plan import TilePlan
 
-__all__ = ["BAND_ASSETS", "BANDS", "SCL_ASSET", "cube_arrays", "fuse_days", "tile_stack"]
+__all__ = [
+    "BAND_ASSETS",
+    "BANDS",
+    "READ_BLOCK",
+    "SCL_ASSET",
+    "cube_arrays",
+    "fuse_days",
+    "tile_stack",
+]
 
 BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12")
 BAND_ASSETS = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir08", "swir16",
@@ -26,24 +43,32 @@ BAND_ASSETS = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir0
 """Earth-search asset keys of :data:`BANDS`."""
 SCL_ASSET = "scl"
 BOX = 128
+TILE_PIXELS = 3660
+"""A Sentinel-2 tile is 109.8 km a side: 3660 px at 30 m."""
+READ_BLOCK = 1024
+"""Read chunk side (px at 30 m): the COG block of 30 m assets; 8 x 8 boxes."""
 
 
-def tile_stack(plan: TilePlan, assets: tuple[str, ...], resampling: str, gdal_env: Any) -> Any:
-    """Lazy ``(item, asset, y, x)`` array of the tile's box grid, chunked per day block and box."""
+def tile_stack(
+    plan: TilePlan, assets: tuple[str, ...], resampling: str, gdal_env: Any, block: int
+) -> Any:
+    """Lazy ``(item, asset, y, x)`` array of the whole tile, one item and block per chunk."""
     import stackstac
     from rasterio.enums import Resampling
 
+    dtype = np.dtype("uint8") if assets == (SCL_ASSET,) else np.dtype("uint16")
+    side = TILE_PIXELS * 30.0
     return stackstac.stack(
         list(plan.items),
         assets=list(assets),
         epsg=plan.epsg,
         resolution=30,
-        bounds=plan.bounds,
+        bounds=(plan.x0, plan.y0 - side, plan.x0 + side, plan.y0),
         snap_bounds=False,
         resampling=Resampling[resampling],
-        chunksize=(plan.item_chunks, -1, BOX, BOX),
-        dtype=np.dtype("uint16") if assets != (SCL_ASSET,) else np.dtype("uint8"),
-        fill_value=np.uint16(0) if assets != (SCL_ASSET,) else np.uint8(0),
+        chunksize=(1, -1, block, block),
+        dtype=dtype,
+        fill_value=dtype.type(0),
         rescale=False,
         sortby_date=False,
         errors_as_nodata=(),
@@ -100,18 +125,21 @@ def _fused(stack: Any, plan: TilePlan, offsets: bool) -> Any:
     return da.map_blocks(fuse, stack, chunks=chunks, dtype=stack.dtype)
 
 
-def cube_arrays(plan: TilePlan, gdal_env: Any) -> tuple[Any, Any]:
+def _cubes(stack: Any, plan: TilePlan, offsets: bool) -> Any:
+    """Cut each box, regroup its items per time chunk, fuse the days; stack the cubes."""
+    cubes = []
+    for row, col in zip(plan.cubes["row"], plan.cubes["col"], strict=True):
+        box = stack[..., row * BOX : (row + 1) * BOX, col * BOX : (col + 1) * BOX]
+        cubes.append(_fused(box.rechunk((plan.item_chunks, -1, BOX, BOX)), plan, offsets))
+    return da.stack(cubes)
+
+
+def cube_arrays(plan: TilePlan, gdal_env: Any, block: int = READ_BLOCK) -> tuple[Any, Any]:
     """Lazy ``s2 (cube, time, band, y, x)`` uint16 and ``scl (cube, time, y, x)`` uint8.
 
-    Chunks: one cube, one block of ``plan.days_per_chunk`` days, all bands, 128 x 128.
+    Chunks: one cube, one block of ``plan.days_per_chunk`` days, all bands, 128 x 128; read in
+    chunks of ``block`` px (see the module docstring).
     """
-    reflectance = _fused(tile_stack(plan, BAND_ASSETS, "average", gdal_env), plan, True)
-    scl = _fused(tile_stack(plan, (SCL_ASSET,), "nearest", gdal_env), plan, False)[:, 0]
-    rows, cols = plan.cubes["row"].to_numpy(), plan.cubes["col"].to_numpy()
-
-    def cut(array: Any, r: int, c: int) -> Any:
-        return array[..., r * BOX : (r + 1) * BOX, c * BOX : (c + 1) * BOX]
-
-    s2 = da.stack([cut(reflectance, r, c) for r, c in zip(rows, cols, strict=True)])
-    scl_cubes = da.stack([cut(scl, r, c) for r, c in zip(rows, cols, strict=True)])
-    return s2, scl_cubes
+    reflectance = tile_stack(plan, BAND_ASSETS, "average", gdal_env, block)
+    scl = tile_stack(plan, (SCL_ASSET,), "nearest", gdal_env, block)
+    return _cubes(reflectance, plan, True), _cubes(scl, plan, False)[:, :, 0]

@@ -5,17 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from benchmarks._block_reads import block_cube_arrays
 from benchmarks._cog_blocks import cog_bytes
 from benchmarks.l1_bytes import imaged_cubes, main
-from cubestream import grid
-from cubestream.l1.config import layered_env
-from cubestream.l1.plan import plan_tile
-from cubestream.l1.search import search_items
-from cubestream.l1.sentinel2 import cube_arrays
 from cubestream.replica import layout
 from cubestream.replica.spec import load_spec
 
@@ -72,21 +65,3 @@ def test_blocks_under_a_window(replica_root: Path) -> None:
     assert one.block_count == 1  # a 128 px box lies within one 1024 px block
     assert 0 < one.header < one.file and 0 < one.blocks < one.file
     assert cog_bytes(path, [bounds, bounds]).blocks_per_window == 2 * one.blocks
-
-
-def test_block_reads_equal_cubestreams_arrays(replica_root: Path) -> None:
-    spec = load_spec(replica_root)
-    cubes = imaged_cubes(spec, 2, seed=2)
-    tile = grid.tile("37MBU")
-    items_file = str(replica_root / layout.ITEMS_FILE)
-    items = search_items(items_file, tile.tile_id, (-180, -90, 180, 90), spec.start, spec.end)
-    plan = plan_tile(tile, cubes, items, days_per_chunk=4)
-    assert plan.offsets[0] == 0 and plan.offsets[-1] == 1000
-    assert plan.item_day[0] == plan.item_day[1]  # a split datatake
-    first_and_last = [0, len(plan.day_chunks) - 1]  # both baselines
-    env = layered_env()
-    expected = [a.blocks[:, first_and_last].compute() for a in cube_arrays(plan, env)]
-    got = [a.blocks[:, first_and_last].compute() for a in block_cube_arrays(plan, env)]
-    for want, have in zip(expected, got, strict=True):
-        assert want.shape == have.shape
-        np.testing.assert_array_equal(have, want)
