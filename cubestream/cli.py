@@ -15,8 +15,6 @@ __all__ = ["build_parser", "main"]
 
 # Stages of DESIGN.md section 4 that later issues build, with the issue that brings each.
 _PLANNED = {
-    "l2": "X4 level-2 generator (issue 5)",
-    "train": "X5 trainers (issue 7)",
     "cluster": "cluster launching (issue 8)",
     "bench": "benchmarks (issue 9)",
     "run": "the chained pipeline (issue 8)",
@@ -237,6 +235,129 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_l1)
 
 
+def _l2(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from cubestream.l2 import L2Config, build_l2, export_netcdf
+
+    storage_options: dict[str, object] = {}
+    if args.endpoints:
+        from cubestream.replica.serve import Endpoints
+
+        line = Path(args.endpoints).read_text().strip().splitlines()[0]
+        storage_options = Endpoints.from_json(line).storage_options()
+    config = L2Config(
+        l1=args.l1,
+        locations=args.locations,
+        out=args.out,
+        windows_per_cube=args.windows_per_cube,
+        seed=args.seed,
+        samples_per_chunk=args.samples_per_chunk,
+        start=dt.date.fromisoformat(args.start) if args.start else None,
+        end=dt.date.fromisoformat(args.end) if args.end else None,
+        tiles=tuple(args.tiles) if args.tiles else None,
+        weather=tuple(args.weather) if args.weather else None,
+        invalid_scl=args.invalid_scl,
+        reach_days=args.reach_days,
+        min_valid_fraction=args.min_valid_fraction,
+        kndvi_normalise=args.kndvi_normalise,
+        era5_point=args.era5_point,
+        storage_options=storage_options if args.out.startswith("s3://") else {},
+        l1_storage_options=storage_options if args.l1.startswith("s3://") else {},
+        scheduler=args.scheduler,
+        workers=args.workers,
+        threads_per_worker=args.threads,
+        memory_limit=args.memory_limit,
+    )
+    report = build_l2(config)
+    summary = {
+        "store": args.out,
+        "complete": report["complete"],
+        "samples": report["samples"],
+        "splits": report["splits"],
+        "skipped": len(report["skipped"]),
+        "failed_blocks": len(report["failed_blocks"]),
+        "seconds": report["seconds"],
+    }
+    if args.netcdf and report["complete"]:
+        files = export_netcdf(args.out, args.netcdf, storage_options=config.storage_options or None)
+        summary["netcdf"] = {"dir": args.netcdf, "files": len(files)}
+    print(json.dumps(summary))
+    return 0 if report["complete"] else 1
+
+
+def _scl_classes(text: str) -> tuple[int, ...]:
+    try:
+        classes = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated SCL classes: {text!r}") from None
+    if not all(0 <= c <= 11 for c in classes):
+        raise argparse.ArgumentTypeError(f"SCL classes are 0..11: {text!r}")
+    return classes
+
+
+def _add_l2(sub: argparse._SubParsersAction) -> None:
+    from cubestream.l2.masks import INVALID_SCL
+
+    p = sub.add_parser("l2", help="X4: build the level-2 store of gap-filled 10-daily samples")
+    p.add_argument("--l1", required=True, help="L1 store of `cubestream l1` (path or s3://)")
+    p.add_argument("--locations", required=True, help="locations table (holds the splits)")
+    p.add_argument("--out", required=True, help="L2 store: local path or s3:// URL")
+    p.add_argument("--netcdf", help="also export one NetCDF file per sample into this directory")
+    p.add_argument("--windows-per-cube", type=int, default=1, help="45-step windows per cube")
+    p.add_argument("--seed", type=int, default=0, help="seed of the window draws")
+    p.add_argument("--samples-per-chunk", type=int, default=1, help="samples per chunk")
+    p.add_argument("--start", help="first day admitted, YYYY-MM-DD (default: the L1 range)")
+    p.add_argument("--end", help="last day admitted, YYYY-MM-DD (default: the L1 range)")
+    p.add_argument("--tiles", nargs="*", help="use only these tiles of the L1 store")
+    p.add_argument("--weather", nargs="*", help="daily L1 weather variables to keep (default all)")
+    p.add_argument(
+        "--invalid-scl",
+        type=_scl_classes,
+        default=INVALID_SCL,
+        help="comma-separated SCL classes that make an observation invalid (default "
+        + ",".join(str(c) for c in INVALID_SCL)
+        + ")",
+    )
+    p.add_argument("--reach-days", type=int, default=90, help="days read beyond the window ends")
+    p.add_argument(
+        "--min-valid-fraction", type=float, default=0.1, help="skip windows with less valid data"
+    )
+    p.add_argument("--kndvi-normalise", action="store_true", help="divide kNDVI by tanh(1)")
+    p.add_argument(
+        "--era5-point",
+        choices=["nearest", "window_mean"],
+        default="nearest",
+        help="ERA5 cell nearest each cube's centre, or the mean of the tile's window",
+    )
+    p.add_argument("--endpoints", help="JSON line of `cubestream replica serve` (S3 settings)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
+    p.add_argument("--threads", type=int, default=1, help="threads per worker")
+    p.add_argument("--memory-limit", default="4GB", help="memory limit per worker")
+    p.set_defaults(func=_l2)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainers.cli import main as train_main
+
+    return train_main(["--help", *args.rest] if args.help else args.rest)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="X5: fit, validate, test or predict with a YAML config (LightningCLI)",
+        description="cubestream train fit|validate|test|predict --config FILE [--key value ...]; "
+        "`cubestream train fit --help` lists every option.",
+        add_help=False,
+    )
+    p.add_argument("-h", "--help", action="store_true", help="the LightningCLI help")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="LightningCLI arguments")
+    p.set_defaults(func=_train)
+
+
 def _inspect(args: argparse.Namespace) -> int:
     from cubestream.inspect import describe
 
@@ -264,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replica(sub)
     _add_sample(sub)
     _add_l1(sub)
+    _add_l2(sub)
     _add_inspect(sub)
+    _add_train(sub)
     for name, what in _PLANNED.items():
         planned = sub.add_parser(name, help=what, add_help=False)
         planned.add_argument("rest", nargs=argparse.REMAINDER)

@@ -11,6 +11,14 @@ __all__ = [
     "CubestreamError",
     "GridError",
     "IncompleteSourceWarning",
+    "L2Error",
+    "L2InputError",
+    "L2StoreError",
+    "L2StoreNotFoundError",
+    "LoaderConfigError",
+    "LoaderError",
+    "LoaderStoreError",
+    "LoaderStoreNotFoundError",
     "NotYetAvailableError",
     "PortInUseError",
     "ReplicaError",
@@ -20,6 +28,7 @@ __all__ = [
     "StrataError",
     "StrataNotFoundError",
     "TileNotFoundError",
+    "UnusableSampleError",
 ]
 
 
@@ -92,3 +101,39 @@ class AssetNotFoundError(AssetReadError, FileNotFoundError):
 
 class IncompleteSourceWarning(CubestreamError, UserWarning):  # noqa: N818 (a warning)
     """A source lacks part of what was asked for; the values left out are NaN or counted."""
+
+
+class L2Error(CubestreamError, RuntimeError):
+    """The level-2 build cannot go on as asked."""
+
+
+class L2InputError(L2Error, ValueError):
+    """The L1 store, the locations table or the time range lacks what the level-2 build needs."""
+
+
+class UnusableSampleError(L2Error, ValueError):
+    """A sample (a cube's window) cannot be made from its L1 data; the build skips, reports it."""
+
+
+class L2StoreError(L2Error, ValueError):
+    """An L2 store does not follow the schema of :mod:`cubestream.l2.schema`."""
+
+
+class L2StoreNotFoundError(L2StoreError, FileNotFoundError):
+    """An L2 store is not where it was asked for."""
+
+
+class LoaderError(CubestreamError, RuntimeError):
+    """The streaming loader (:mod:`cubestream.stream`) cannot go on as asked."""
+
+
+class LoaderConfigError(LoaderError, ValueError):
+    """Loader settings that cannot work together (patch size, ranks, batch size, a saved state)."""
+
+
+class LoaderStoreError(LoaderError, ValueError):
+    """An L2 store lacks what the loader needs (a variable, a dimension, consistent sizes)."""
+
+
+class LoaderStoreNotFoundError(LoaderStoreError, FileNotFoundError):
+    """An L2 store is not where the loader was asked to read it."""

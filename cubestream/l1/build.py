@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cubestream import __version__, grid
+from cubestream._dask import dask_client, run_jobs
 from cubestream.errors import CubestreamError, L1Error
 from cubestream.l1.auxiliary import (
     CLASS_LAYERS,
@@ -241,45 +239,6 @@ def _prepare(root: Any, plan: TilePlan, config: L1Config) -> tuple[Any, str]:
     return create_template(root, plan, config.signature()), "new"
 
 
-@contextmanager
-def _client(config: L1Config) -> Iterator[Any]:
-    from distributed import Client, LocalCluster
-
-    if config.scheduler:
-        with Client(config.scheduler) as client:
-            yield client
-        return
-    with (
-        LocalCluster(
-            n_workers=config.workers,
-            threads_per_worker=config.threads_per_worker,
-            memory_limit=config.memory_limit,
-            dashboard_address=":0",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
-
-
-def _run(client: Any, jobs: dict[str, list[Any]]) -> dict[str, str | None]:
-    """Run each tile's writes; return per tile None (success) or the error message."""
-    from distributed import as_completed
-    from tqdm import tqdm
-
-    futures = {tile: client.compute(writes) for tile, writes in jobs.items()}
-    owner = {f.key: tile for tile, fs in futures.items() for f in fs}
-    errors: dict[str, str | None] = dict.fromkeys(jobs)
-    total = sum(len(fs) for fs in futures.values())
-    with tqdm(total=total, desc="l1 chunks", unit="chunk", file=sys.stderr) as bar:
-        for future in as_completed([f for fs in futures.values() for f in fs]):
-            bar.update()
-            tile = owner[future.key]
-            if future.status == "error" and errors[tile] is None:
-                errors[tile] = f"{type(future.exception()).__name__}: {future.exception()}"
-                client.cancel(futures[tile])
-    return errors
-
-
 def build_l1(config: L1Config) -> dict[str, Any]:
     """Build (or finish) the L1 store of ``config``; return the build report."""
     started = time.perf_counter()
@@ -315,9 +274,15 @@ def build_l1(config: L1Config) -> dict[str, Any]:
             continue
         extra, entry["auxiliary"] = aux_writes(plan, group, config)
         jobs[plan.tile] = tile_writes(plan, group, config) + extra
-    with _client(config) as client:
-        print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
-        errors = _run(client, {t: w for t, w in jobs.items() if w})
+    with dask_client(
+        config.scheduler,
+        workers=config.workers,
+        threads_per_worker=config.threads_per_worker,
+        memory_limit=config.memory_limit,
+    ) as client:
+        errors, _ = run_jobs(
+            client, {t: w for t, w in jobs.items() if w}, desc="l1 chunks", unit="chunk"
+        )
     for tile, group in groups.items():
         error = errors.get(tile)
         entry = report["tiles"][tile]
