@@ -1,1 +1,33 @@
-"""cubestream trainers (X5): Model / Setting / Task on PyTorch Lightning."""
+"""cubestream trainers (X5): Model / Setting / Task on PyTorch Lightning.
+
+- Models (:mod:`trainers.models`): plain torch modules mapping :class:`ModelInputs` to kNDVI,
+  pixel by pixel: :class:`RNN` and :class:`ContextRNN`.
+- Setting (:mod:`trainers.setting`): :class:`KndviSetting`, the L2 store through the streaming
+  loader and what is scored on it (:class:`ProblemSpec`).
+- Task (:mod:`trainers.task`): :class:`ForecastTask`, the LightningModule with the loops, the
+  masked loss (:mod:`trainers.objective`, :mod:`trainers.metrics`), optimiser and schedule.
+- ``cubestream train fit|validate|test|predict --config FILE`` (:mod:`trainers.cli`) with the
+  configs in ``trainers/configs``; DeepSpeed on CPUs through :mod:`trainers.deepspeed_cpu`.
+"""
+
+from __future__ import annotations
+
+from trainers.batch import Batch, ModelInputs, ProblemSpec
+from trainers.callbacks import ThroughputMonitor
+from trainers.models import RNN, ContextRNN, PixelForecaster
+from trainers.objective import ForecastObjective
+from trainers.setting import KndviSetting
+from trainers.task import ForecastTask
+
+__all__ = [
+    "RNN",
+    "Batch",
+    "ContextRNN",
+    "ForecastObjective",
+    "ForecastTask",
+    "KndviSetting",
+    "ModelInputs",
+    "PixelForecaster",
+    "ProblemSpec",
+    "ThroughputMonitor",
+]

@@ -1,0 +1,52 @@
+"""Fixtures of the trainer tests: a tiny synthetic L2 store and small model configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cubestream.l2.synthetic import write_synthetic_l2
+from trainers.models import RNN, ContextRNN
+from trainers.setting import KndviSetting
+from trainers.testing import SyntheticL2DataModule
+
+SIZE = 32
+
+
+@pytest.fixture(autouse=True)
+def _few_threads() -> None:
+    """The test machine is shared: keep torch to one thread per process."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def l2_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 samples of 32 x 32 px: 6 train, 2 val, 2 test."""
+    return write_synthetic_l2(tmp_path_factory.mktemp("l2") / "l2.zarr", samples=10, size=SIZE)
+
+
+def tiny_rnn() -> RNN:
+    return RNN(hidden=16, weather_hidden=8)
+
+
+def tiny_context_rnn(**kwargs: object) -> ContextRNN:
+    options: dict[str, object] = {
+        "hidden": 16,
+        "embedding": 8,
+        "weather_hidden": 8,
+        "pyramid_channels": 16,
+        "segmentation_channels": 8,
+    }
+    return ContextRNN(**{**options, **kwargs})  # type: ignore[arg-type]
+
+
+def setting_of(
+    store: Path, batch_size: int = 2, seed: int = 0, loader: str = "helper"
+) -> KndviSetting:
+    """The Setting over the test helper loader, or over cubestream.stream (``"stream"``)."""
+    if loader == "stream":
+        return KndviSetting(str(store), batch_size=batch_size, num_workers=0, seed=seed)
+    helper = SyntheticL2DataModule(store, batch_size=batch_size, seed=seed)
+    return KndviSetting(str(store), batch_size=batch_size, loader=helper)

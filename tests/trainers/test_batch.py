@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import zarr
+from conftest import SIZE, setting_of
+
+from cubestream.l2.schema import BANDS, STEPS
+from trainers.batch import (
+    CONTEXT_STEPS,
+    FORECAST_STEPS,
+    STATIC_CHANNELS,
+    InputEncoder,
+    ProblemSpec,
+    check_batch,
+)
+from trainers.errors import BatchContractError, LoaderNotAvailableError, TrainerConfigError
+from trainers.setting import KndviSetting
+
+DTYPES = {
+    "s2": torch.float32,
+    "kndvi": torch.float32,
+    "mask": torch.float32,
+    "dist_mask": torch.float32,
+    "weather": torch.float32,
+    "dem": torch.float32,
+    "landcover": torch.int64,
+    "geomorphons": torch.int64,
+    "sample": torch.int64,
+}
+
+
+def test_test_loader_yields_the_batch_contract(l2_store: Path) -> None:
+    setting = setting_of(l2_store, batch_size=3)
+    setting.setup("fit")
+    batch = next(iter(setting.train_dataloader()))
+    check_batch(batch)
+    assert {k: v.dtype for k, v in batch.items() if k != "cube_id"} == DTYPES
+    assert batch["s2"].shape == (3, STEPS, len(BANDS), SIZE, SIZE)
+    assert batch["weather"].shape == (3, STEPS, 6)
+    assert isinstance(batch["cube_id"], list) and all(isinstance(c, str) for c in batch["cube_id"])
+
+
+def test_problem_from_store(l2_store: Path) -> None:
+    problem = ProblemSpec.from_store(str(l2_store), vegetation_classes=(10, 40))
+    weather = zarr.open_group(l2_store, mode="r")["weather"]
+    assert problem.weather_mean == pytest.approx(weather.attrs["mean"])
+    assert problem.bands == BANDS and len(problem.weather_variables) == 6
+    assert problem.vegetation_classes == (10, 40)
+    with pytest.raises(TrainerConfigError, match="not WorldCover"):
+        ProblemSpec.from_store(str(l2_store), vegetation_classes=(11,))
+    with pytest.raises(TrainerConfigError, match="no L2 store"):
+        ProblemSpec.from_store(str(l2_store.parent / "missing.zarr"))
+
+
+def test_input_encoder_normalises_and_one_hot_encodes(l2_store: Path) -> None:
+    setting = setting_of(l2_store)
+    setting.setup("fit")
+    batch = next(iter(setting.train_dataloader()))
+    encoder = InputEncoder(6)
+    encoder.set_problem(setting.problem)
+    inputs = encoder(batch)
+    assert inputs.context.shape == (2, CONTEXT_STEPS, len(BANDS) + 1, SIZE, SIZE)
+    torch.testing.assert_close(inputs.context[:, :, -1], batch["kndvi"][:, :CONTEXT_STEPS])
+    assert inputs.weather.shape == (2, FORECAST_STEPS, 6)
+    mean = torch.tensor(setting.problem.weather_mean)
+    std = torch.tensor(setting.problem.weather_std)
+    torch.testing.assert_close(inputs.weather, (batch["weather"][:, CONTEXT_STEPS:] - mean) / std)
+    assert inputs.statics.shape == (2, STATIC_CHANNELS, SIZE, SIZE)
+    dem = (batch["dem"] - setting.problem.dem_mean) / setting.problem.dem_std
+    torch.testing.assert_close(inputs.statics[:, 0], dem)
+    one_hot = inputs.statics[:, 1:]
+    assert torch.all(one_hot.sum(1) == 1)  # every synthetic pixel has a WorldCover class
+    assert torch.all(one_hot[:, 0] == (batch["landcover"] == 10).float())
+    with pytest.raises(TrainerConfigError, match="weather variables"):
+        InputEncoder(4).set_problem(setting.problem)
+
+
+def test_contract_violations_are_named(l2_store: Path) -> None:
+    setting = setting_of(l2_store)
+    setting.setup("fit")
+    batch = next(iter(setting.train_dataloader()))
+    with pytest.raises(BatchContractError, match="geomorphons"):
+        check_batch({k: v for k, v in batch.items() if k != "geomorphons"})
+    with pytest.raises(BatchContractError, match="landcover must be an integer"):
+        check_batch({**batch, "landcover": batch["landcover"].float()})
+    with pytest.raises(BatchContractError, match="dem must be"):
+        check_batch({**batch, "dem": batch["dem"][:, :4]})
+
+
+def test_setting_without_loader_needs_the_stream_package(
+    l2_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cubestream.stream", None)  # import fails
+    with pytest.raises(LoaderNotAvailableError, match=r"cubestream\.stream"):
+        KndviSetting(str(l2_store))
+
+
+def test_splits_of_the_test_loader(l2_store: Path) -> None:
+    setting = setting_of(l2_store, batch_size=1)
+    setting.setup("fit")
+    samples = {
+        name: sorted(int(b["sample"]) for b in getattr(setting, f"{name}_dataloader")())
+        for name in ("train", "val", "test")
+    }
+    assert samples == {"train": [0, 1, 2, 5, 6, 7], "val": [3, 8], "test": [4, 9]}

@@ -1,0 +1,111 @@
+"""The shipped configs through `cubestream train` (LightningCLI) on a tiny store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+import trainers
+from cubestream.cli import main
+from cubestream.l2.synthetic import write_synthetic_l2
+
+CONFIGS = Path(trainers.__file__).parent / "configs"
+SMALL = {
+    "rnn.yaml": ["--model.model.init_args.hidden", "8"],
+    "context_rnn.yaml": [
+        "--model.model.init_args.hidden", "8",
+        "--model.model.init_args.embedding", "4",
+        "--model.model.init_args.pyramid_channels", "8",
+        "--model.model.init_args.segmentation_channels", "8",
+    ],
+}  # fmt: skip
+
+
+def test_every_shipped_config_is_tested() -> None:
+    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted(SMALL)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_shipped_config_runs_with_fast_dev_run(
+    name: str, l2_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the configs write under demo/ relative to the working dir
+    args = ["train", "fit", "--config", str(CONFIGS / name), "--data.store", str(l2_store)]
+    assert (
+        main([*args, *SMALL[name], "--data.batch_size", "2", "--trainer.fast_dev_run", "true"]) == 0
+    )
+
+
+def test_fit_then_test_and_predict_from_the_checkpoint(
+    l2_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    common = [
+        "--config",
+        str(CONFIGS / "rnn.yaml"),
+        "--data.store",
+        str(l2_store),
+        *SMALL["rnn.yaml"],
+    ]
+    fit = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]
+    assert main(["train", "fit", *common, *fit]) == 0
+    root = tmp_path / "demo" / "train" / "rnn"
+    last = root / "checkpoints" / "last.ckpt"
+    assert last.is_file() and (root / "checkpoints" / "best.ckpt").is_file()
+    assert (root / "csv" / "metrics.csv").is_file()
+    assert any((root / "tensorboard").glob("events.out.tfevents.*"))
+    assert main(["train", "test", *common, "--ckpt_path", str(last)]) == 0
+    assert (root / "scores.json").is_file()
+    assert main(["train", "predict", *common, "--ckpt_path", str(last)]) == 0
+
+
+def _with_four_weather_variables(path: Path) -> Path:
+    """A synthetic store whose weather has 4 variables instead of 6."""
+    write_synthetic_l2(path, samples=5, size=16)
+    root = zarr.open_group(path, mode="r+")
+    weather = root["weather"][...][..., :4]
+    names = np.array([str(v) for v in root["weather_variable"][...]][:4])
+    attrs = {k: list(v)[:4] for k, v in root["weather"].attrs.items()}  # type: ignore[arg-type]
+    del root["weather"], root["weather_variable"]
+    array = root.create_array(
+        "weather",
+        shape=weather.shape,
+        dtype="float32",
+        chunks=(1, *weather.shape[1:]),
+        dimension_names=("sample", "time", "weather_variable"),
+    )
+    array[...] = weather
+    array.attrs.update(attrs)
+    coord = root.create_array(
+        "weather_variable", shape=(4,), dtype=str, dimension_names=("weather_variable",)
+    )
+    coord[...] = names
+    return path
+
+
+def test_weather_size_is_linked_from_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _with_four_weather_variables(tmp_path / "four.zarr")
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "fit", "--config", str(CONFIGS / "rnn.yaml"), "--data.store", str(store)]
+    assert (
+        main(
+            [*args, *SMALL["rnn.yaml"], "--data.batch_size", "1", "--trainer.fast_dev_run", "true"]
+        )
+        == 0
+    )
+
+
+def test_train_help_and_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help"])
+    assert exit_.value.code == 0
+    assert "fit" in capsys.readouterr().out
+    missing = tmp_path / "missing.zarr"
+    args = ["train", "fit", "--config", str(CONFIGS / "rnn.yaml"), "--data.store", str(missing)]
+    assert main(args) == 2
+    assert "no L2 store" in capsys.readouterr().err

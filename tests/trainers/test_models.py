@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from conftest import SIZE, setting_of, tiny_context_rnn, tiny_rnn
+
+from trainers.batch import CONTEXT_STEPS, FORECAST_STEPS, STATIC_CHANNELS, ModelInputs
+from trainers.errors import CheckpointError
+from trainers.models import FPN, PixelForecaster
+
+
+def random_inputs(b: int = 2, h: int = SIZE, w: int = SIZE, v: int = 6) -> ModelInputs:
+    g = torch.Generator().manual_seed(0)
+    return ModelInputs(
+        context=torch.rand(b, CONTEXT_STEPS, 10, h, w, generator=g),
+        weather=torch.randn(b, FORECAST_STEPS, v, generator=g),
+        statics=torch.rand(b, STATIC_CHANNELS, h, w, generator=g),
+    )
+
+
+@pytest.mark.parametrize("make", [tiny_rnn, tiny_context_rnn], ids=["rnn", "context_rnn"])
+def test_shapes_and_sigmoid_range(make: type[PixelForecaster]) -> None:
+    model = make()
+    inputs = random_inputs()
+    out = model(inputs)
+    assert out.shape == (2, FORECAST_STEPS, SIZE, SIZE)
+    assert torch.all((out >= 0) & (out <= 1))
+    pixels = torch.tensor([[0, 5, 1023], [7, 7, 100]])
+    sub = model(inputs, pixels)
+    assert sub.shape == (2, FORECAST_STEPS, 3)
+    flat = out.flatten(2)
+    torch.testing.assert_close(sub, flat.gather(2, pixels[:, None].expand(-1, FORECAST_STEPS, -1)))
+
+
+@pytest.mark.parametrize("make", [tiny_rnn, tiny_context_rnn], ids=["rnn", "context_rnn"])
+def test_chunked_decoding_equals_one_pass(make: type[PixelForecaster]) -> None:
+    model = make().eval()
+    inputs = random_inputs(h=20, w=12)  # not a multiple of the FPN stride: padded and cropped
+    whole = model(inputs)
+    model.chunk_pixels = 37
+    torch.testing.assert_close(model(inputs), whole)
+    assert whole.shape == (2, FORECAST_STEPS, 20, 12)
+
+
+def test_context_rnn_uses_efficientnet_b3_by_default() -> None:
+    model = tiny_context_rnn()
+    stem = model.fpn.encoder.conv_stem
+    assert stem.in_channels == CONTEXT_STEPS * 10 + 1
+    assert model.fpn.encoder.feature_info.channels() == [24, 32, 48, 136, 384]
+
+
+def test_encoder_weights_load_from_a_local_file(tmp_path: Path) -> None:
+    # A classification model's state dict with an RGB stem, as a pretrained file would be.
+    source = timm.create_model("efficientnet_b3", pretrained=False, in_chans=3)
+    path = tmp_path / "b3.pth"
+    torch.save(source.state_dict(), path)
+    model = tiny_context_rnn(encoder_weights=str(path))
+    encoder = model.fpn.encoder.state_dict()
+    torch.testing.assert_close(
+        encoder["blocks.2.0.conv_pw.weight"], source.state_dict()["blocks.2.0.conv_pw.weight"]
+    )
+    assert encoder["conv_stem.weight"].shape[1] == CONTEXT_STEPS * 10 + 1
+
+
+def test_missing_or_wrong_encoder_weights_are_named(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no encoder weights file"):
+        FPN(4, 8, encoder="efficientnet_b3", encoder_weights=str(tmp_path / "none.pth"))
+    other = tmp_path / "b0.pth"
+    torch.save(timm.create_model("efficientnet_b0", pretrained=False).state_dict(), other)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        FPN(4, 8, encoder="efficientnet_b3", encoder_weights=str(other))
+
+
+def test_models_run_on_a_real_batch(l2_store: Path) -> None:
+    from trainers.objective import ForecastObjective
+
+    setting = setting_of(l2_store)
+    setting.setup("fit")
+    batch = next(iter(setting.train_dataloader()))
+    objective = ForecastObjective(tiny_rnn())
+    objective.set_problem(setting.problem)
+    out = objective(batch)
+    assert out.prediction.shape == (2, FORECAST_STEPS, SIZE, SIZE)
+    assert torch.isfinite(out.loss)

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import SIZE, setting_of, tiny_rnn
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from trainers.batch import FORECAST_STEPS
+from trainers.callbacks import ThroughputMonitor
+from trainers.task import ForecastTask
+
+
+def trainer(root: Path, **kwargs: Any) -> pl.Trainer:
+    options: dict[str, Any] = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "default_root_dir": str(root),
+    }
+    return pl.Trainer(**{**options, **kwargs})
+
+
+def test_loss_goes_down_on_a_learnable_problem(l2_store: Path, tmp_path: Path) -> None:
+    """The synthetic kNDVI is a seasonal curve: the RNN learns it within a few epochs."""
+    torch.manual_seed(0)
+    task = ForecastTask(tiny_rnn(), lr=1e-2, train_pixels=256, scheduler="constant")
+    setting = setting_of(l2_store)
+    losses: list[float] = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+            losses.append(float(trainer.callback_metrics["train/loss"]))
+
+    run = trainer(tmp_path, max_epochs=8, callbacks=[Record()], limit_val_batches=0)
+    run.fit(task, setting)
+    assert len(losses) == 24
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last < 0.6 * first, losses
+
+
+def test_test_scores_model_and_baselines(l2_store: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    task = ForecastTask(tiny_rnn(), train_pixels=64)
+    setting = setting_of(l2_store)
+    monitor = ThroughputMonitor(window=2)
+    run = trainer(tmp_path, max_epochs=1, callbacks=[monitor])
+    run.fit(task, setting)
+    metrics = run.callback_metrics
+    for key in ("val/mae", "val/rmse", "val/persistence_mae", "val/climatology_mae"):
+        assert torch.isfinite(metrics[key]), key
+    assert monitor.history and 0 <= monitor.history[0]["throughput/data_wait_fraction"] <= 1
+    assert monitor.history[0]["throughput/samples_per_s_per_device"] > 0
+    run.test(task, setting)
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert [s["sample"] for s in scores["samples"]] == [4, 9]
+    assert scores["overall"]["model_mae"] == pytest.approx(float(run.callback_metrics["test/mae"]))
+    assert set(scores["samples"][0]) >= {
+        "cube_id",
+        "model_mae",
+        "persistence_mae",
+        "climatology_rmse",
+    }
+    predictions = run.predict(task, setting)
+    assert predictions is not None
+    first: Any = predictions[0]
+    assert first["kndvi"].shape == (2, FORECAST_STEPS, SIZE, SIZE)
+    assert first["cube_id"] == ["37MBU0004", "37MBU0009"]
+
+
+class Crash(pl.Callback):
+    """Stop a run abruptly, as a killed job would, at a given step."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step == self.step:
+            raise SystemExit("crash")
+
+
+def _fit(
+    store: Path, root: Path, callbacks: list[pl.Callback], loader: str, ckpt: str | None = None
+) -> ForecastTask:
+    torch.manual_seed(0)
+    task = ForecastTask(tiny_rnn(), lr=1e-2, train_pixels=128, warmup_steps=2)
+    checkpoint = ModelCheckpoint(
+        dirpath=root / "checkpoints", save_last=True, every_n_train_steps=1
+    )
+    run = trainer(root, max_epochs=2, limit_val_batches=0, callbacks=[*callbacks, checkpoint])
+    run.fit(task, setting_of(store, seed=3, loader=loader), ckpt_path=ckpt)
+    return task
+
+
+@pytest.mark.parametrize("loader", ["stream", "helper"])
+def test_resume_from_a_mid_epoch_checkpoint_matches_an_uninterrupted_run(
+    l2_store: Path, tmp_path: Path, loader: str
+) -> None:
+    """3 batches per epoch, 2 epochs; the first run dies at step 4 (inside epoch 2)."""
+    whole = _fit(l2_store, tmp_path / "whole", [], loader)
+    with pytest.raises(SystemExit):
+        _fit(l2_store, tmp_path / "broken", [Crash(step=4)], loader)
+    last = tmp_path / "broken" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=False)
+    assert state["global_step"] == 4 and state["epoch"] == 1  # mid-epoch
+    resumed = _fit(l2_store, tmp_path / "broken", [], loader, ckpt=str(last))
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    changed = torch.load(last, weights_only=False)["global_step"]
+    assert changed == 6

@@ -1,0 +1,225 @@
+"""The Task: a LightningModule with the loops, the masked loss, optimiser, schedule and logging.
+
+:class:`ForecastTask` works with any :class:`~trainers.models.PixelForecaster`. Training
+samples ``train_pixels`` pixels per cube (scored vegetation pixels first) from a generator seeded
+by ``(seed, global step, rank)``, so a resumed run draws the same pixels as an uninterrupted one;
+validation, test and prediction run on whole cubes, decoded in chunks. Validation and test log
+the overall masked MAE (the headline) and RMSE of the model and of the persistence and
+climatology baselines (:mod:`trainers.metrics`); the test also writes them with per-sample
+scores to ``<default_root_dir>/<scores_file>``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from trainers.batch import CONTEXT_STEPS, FORECAST_STEPS, Batch, ProblemSpec
+from trainers.errors import TrainerConfigError
+from trainers.metrics import (
+    MaskedErrors,
+    climatology_forecast,
+    per_sample_errors,
+    persistence_forecast,
+)
+from trainers.models.base import PixelForecaster
+from trainers.objective import ForecastObjective, LossName
+from trainers.optim import SchedulerName, build_optimizer, build_scheduler
+
+__all__ = ["BASELINES", "ForecastTask"]
+
+BASELINES = ("persistence", "climatology")
+"""Reference forecasts scored beside the model."""
+_FORECASTERS = ("model", *BASELINES)
+
+
+class ForecastTask(pl.LightningModule):
+    """Train, evaluate and apply a kNDVI forecaster.
+
+    Parameters
+    ----------
+    model : PixelForecaster
+        The model (e.g. :class:`~trainers.models.RNN`, :class:`~trainers.models.ContextRNN`).
+    loss : {"mae", "mse"}
+        Masked loss minimised.
+    lr, weight_decay : float
+        AdamW settings.
+    scheduler : {"cosine", "constant"}
+        Learning-rate schedule after a linear warm-up of ``warmup_steps`` optimiser steps.
+    warmup_steps : int
+        Warm-up length.
+    train_pixels : int, optional
+        Pixels sampled per cube in training (the original used 512); ``None`` trains on all.
+    seed : int
+        Seed of the pixel sampling.
+    scores_file : str
+        File name (in the trainer's ``default_root_dir``) of the test scores.
+    """
+
+    def __init__(
+        self,
+        model: PixelForecaster,
+        *,
+        loss: LossName = "mae",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        scheduler: SchedulerName = "cosine",
+        warmup_steps: int = 0,
+        train_pixels: int | None = 512,
+        seed: int = 0,
+        scores_file: str = "scores.json",
+    ) -> None:
+        super().__init__()
+        if train_pixels is not None and train_pixels < 1:
+            raise TrainerConfigError(f"train_pixels must be positive or null, got {train_pixels}")
+        self.save_hyperparameters(ignore=["model"])
+        self.objective = ForecastObjective(model, loss=loss)
+        self.scores = nn.ModuleDict(
+            {
+                f"{stage}_{name}": MaskedErrors()
+                for stage in ("val", "test")
+                for name in _FORECASTERS
+            }
+        )
+        self._sample_rows: list[dict[str, Any]] = []
+
+    @property
+    def model(self) -> PixelForecaster:
+        """The forecaster."""
+        return self.objective.model
+
+    def set_problem(self, problem: ProblemSpec) -> None:
+        """Take the store's normalisation and scored classes (done in ``setup`` from the data)."""
+        self.objective.set_problem(problem)
+
+    def setup(self, stage: str) -> None:
+        """Take the problem of the Setting, when the data module has one."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        problem = getattr(datamodule, "problem", None)
+        if isinstance(problem, ProblemSpec):
+            self.set_problem(problem)
+
+    def forward(self, batch: Batch, pixels: Tensor | None = None) -> Tensor:
+        """Forecast kNDVI of a batch: ``(B, 36, H, W)``, or ``(B, 36, P)`` at ``pixels``."""
+        return self.objective.model(self.objective.encode(batch), pixels)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """Masked loss on the sampled pixels."""
+        pixels = self.objective.training_pixels(
+            batch,
+            self.hparams["train_pixels"],
+            seed=self.hparams["seed"],
+            step=self.global_step,
+            rank=self.global_rank,
+        )
+        out = self.objective(batch, pixels)
+        size = len(batch["cube_id"])
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
+        self.log("train/scored_fraction", out.weight.mean(), batch_size=size)
+        return out.loss
+
+    def _metric(self, stage: str, name: str) -> MaskedErrors:
+        metric = self.scores[f"{stage}_{name}"]
+        assert isinstance(metric, MaskedErrors)
+        return metric
+
+    def _evaluate(self, stage: str, batch: Batch) -> dict[str, Tensor]:
+        out = self.objective(batch)
+        kndvi, mask = batch["kndvi"], batch["mask"]
+        forecasts = {
+            "model": out.prediction,
+            "persistence": persistence_forecast(kndvi, mask, FORECAST_STEPS),
+            "climatology": climatology_forecast(kndvi, mask, FORECAST_STEPS),
+        }
+        for name, forecast in forecasts.items():
+            self._metric(stage, name).update(forecast, out.target, out.weight)
+        self.log(f"{stage}/loss", out.loss, batch_size=len(batch["cube_id"]), sync_dist=True)
+        return {**forecasts, "target": out.target, "weight": out.weight}
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        """Score whole cubes."""
+        self._evaluate("val", batch)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        """Score whole cubes, keeping per-sample scores."""
+        values = self._evaluate("test", batch)
+        target, weight = values["target"], values["weight"]
+        per_sample = {n: per_sample_errors(values[n], target, weight) for n in _FORECASTERS}
+        for i, cube in enumerate(batch["cube_id"]):
+            row: dict[str, Any] = {
+                "cube_id": cube,
+                "sample": int(batch["sample"][i]),
+                "scored": int(per_sample["model"][2][i]),
+            }
+            for name, (mae, rmse, _) in per_sample.items():
+                row[f"{name}_mae"] = float(mae[i])
+                row[f"{name}_rmse"] = float(rmse[i])
+            self._sample_rows.append(row)
+
+    def _log_scores(self, stage: str) -> dict[str, float]:
+        overall: dict[str, float] = {}
+        for name in _FORECASTERS:
+            metric = self._metric(stage, name)
+            values = metric.compute()
+            metric.reset()
+            prefix = f"{stage}/" if name == "model" else f"{stage}/{name}_"
+            for key, value in values.items():
+                self.log(f"{prefix}{key}", value.float(), sync_dist=False, rank_zero_only=False)
+                overall[f"{name}_{key}"] = float(value)
+        return overall
+
+    def on_validation_epoch_end(self) -> None:
+        """Log overall validation scores."""
+        self._log_scores("val")
+
+    def on_test_epoch_start(self) -> None:
+        """Start a fresh list of per-sample scores."""
+        self._sample_rows = []
+
+    def on_test_epoch_end(self) -> None:
+        """Log overall test scores and write them with the per-sample scores."""
+        overall = self._log_scores("test")
+        rows = self._sample_rows
+        if dist.is_available() and dist.is_initialized():
+            gathered: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, rows)
+            rows = [row for part in gathered for row in part]
+        unique = {row["sample"]: row for row in rows}
+        if self.trainer.is_global_zero:
+            directory = Path(self.trainer.default_root_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            scores = {
+                "definition": "masked over vegetation pixels with valid observations (mask == 0)",
+                "context_steps": CONTEXT_STEPS,
+                "forecast_steps": FORECAST_STEPS,
+                "vegetation_classes": list(self.objective.vegetation_classes),
+                "overall": overall,
+                "samples": [unique[k] for k in sorted(unique)],
+            }
+            path = directory / self.hparams["scores_file"]
+            path.write_text(json.dumps(scores, indent=1, allow_nan=True))
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
+        """Forecast kNDVI of whole cubes, with their ids."""
+        return {"cube_id": batch["cube_id"], "sample": batch["sample"], "kndvi": self(batch)}
+
+    def configure_optimizers(self) -> Any:
+        """AdamW and the schedule, stepped every optimiser step."""
+        optimizer = build_optimizer(
+            self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
+        )
+        scheduler = build_scheduler(
+            optimizer,
+            name=self.hparams["scheduler"],
+            warmup_steps=self.hparams["warmup_steps"],
+            total_steps=lambda: int(self.trainer.estimated_stepping_batches),
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
