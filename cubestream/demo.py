@@ -151,6 +151,79 @@ def _stage_l1(demo: Path, endpoints: Any) -> dict[str, Any]:
     }
 
 
+def _stage_l2(demo: Path) -> dict[str, Any]:
+    out = demo / "l2.zarr"
+    command = [
+        _cubestream(), "l2", "--l1", str(demo / "l1.zarr"),
+        "--locations", str(demo / "locations.parquet"), "--out", str(out),
+        "--windows-per-cube", "2",
+    ]  # fmt: skip
+    seconds = _run(command)
+    report = json.loads(Path(f"{out}.report.json").read_text())
+    return {
+        "stage": "l2 (X4)",
+        "command": shlex.join(command),
+        "outputs": [str(out), f"{out}.report.json"],
+        "seconds": seconds,
+        "figures": {
+            "complete": report["complete"],
+            "samples": report["samples"],
+            "splits": report["splits"],
+            "windows_skipped": len(report["skipped"]),
+            "failed_blocks": len(report["failed_blocks"]),
+            "samples_per_second": round(report["samples"] / seconds, 2),
+        },
+    }
+
+
+_MODELS = ("rnn", "context_rnn")
+
+
+def _stage_train(demo: Path) -> dict[str, Any]:
+    """Train both models briefly, test them, compare ContextRNN with RNN.
+
+    The shipped configs write under ``demo/train/<model>`` relative to the working directory,
+    so the commands run in the demo directory's parent.
+    """
+    configs = Path(__file__).resolve().parent.parent / "trainers" / "configs"
+    store, train = str(demo / "l2.zarr"), demo / "train"
+    commands, seconds, figures = [], 0.0, {}
+    for model in _MODELS:
+        config = str(configs / f"{model}.yaml")
+        ckpt = str(train / model / "checkpoints" / "last.ckpt")
+        fit = [_cubestream(), "train", "fit", "--config", config, "--data.store", store]
+        test = [*fit[:2], "test", *fit[3:], "--ckpt_path", ckpt]
+        for command in (fit, test):
+            commands.append(shlex.join(command))
+            seconds += _run_in(command, demo.parent)
+        scores = json.loads((train / model / "scores.json").read_text())
+        figures[model] = scores.get("overall", scores)
+    compare = [
+        sys.executable, "-m", "trainers.compare", "--store", store, "--out",
+        str(train / "comparison"),
+        "--a", "context_rnn", str(configs / "context_rnn.yaml"),
+        str(train / "context_rnn" / "checkpoints" / "last.ckpt"),
+        "--b", "rnn", str(configs / "rnn.yaml"), str(train / "rnn" / "checkpoints" / "last.ckpt"),
+    ]  # fmt: skip
+    commands.append(shlex.join(compare))
+    seconds += _run_in(compare, demo.parent)
+    figures["comparison"] = json.loads((train / "comparison" / "comparison.json").read_text())
+    return {
+        "stage": "train (X5)",
+        "command": " && ".join(commands),
+        "outputs": [str(train)],
+        "seconds": round(seconds, 1),
+        "figures": figures,
+    }
+
+
+def _run_in(command: list[str], cwd: Path) -> float:
+    print(f"$ (cd {cwd} && {shlex.join(command)})", flush=True)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=cwd)
+    return round(time.perf_counter() - started, 1)
+
+
 def _serving(demo: Path) -> tuple[Any, Any, float, list[str]]:
     from cubestream.testing import start_replica_server
 
@@ -167,6 +240,10 @@ def _serving(demo: Path) -> tuple[Any, Any, float, list[str]]:
 def main() -> int:
     """Run every stage that exists and write ``summary.json``."""
     demo = Path(os.environ.get("DEMO_DIR", "demo")).resolve()
+    if demo.name != "demo":
+        raise SystemExit(
+            f"DEMO_DIR must be a directory named demo (the train configs say so): {demo}"
+        )
     demo.mkdir(parents=True, exist_ok=True)
     from cubestream.testing import stop_replica_server
 
@@ -178,6 +255,8 @@ def main() -> int:
         stages.append(_stage_l1(demo, endpoints))
     finally:
         stop_replica_server(proc)
+    stages.append(_stage_l2(demo))
+    stages.append(_stage_train(demo))
     summary = {"demo_dir": str(demo), "context": _context(), "stages": stages}
     (demo / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"wrote {demo / 'summary.json'}", flush=True)

@@ -28,15 +28,13 @@ GDAL_DEFAULTS: dict[str, str] = {
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MULTIPLEX": "YES",
     "GDAL_HTTP_VERSION": "2",
-    # keep a small per-file cache so the IFDs of a COG are fetched once per worker
-    "VSI_CACHE": "TRUE",
-    "VSI_CACHE_SIZE": str(32 * 1024 * 1024),
-    # GDAL's process-wide HTTP range cache, shared by every open of a COG in a worker: with the
-    # default 16 MB, each 128 px box re-fetches its whole COG block (17.7x the block bytes on the
-    # tiny replica); 1 GiB brings that to 2.3x (benchmarks/l1_bytes.py)
-    "CPL_VSIL_CURL_CACHE_SIZE": str(1024 * 1024 * 1024),
+    # GDAL's process-wide HTTP range cache, shared by every open of a COG in a worker. The build
+    # reads each COG block in one task, once, so the cache only has to hold the headers and the
+    # reads in flight; the per-file VSI_CACHE (its size counts per open file: stackstac keeps
+    # hundreds open) is left off
+    "CPL_VSIL_CURL_CACHE_SIZE": str(128 * 1024 * 1024),
     # block cache in bytes (rasterio hands an integer to GDALSetCacheMax64)
-    "GDAL_CACHEMAX": str(256 * 1024 * 1024),
+    "GDAL_CACHEMAX": str(128 * 1024 * 1024),
     # GDAL's own retries for 429, 5xx and connection errors, with exponential backoff
     "GDAL_HTTP_MAX_RETRY": "6",
     "GDAL_HTTP_RETRY_DELAY": "0.5",
