@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["PeakRss", "git", "machine", "now", "versions"]
+__all__ = ["PeakRss", "append_record", "git", "machine", "now", "versions"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -148,3 +149,10 @@ class PeakRss:
     def megabytes(self) -> list[float]:
         """Peak resident memory of each process, in MB (10^6 bytes), in the order given."""
         return [round(peak / 1e6, 1) for peak in self.peaks.values()]
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Append ``record`` as one JSON line (sorted keys) to the history file ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(record, sort_keys=True) + "\n")

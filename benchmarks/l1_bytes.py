@@ -393,9 +393,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark from the command line; append the record and print the table."""
     settings = _arguments(argv)
     record = measure(settings)
-    settings.out.parent.mkdir(parents=True, exist_ok=True)
-    with settings.out.open("a", encoding="utf-8") as out:
-        out.write(json.dumps(record, sort_keys=True) + "\n")
+    _context.append_record(settings.out, record)
     print(table(record), flush=True)
     return record
 

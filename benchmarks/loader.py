@@ -37,7 +37,6 @@ total stays the same.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -277,9 +276,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark from the command line; append the record and print the table."""
     settings = _arguments(argv)
     record = measure(settings)
-    settings.out.parent.mkdir(parents=True, exist_ok=True)
-    with settings.out.open("a", encoding="utf-8") as out:
-        out.write(json.dumps(record, sort_keys=True) + "\n")
+    _context.append_record(settings.out, record)
     print(table(record), flush=True)
     return record
 
