@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import get_args
 
-from cubestream.errors import CubestreamError, NotYetAvailableError, SamplingError
+from benchmarks.cli import add_bench_parser
+from cluster.cli import add_cluster_parser
+from cluster.pipeline_cli import add_run_parser
+from cubestream.errors import CubestreamError, SamplingError
 
 __all__ = ["build_parser", "main"]
-
-# Stages of DESIGN.md section 4 that later issues build, with the issue that brings each.
-_PLANNED = {
-    "cluster": "cluster launching (issue 8)",
-    "bench": "benchmarks (issue 9)",
-    "run": "the chained pipeline (issue 8)",
-}
 
 
 def _replica_create(args: argparse.Namespace) -> int:
@@ -371,13 +367,6 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_inspect)
 
 
-def _planned(name: str, what: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        raise NotYetAvailableError(f"`cubestream {name}` is part of the {what}, not built yet")
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cubestream`` command."""
     parser = argparse.ArgumentParser(prog="cubestream", description=__doc__)
@@ -388,10 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_l2(sub)
     _add_inspect(sub)
     _add_train(sub)
-    for name, what in _PLANNED.items():
-        planned = sub.add_parser(name, help=what, add_help=False)
-        planned.add_argument("rest", nargs=argparse.REMAINDER)
-        planned.set_defaults(func=_planned(name, what))
+    add_cluster_parser(sub)
+    add_run_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 
