@@ -1,7 +1,8 @@
 """The Dask pieces the builds share: a client (LocalCluster or a scheduler address) and a runner.
 
 :func:`dask_client` starts a LocalCluster of the given size, or connects to a running scheduler
-(``--scheduler ADDRESS``: a dask-jobqueue cluster, say). :func:`run_jobs` computes groups of
+(``--scheduler ADDRESS``), or starts the cluster of a profile (``--cluster PROFILE``: a
+dask-jobqueue SLURM or PBS cluster, see :mod:`cluster.dask`). :func:`run_jobs` computes groups of
 delayed tasks (a tile's chunk writes, a block of samples) with one progress bar; a group whose
 task fails has its other tasks cancelled and its first error recorded, and the other groups go on.
 """
@@ -20,16 +21,20 @@ __all__ = ["dask_client", "run_jobs"]
 def dask_client(
     scheduler: str | None = None,
     *,
+    cluster: str | None = None,
     workers: int = 2,
     threads_per_worker: int = 2,
     memory_limit: str = "4GB",
 ) -> Iterator[Any]:
-    """A ``distributed.Client``: on ``scheduler`` if given, else on a new LocalCluster.
+    """A ``distributed.Client``: on ``scheduler``, on a ``cluster`` profile, or a LocalCluster.
 
     Parameters
     ----------
     scheduler : str, optional
         Address of a running Dask scheduler.
+    cluster : str, optional
+        A cluster profile (YAML file or shipped name, see :mod:`cluster.profiles`): its cluster
+        is started for the build and closed after it.
     workers, threads_per_worker : int
         Size of the LocalCluster.
     memory_limit : str
@@ -37,6 +42,18 @@ def dask_client(
     """
     from distributed import Client, LocalCluster
 
+    if cluster:
+        from cluster.dask import profile_client
+        from cluster.errors import ClusterProfileError
+        from cluster.profiles import load_profile
+
+        if scheduler:
+            raise ClusterProfileError(
+                f"give a scheduler ({scheduler}) or a cluster profile ({cluster}), not both"
+            )
+        with profile_client(load_profile(cluster)) as client:
+            yield client
+        return
     if scheduler:
         with Client(scheduler) as client:
             _announce(client)
@@ -48,8 +65,8 @@ def dask_client(
             threads_per_worker=threads_per_worker,
             memory_limit=memory_limit,
             dashboard_address=":0",
-        ) as cluster,
-        Client(cluster) as client,
+        ) as local,
+        Client(local) as client,
     ):
         _announce(client)
         yield client

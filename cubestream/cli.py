@@ -184,6 +184,7 @@ def _l1(args: argparse.Namespace) -> int:
         gdal_env=gdal_env,
         storage_options=storage_options,
         scheduler=args.scheduler,
+        cluster=args.cluster,
         workers=args.workers,
         threads_per_worker=args.threads,
         memory_limit=args.memory_limit,
@@ -224,6 +225,9 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--on-missing", choices=["flag", "exclude"], default="flag")
     p.add_argument("--max-missing-dates", type=int, default=3)
     p.add_argument("--scheduler", help="address of a running Dask scheduler")
+    p.add_argument(
+        "--cluster", metavar="PROFILE", help="cluster profile: YAML file or shipped name"
+    )
     p.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
     p.add_argument("--threads", type=int, default=2, help="threads per worker")
     p.add_argument("--memory-limit", default="4GB", help="memory limit per worker")
@@ -262,6 +266,7 @@ def _l2(args: argparse.Namespace) -> int:
         storage_options=storage_options if args.out.startswith("s3://") else {},
         l1_storage_options=storage_options if args.l1.startswith("s3://") else {},
         scheduler=args.scheduler,
+        cluster=args.cluster,
         workers=args.workers,
         threads_per_worker=args.threads,
         memory_limit=args.memory_limit,
@@ -329,6 +334,9 @@ def _add_l2(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--endpoints", help="JSON line of `cubestream replica serve` (S3 settings)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler")
+    p.add_argument(
+        "--cluster", metavar="PROFILE", help="cluster profile: YAML file or shipped name"
+    )
     p.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
     p.add_argument("--threads", type=int, default=1, help="threads per worker")
     p.add_argument("--memory-limit", default="4GB", help="memory limit per worker")

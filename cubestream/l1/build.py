@@ -32,15 +32,15 @@ from cubestream.l1.auxiliary import (
     write_era5,
     write_smap,
 )
+from cubestream.l1.blocks import plan_blocks, time_chunk, write_reflectance, write_scl
 from cubestream.l1.config import RetryPolicy, layered_env
 from cubestream.l1.plan import CUBE_COLUMNS, IntegrityPolicy, TilePlan, plan_tile
 from cubestream.l1.search import search_items
-from cubestream.l1.sentinel2 import READ_BLOCK, cube_arrays
-from cubestream.l1.store import create_template, existing_chunks, open_root, write_block
+from cubestream.l1.sentinel2 import READ_BLOCK, tile_stacks
+from cubestream.l1.store import create_template, existing_chunks, open_root
 
 __all__ = ["L1Config", "build_l1", "tile_writes"]
 
-_S2_VARIABLES = ("s2", "scl", "data_fraction")
 REPORT_SUFFIX = ".report.json"
 """The build report lies next to the store: ``l1.zarr`` -> ``l1.zarr.report.json``."""
 
@@ -75,6 +75,9 @@ class L1Config:
         fsspec options for an ``s3://`` store.
     scheduler : str, optional
         Address of a running Dask scheduler; by default a LocalCluster is started.
+    cluster : str, optional
+        A cluster profile (YAML file or shipped name, :mod:`cluster.profiles`) to build on
+        instead; by default a LocalCluster is started.
     workers, threads_per_worker : int
         Size of the LocalCluster.
     memory_limit : str
@@ -98,6 +101,7 @@ class L1Config:
     gdal_env: dict[str, str] = field(default_factory=dict)
     storage_options: dict[str, Any] = field(default_factory=dict)
     scheduler: str | None = None
+    cluster: str | None = None
     workers: int = 2
     threads_per_worker: int = 2
     memory_limit: str = "4GB"
@@ -159,40 +163,36 @@ def _plan(config: L1Config, tile_id: str, cubes: pd.DataFrame) -> TilePlan:
     return plan_tile(tile, cubes, items, days_per_chunk=config.days_per_chunk)
 
 
-def _region(plan: TilePlan, c: int, t: int) -> tuple[slice, slice]:
-    k = plan.days_per_chunk
-    return slice(c, c + 1), slice(t * k, min((t + 1) * k, len(plan.days)))
-
-
-def _data_fraction(block: np.ndarray) -> np.ndarray:
-    """Share of a ``(cube, time, y, x)`` SCL block's pixels with data, per cube and day."""
-    return (block > 0).mean(axis=(2, 3), dtype=np.float32)
+def _missing(plan: TilePlan, group: Any, names: tuple[str, ...]) -> set[tuple[int, int]]:
+    """``(cube, time chunk)`` pairs with a chunk of some of ``names`` not yet in the store."""
+    every = {(c, t) for c in range(len(plan.cubes)) for t in range(len(plan.day_chunks))}
+    missing: set[tuple[int, int]] = set()
+    for name in names:
+        done = {index[:2] for index in existing_chunks(group, name)}
+        missing |= every - done
+    return missing
 
 
 def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
-    """Delayed writes of the chunks of ``s2``, ``scl`` and ``data_fraction`` still missing.
+    """Delayed tasks writing the chunks of ``s2``, ``scl`` and ``data_fraction`` still missing.
 
-    The three arrays are optimized together once and their chunks become delayed values
-    without a second optimization, so every read task (a COG block of one item) is shared by
-    all the writes that need it and computed once. Building them reads no pixel.
+    One task per read chunk and variable (:mod:`cubestream.l1.blocks`): it reads the items of
+    one time chunk over one COG block and writes every box under it whose chunk is missing.
+    Each task returns the number of chunks it wrote. Building them reads no pixel.
     """
-    s2, scl = cube_arrays(plan, layered_env(config.gdal_env), config.read_block)
-    fraction = scl.map_blocks(_data_fraction, drop_axis=[2, 3], dtype=np.float32)
-    arrays = dict(zip(_S2_VARIABLES, dask.optimize(s2, scl, fraction), strict=True))
-    write = dask.delayed(write_block, pure=False)
+    reflectance, scl = tile_stacks(plan, layered_env(config.gdal_env), config.read_block)
     so = config.storage_options or None
     writes = []
-    for name, array in arrays.items():
-        done = existing_chunks(group, name)
-        blocks = array.to_delayed(optimize_graph=False)
-        for c in range(len(plan.cubes)):
-            for t in range(len(plan.day_chunks)):
-                index = (c, t) + (0,) * (array.ndim - 2)
-                if index not in done:
-                    region = _region(plan, c, t)
-                    writes.append(
-                        write(config.out, so, f"{plan.tile}/{name}", region, blocks[index])
-                    )
+    for stack, names, offsets, write in (
+        (reflectance, ("s2",), True, write_reflectance),
+        (scl, ("scl", "data_fraction"), False, write_scl),
+    ):
+        chunks = stack.to_delayed()
+        task_of = dask.delayed(write, pure=False)
+        for task in plan_blocks(plan, config.read_block, _missing(plan, group, names)):
+            times = time_chunk(plan, task.t, offsets)
+            chunk = chunks[task.t, 0, task.by, task.bx]
+            writes.append(task_of(chunk, task, times, config.out, so, plan.tile))
     return writes
 
 
@@ -273,15 +273,18 @@ def build_l1(config: L1Config) -> dict[str, Any]:
             jobs[plan.tile] = []
             continue
         extra, entry["auxiliary"] = aux_writes(plan, group, config)
-        jobs[plan.tile] = tile_writes(plan, group, config) + extra
+        reads = tile_writes(plan, group, config)
+        entry["read_tasks"] = len(reads)
+        jobs[plan.tile] = reads + extra
     with dask_client(
         config.scheduler,
+        cluster=config.cluster,
         workers=config.workers,
         threads_per_worker=config.threads_per_worker,
         memory_limit=config.memory_limit,
     ) as client:
-        errors, _ = run_jobs(
-            client, {t: w for t, w in jobs.items() if w}, desc="l1 chunks", unit="chunk"
+        errors, results = run_jobs(
+            client, {t: w for t, w in jobs.items() if w}, desc="l1 tasks", unit="task"
         )
     for tile, group in groups.items():
         error = errors.get(tile)
@@ -292,7 +295,7 @@ def build_l1(config: L1Config) -> dict[str, Any]:
             group.attrs["complete"] = True
             entry.update(
                 status="built" if jobs[tile] else "skipped (already complete)",
-                chunks_written=len(jobs[tile]),
+                chunks_written=int(sum(results.get(tile, [])[: entry.get("read_tasks", 0)], 0)),
             )
     report["seconds"] = round(time.perf_counter() - started, 2)
     _write_report(config, report)

@@ -1,40 +1,37 @@
-"""Sentinel-2 of one tile as lazy cube arrays: read in COG-block chunks, cut per box, fused per day.
+"""Sentinel-2 of one tile as lazy arrays read in COG-block chunks, and the fusion of days.
 
-The data flow of :func:`cube_arrays`, for one tile:
+:func:`tile_stacks` stacks (stackstac) every item on the tile's own 30 m grid, the full 3660 px
+from its upper-left corner, in read chunks of the items of one time chunk (the items of
+``days_per_chunk`` days) x all assets x ``read_block`` px a side. The chunk grid starts at the
+tile corner like the COG block grid, so at 30 m a 1024 px chunk is exactly one COG block (and
+covers 8 x 8 boxes), and a 30 m source matching the grid is read as it is, without a warped VRT.
+Reflectance is stacked with average resampling (it aggregates the 10 m / 20 m layout of the AWS
+archive), SCL with nearest. Datasets are closed after each read (:mod:`._reader`).
 
-1. Stack (stackstac) every item on the tile's own 30 m grid, the full 3660 px from its upper-left
-   corner, in read chunks of one item x all assets x ``read_block`` px a side. The chunk grid
-   starts at the tile corner like the COG block grid, so at 30 m a 1024 px chunk is exactly one
-   COG block (and covers 8 x 8 boxes), and a 30 m source matching the grid is read as it is,
-   without a warped VRT. Reflectance is stacked with average resampling (it aggregates the 10 m
-   / 20 m layout of the AWS archive), SCL with nearest.
-2. Cut every box (128 x 128) out of its read chunk and regroup its items by time chunk (the
-   items of ``days_per_chunk`` days).
-3. Per time chunk, subtract each item's processing-baseline offset and fuse the items of one day
-   (split datatakes) by taking, per pixel, the first item with data (:func:`fuse_days`).
-
-Only the read chunks under some box are ever computed, so only the COG blocks under the boxes
-are fetched, each once per build when the writes share one graph (see
-:func:`cubestream.l1.build.tile_writes`); a read chunk holds 9 x 1024 x 1024 uint16 (19 MB).
+:func:`fuse_days` subtracts each item's processing-baseline offset and fuses the items of one
+day (split datatakes) by taking, per pixel, the first item with data. Cutting the boxes out of a
+read chunk and writing them is :mod:`cubestream.l1.blocks`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import dask.array as da
 import numpy as np
 
+from cubestream.errors import L1Error
+from cubestream.l1._reader import ClosingRioReader
 from cubestream.l1.plan import TilePlan
 
 __all__ = [
     "BAND_ASSETS",
     "BANDS",
+    "BOX",
     "READ_BLOCK",
     "SCL_ASSET",
-    "cube_arrays",
     "fuse_days",
     "tile_stack",
+    "tile_stacks",
 ]
 
 BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12")
@@ -52,7 +49,7 @@ READ_BLOCK = 1024
 def tile_stack(
     plan: TilePlan, assets: tuple[str, ...], resampling: str, gdal_env: Any, block: int
 ) -> Any:
-    """Lazy ``(item, asset, y, x)`` array of the whole tile, one item and block per chunk."""
+    """Lazy ``(item, asset, y, x)`` array of the whole tile: one time chunk and block per chunk."""
     import stackstac
     from rasterio.enums import Resampling
 
@@ -66,7 +63,7 @@ def tile_stack(
         bounds=(plan.x0, plan.y0 - side, plan.x0 + side, plan.y0),
         snap_bounds=False,
         resampling=Resampling[resampling],
-        chunksize=(1, -1, block, block),
+        chunksize=(plan.item_chunks, -1, block, block),
         dtype=dtype,
         fill_value=dtype.type(0),
         rescale=False,
@@ -76,6 +73,7 @@ def tile_stack(
         properties=False,
         band_coords=False,
         xy_coords="topleft",
+        reader=ClosingRioReader,
     ).data
 
 
@@ -107,39 +105,17 @@ def fuse_days(
     return out
 
 
-def _fused(stack: Any, plan: TilePlan, offsets: bool) -> Any:
-    """Apply :func:`fuse_days` chunk by chunk along time."""
-    item_day = np.asarray(plan.item_day)
-    item_offsets = np.asarray(plan.offsets if offsets else [0] * len(plan.items))
-    starts = np.cumsum((0, *plan.item_chunks))
-    day_starts = np.cumsum((0, *plan.day_chunks))
+def tile_stacks(plan: TilePlan, gdal_env: Any, block: int = READ_BLOCK) -> tuple[Any, Any]:
+    """Lazy reflectance ``(item, band, y, x)`` uint16 and SCL ``(item, 1, y, x)`` uint8 of a tile.
 
-    def fuse(block: np.ndarray, block_info: dict[Any, Any] | None = None) -> np.ndarray:
-        assert block_info is not None
-        k = block_info[0]["chunk-location"][0]
-        items = slice(starts[k], starts[k + 1])
-        days = item_day[items] - day_starts[k]
-        return fuse_days(block, days, item_offsets[items], plan.day_chunks[k])
-
-    chunks = (plan.day_chunks, *stack.chunks[1:])
-    return da.map_blocks(fuse, stack, chunks=chunks, dtype=stack.dtype)
-
-
-def _cubes(stack: Any, plan: TilePlan, offsets: bool) -> Any:
-    """Cut each box, regroup its items per time chunk, fuse the days; stack the cubes."""
-    cubes = []
-    for row, col in zip(plan.cubes["row"], plan.cubes["col"], strict=True):
-        box = stack[..., row * BOX : (row + 1) * BOX, col * BOX : (col + 1) * BOX]
-        cubes.append(_fused(box.rechunk((plan.item_chunks, -1, BOX, BOX)), plan, offsets))
-    return da.stack(cubes)
-
-
-def cube_arrays(plan: TilePlan, gdal_env: Any, block: int = READ_BLOCK) -> tuple[Any, Any]:
-    """Lazy ``s2 (cube, time, band, y, x)`` uint16 and ``scl (cube, time, y, x)`` uint8.
-
-    Chunks: one cube, one block of ``plan.days_per_chunk`` days, all bands, 128 x 128; read in
-    chunks of ``block`` px (see the module docstring).
+    Chunks: the items of one time chunk x all bands x ``block`` px a side, on the tile's grid
+    from its upper-left corner (see the module docstring).
     """
+    if block <= 0 or block % BOX:
+        raise L1Error(
+            f"read block {block} px is not a positive multiple of the box side ({BOX} px); "
+            f"use {READ_BLOCK} (the COG block at 30 m) or another multiple of {BOX}"
+        )
     reflectance = tile_stack(plan, BAND_ASSETS, "average", gdal_env, block)
     scl = tile_stack(plan, (SCL_ASSET,), "nearest", gdal_env, block)
-    return _cubes(reflectance, plan, True), _cubes(scl, plan, False)[:, :, 0]
+    return reflectance, scl

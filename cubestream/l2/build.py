@@ -91,6 +91,9 @@ class L2Config:
         fsspec options of an ``s3://`` L1 store.
     scheduler : str, optional
         Address of a running Dask scheduler; by default a LocalCluster is started.
+    cluster : str, optional
+        A cluster profile (YAML file or shipped name, :mod:`cluster.profiles`) to build on
+        instead; by default a LocalCluster is started.
     workers, threads_per_worker : int
         Size of the LocalCluster.
     memory_limit : str
@@ -115,6 +118,7 @@ class L2Config:
     storage_options: dict[str, Any] = field(default_factory=dict)
     l1_storage_options: dict[str, Any] = field(default_factory=dict)
     scheduler: str | None = None
+    cluster: str | None = None
     workers: int = 2
     threads_per_worker: int = 1
     memory_limit: str = "4GB"
@@ -308,6 +312,7 @@ def build_l2(config: L2Config) -> dict[str, Any]:
     report: dict[str, Any] = {"config": _jsonable(config), "state_before": state}
     with dask_client(
         config.scheduler,
+        cluster=config.cluster,
         workers=config.workers,
         threads_per_worker=config.threads_per_worker,
         memory_limit=config.memory_limit,

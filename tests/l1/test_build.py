@@ -197,7 +197,10 @@ def test_building_the_graph_computes_nothing(
 
     with dask.config.set(scheduler=refuse):
         writes = tile_writes(plan, group, config)
-    assert len(writes) == 3 * len(plan.cubes) * len(plan.day_chunks)
+    boxes = zip(plan.cubes["row"], plan.cubes["col"], strict=True)
+    blocks = {(row * 128 // 1024, col * 128 // 1024) for row, col in boxes}
+    # One task per read block and time chunk: s2, and scl with data_fraction.
+    assert len(writes) == 2 * len(blocks) * len(plan.day_chunks)
 
 
 def _chunk_bytes(store: Path) -> dict[str, bytes]:

@@ -1,0 +1,31 @@
+"""A stackstac reader that closes its dataset after every read.
+
+stackstac's :class:`~stackstac.rio_reader.AutoParallelRioReader` keeps each COG open (one
+dataset per thread) for as long as Dask holds the reader table, which is until every block of
+the reader's items has been read. An open GeoTIFF dataset that has read once keeps libtiff's
+buffers and codec state, about 1.9 MB for the replica's 1024 px blocks (measured: 1000 open
+datasets, 1.89 GB). A tile-wise build opens every asset of every item of a tile, so a worker ends
+up holding gigabytes of memory Dask does not see, pauses, and the build stalls. Closing after each
+read bounds this to the datasets being read; reopening costs no transfer when GDAL's HTTP range
+cache (``CPL_VSIL_CURL_CACHE_SIZE``) still holds the header.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from stackstac.rio_reader import AutoParallelRioReader
+
+__all__ = ["ClosingRioReader"]
+
+
+class ClosingRioReader(AutoParallelRioReader):
+    """:class:`~stackstac.rio_reader.AutoParallelRioReader` that closes after each read."""
+
+    def read(self, window: Any, **kwargs: Any) -> np.ndarray:
+        """Read ``window``, then close the dataset (the next read reopens it)."""
+        try:
+            return super().read(window, **kwargs)
+        finally:
+            self.close()
