@@ -1,1 +1,60 @@
-"""Launching cubestream on clusters: dask-jobqueue profiles and sbatch/PBS training jobs."""
+"""Launching cubestream on clusters: dask-jobqueue profiles and sbatch/PBS training jobs.
+
+- :mod:`cluster.profiles`: named cluster profiles (YAML) -> :class:`ClusterProfile`.
+- :mod:`cluster.dask`: :func:`profile_client`, a Dask client on a profile's cluster (LocalCluster,
+  dask-jobqueue SLURMCluster or PBSCluster); ``cubestream l1/l2 --cluster PROFILE``.
+- :mod:`cluster.launch`: :class:`TrainJob`, its sbatch and PBS scripts, submit/status/wait/cancel.
+- :mod:`cluster.local_slurm`: :class:`LocalSlurm`, a real SLURM on loopback for tests and the demo.
+"""
+
+from cluster.dask import profile_client
+from cluster.errors import (
+    ClusterError,
+    ClusterJobError,
+    ClusterProfileError,
+    ClusterProfileNotFoundError,
+    ClusterTimeoutError,
+    JobNotFoundError,
+    LocalSlurmError,
+    SchedulerUnavailableError,
+    SubmitError,
+    TrainJobError,
+)
+from cluster.launch import (
+    TrainJob,
+    cancel,
+    log_path,
+    render_pbs,
+    render_sbatch,
+    status,
+    submit,
+    wait,
+)
+from cluster.local_slurm import LocalSlurm
+from cluster.profiles import ClusterProfile, load_profile, shipped_profiles
+
+__all__ = [
+    "ClusterError",
+    "ClusterJobError",
+    "ClusterProfile",
+    "ClusterProfileError",
+    "ClusterProfileNotFoundError",
+    "ClusterTimeoutError",
+    "JobNotFoundError",
+    "LocalSlurm",
+    "LocalSlurmError",
+    "SchedulerUnavailableError",
+    "SubmitError",
+    "TrainJob",
+    "TrainJobError",
+    "cancel",
+    "load_profile",
+    "log_path",
+    "profile_client",
+    "render_pbs",
+    "render_sbatch",
+    "shipped_profiles",
+    "status",
+    "submit",
+    "wait",
+]

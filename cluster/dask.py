@@ -1,0 +1,137 @@
+"""A ``distributed.Client`` on the cluster a profile describes.
+
+``local`` profiles start a LocalCluster of ``jobs * processes`` workers; ``slurm`` and ``pbs``
+profiles start a dask-jobqueue SLURMCluster or PBSCluster, scale it to ``jobs`` batch jobs and
+wait for the first worker. The builds take it through ``cubestream._dask.dask_client(cluster=...)``
+(``cubestream l1 ... --cluster PROFILE``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from cluster import _scheduler
+from cluster.errors import ClusterProfileError, ClusterTimeoutError, SubmitError
+from cluster.profiles import ClusterProfile
+
+__all__ = ["jobqueue_cluster", "profile_client"]
+
+
+@contextmanager
+def profile_client(profile: ClusterProfile) -> Iterator[Any]:
+    """A ``distributed.Client`` on the cluster of ``profile``; the cluster closes on exit.
+
+    Parameters
+    ----------
+    profile : ClusterProfile
+        ``local``: a LocalCluster of the profile's sizes. ``slurm``/``pbs``: a dask-jobqueue
+        cluster scaled to ``profile.jobs`` jobs (kept there with ``adapt`` when workers have a
+        ``lifetime``, so jobs that reach it are replaced).
+
+    Raises
+    ------
+    SchedulerUnavailableError
+        The batch scheduler cannot be reached.
+    SubmitError
+        The scheduler rejects the worker job script (SLURM checks it with ``sbatch --test-only``).
+    ClusterTimeoutError
+        No worker joined within ``profile.wait_timeout_s``; the message gives the jobs' state.
+    """
+    from distributed import Client, LocalCluster
+
+    if profile.kind == "local":
+        with (
+            LocalCluster(
+                n_workers=profile.workers,
+                threads_per_worker=profile.threads_per_worker,
+                memory_limit=profile.memory_per_worker,
+                dashboard_address=":0",
+            ) as local,
+            Client(local) as client,
+        ):
+            _announce(profile, client)
+            yield client
+        return
+    _scheduler.check_reachable(profile.kind)
+    with jobqueue_cluster(profile) as cluster, Client(cluster) as client:
+        if profile.kind == "slurm":
+            _test_only(profile, cluster.job_script())
+        if profile.lifetime:
+            cluster.adapt(minimum_jobs=profile.jobs, maximum_jobs=profile.jobs)
+        else:
+            cluster.scale(jobs=profile.jobs)
+        _wait_for_worker(profile, cluster, client)
+        _announce(profile, client)
+        yield client
+
+
+@contextmanager
+def jobqueue_cluster(profile: ClusterProfile) -> Iterator[Any]:
+    """The dask-jobqueue ``SLURMCluster`` or ``PBSCluster`` of a profile, closed on exit."""
+    from dask_jobqueue import PBSCluster, SLURMCluster
+
+    kind = {"slurm": SLURMCluster, "pbs": PBSCluster}.get(profile.kind)
+    if kind is None:
+        raise ClusterProfileError(f"cluster profile {profile.name!r} is not a batch cluster")
+    try:
+        options = {"dashboard_address": ":0"}
+        cluster = kind(**profile.jobqueue_kwargs(), scheduler_options=options)
+    except (ValueError, TypeError) as exc:
+        raise ClusterProfileError(f"cluster profile {profile.name!r}: {exc}") from None
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _test_only(profile: ClusterProfile, script: str) -> None:
+    """Let SLURM check the worker job script without submitting it (``sbatch --test-only``)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sh") as file:
+        file.write(script)
+        file.flush()
+        try:
+            _scheduler.run(["sbatch", "--test-only", file.name], timeout_s=60)
+        except subprocess.CalledProcessError as exc:
+            message = (exc.stderr or exc.stdout or "").strip()
+            raise SubmitError(
+                f"SLURM rejects the worker jobs of cluster profile {profile.name!r}: {message}\n"
+                f"the job script:\n{script}"
+            ) from None
+
+
+def _wait_for_worker(profile: ClusterProfile, cluster: Any, client: Any) -> None:
+    try:
+        client.wait_for_workers(1, timeout=profile.wait_timeout_s)
+    except TimeoutError:
+        raise ClusterTimeoutError(
+            f"no Dask worker of cluster profile {profile.name!r} joined within "
+            f"{profile.wait_timeout_s:.0f} s; {_jobs_state(profile, cluster)}"
+        ) from None
+
+
+def _jobs_state(profile: ClusterProfile, cluster: Any) -> str:
+    ids = [str(job.job_id) for job in cluster.workers.values() if getattr(job, "job_id", None)]
+    if not ids:
+        return "no job was submitted (see the messages of dask_jobqueue above)"
+    if profile.kind != "slurm":
+        return f"jobs {ids}: check them with `qstat -f`"
+    parts = []
+    for job_id in ids:
+        fields = _scheduler.scontrol_job(job_id) or {}
+        state = f"{fields.get('JobState', 'unknown')} ({fields.get('Reason', '?')})"
+        parts.append(f"job {job_id}: {state}")
+    log = (_scheduler.scontrol_job(ids[0]) or {}).get("StdErr")
+    return "; ".join(parts) + f"\nlast lines of {log}:\n{_scheduler.tail(log, 20)}"
+
+
+def _announce(profile: ClusterProfile, client: Any) -> None:
+    print(
+        f"dask cluster {profile.name!r} ({profile.kind}): dashboard {client.dashboard_link}",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -1,0 +1,62 @@
+"""All exceptions of the cluster package.
+
+Each inherits :class:`cubestream.errors.CubestreamError` (the CLI prints one line and exits 2)
+and the matching builtin, so callers can catch either.
+"""
+
+from __future__ import annotations
+
+from cubestream.errors import CubestreamError
+
+__all__ = [
+    "ClusterError",
+    "ClusterJobError",
+    "ClusterProfileError",
+    "ClusterProfileNotFoundError",
+    "ClusterTimeoutError",
+    "JobNotFoundError",
+    "LocalSlurmError",
+    "SchedulerUnavailableError",
+    "SubmitError",
+    "TrainJobError",
+]
+
+
+class ClusterError(CubestreamError, RuntimeError):
+    """Launching on a cluster cannot go on as asked."""
+
+
+class ClusterProfileError(ClusterError, ValueError):
+    """A cluster profile has a missing, unknown or wrong field."""
+
+
+class ClusterProfileNotFoundError(ClusterProfileError, FileNotFoundError):
+    """A cluster profile is neither a YAML file nor the name of a shipped profile."""
+
+
+class TrainJobError(ClusterError, ValueError):
+    """A training job's settings cannot work (nodes, tasks, time limit, config file)."""
+
+
+class SchedulerUnavailableError(ClusterError, ConnectionError):
+    """The batch scheduler (SLURM, PBS) cannot be reached, or its commands are not installed."""
+
+
+class SubmitError(ClusterError):
+    """The scheduler rejected a job script; the message quotes the scheduler."""
+
+
+class JobNotFoundError(ClusterError, LookupError):
+    """The scheduler does not know a job id (never submitted, or forgotten after MinJobAge)."""
+
+
+class ClusterJobError(ClusterError):
+    """A job ended in a failed state (FAILED, CANCELLED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY)."""
+
+
+class ClusterTimeoutError(ClusterError, TimeoutError):
+    """A job or a Dask worker did not reach the awaited state in time."""
+
+
+class LocalSlurmError(ClusterError):
+    """The local SLURM (munge, slurmctld, slurmd) could not be installed, started or stopped."""
