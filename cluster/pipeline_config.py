@@ -1,0 +1,515 @@
+"""The pipeline YAML of ``cubestream run``: one frozen spec per stage, validated on load.
+
+A pipeline file names a ``workdir`` and one section per stage; each section's keys mirror the
+flags of that stage's command (``windows-per-cube`` is ``cubestream l2 --windows-per-cube``;
+``-`` or ``_`` both work). A key left out takes the command's own default. See
+``cluster/recipes/replica.yaml`` (every stage on a local replica) and
+``cluster/recipes/africa.yaml`` (the full-size round on SLURM)::
+
+    name: africa-round-1
+    workdir: /scratch/africa-r1       # locations.parquet, l1.zarr, l2.zarr, train/ go here
+    replica: {preset: small}          # optional: create and serve a local replica world
+    sample: {target: 24000, ...}
+    l1: {cluster: slurm-cpu, stac: https://..., start: 2017-01-01, end: 2022-12-31, ...}
+    l2: {cluster: slurm-cpu, windows-per-cube: 2, ...}
+    train: {config: trainers/configs/rnn.yaml, cluster: gpu.yaml, nodes: 2, ...}
+    test: {checkpoint: last.ckpt}     # optional
+
+Relative paths are taken from the current directory. :func:`load_pipeline` reports every
+problem with the file and the key path (``l2.windows-per-cube``) and what to write instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import types
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from typing import (
+    Any,
+    ClassVar,
+    Literal,
+    NoReturn,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
+
+import yaml
+
+from cluster.pipeline_errors import PipelineConfigError, PipelineConfigNotFoundError
+from cluster.pipeline_train import train_layout
+
+__all__ = [
+    "STAGES",
+    "L1Options",
+    "L2Options",
+    "PipelineSpec",
+    "ReplicaOptions",
+    "SampleOptions",
+    "Stage",
+    "StageOptions",
+    "ModelTestOptions",
+    "TrainOptions",
+    "load_pipeline",
+    "option_values",
+]
+
+Stage = Literal["replica", "sample", "l1", "l2", "train", "test"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
+"""Every stage, in the order they run."""
+
+LOCAL = "local"
+"""The default cluster profile: the stage's own LocalCluster on this machine."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicaOptions:
+    """``cubestream replica create DIR --preset P``, then serve it while ``l1`` runs.
+
+    With a replica, the sample's strata and area, and the L1 sources and period, default to the
+    replica's own. ``serve: false`` reads the replica as plain files (as on an HPC file system)
+    instead of over its loopback S3 and STAC APIs.
+    """
+
+    EXECUTION: ClassVar[frozenset[str]] = frozenset({"serve"})
+    dir: str | None = None
+    preset: str = "small"
+    seed: int | None = None
+    serve: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleOptions:
+    """``cubestream sample``: the flags of X1 (``--out`` is ``<workdir>/locations.parquet``)."""
+
+    EXECUTION: ClassVar[frozenset[str]] = frozenset({"workers"})
+    target: int
+    area: str | None = None
+    climate: str | None = None
+    landcover: str | None = None
+    geomorphons: str | None = None
+    allocation: Literal["proportional", "equalised", "mixed"] | None = None
+    mix: float | None = None
+    min_per_stratum: int | None = None
+    cap_per_tile: int | None = None
+    top_tiles: int | None = None
+    test: float | None = None
+    val: float | None = None
+    block_km: float | None = None
+    max_water: float | None = None
+    seed: int | None = None
+    workers: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class L1Options:
+    """``cubestream l1``: the flags of X2 + X3, and the cluster profile it runs on."""
+
+    EXECUTION: ClassVar[frozenset[str]] = frozenset(
+        {"cluster", "workers", "threads", "memory_limit"}
+    )
+    cluster: str = LOCAL
+    stac: str | None = None
+    start: str | None = None
+    end: str | None = None
+    endpoints: str | None = None
+    smap: str | None = None
+    era5: str | None = None
+    srtm: str | None = None
+    landcover: str | None = None
+    geomorphons: str | None = None
+    max_cloud_cover: float | None = None
+    days_per_chunk: int | None = None
+    read_block: int | None = None
+    on_missing: Literal["flag", "exclude"] | None = None
+    max_missing_dates: int | None = None
+    tiles: tuple[str, ...] | None = None
+    workers: int | None = None
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class L2Options:
+    """``cubestream l2``: the flags of X4, and the cluster profile it runs on."""
+
+    EXECUTION: ClassVar[frozenset[str]] = frozenset(
+        {"cluster", "workers", "threads", "memory_limit"}
+    )
+    cluster: str = LOCAL
+    windows_per_cube: int | None = None
+    seed: int | None = None
+    samples_per_chunk: int | None = None
+    start: str | None = None
+    end: str | None = None
+    tiles: tuple[str, ...] | None = None
+    weather: tuple[str, ...] | None = None
+    invalid_scl: tuple[int, ...] | None = None
+    reach_days: int | None = None
+    min_valid_fraction: float | None = None
+    kndvi_normalise: bool = False
+    era5_point: Literal["nearest", "window_mean"] | None = None
+    endpoints: str | None = None
+    workers: int | None = None
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions:
+    """``cubestream train fit`` with a trainer YAML, its outputs moved under the workdir.
+
+    ``args`` are further LightningCLI flags (``["--trainer.max_epochs", "2"]``). On a ``slurm``
+    or ``pbs`` profile the fit is submitted as a batch job (:class:`cluster.launch.TrainJob`) of
+    ``nodes`` nodes with ``gpus_per_node`` GPUs (one task each; ``tasks_per_node`` CPU tasks
+    when 0) and ``cpus_per_task`` CPUs per task, for ``time`` (``[D-]HH:MM:SS``); the profile
+    gives the partition, account, extra directives and prologue. How a stage runs (cluster,
+    nodes, GPUs, time) is not part of its fingerprint: changing it does not retrain.
+    """
+
+    EXECUTION: ClassVar[frozenset[str]] = frozenset(
+        {"cluster", "nodes", "gpus_per_node", "tasks_per_node", "cpus_per_task", "time"}
+    )
+    config: str
+    name: str | None = None
+    args: tuple[str, ...] = ()
+    cluster: str = LOCAL
+    nodes: int = 1
+    gpus_per_node: int = 0
+    tasks_per_node: int | None = None
+    cpus_per_task: int = 1
+    time: str = "04:00:00"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelTestOptions:
+    """``cubestream train test`` of the trained model from ``checkpoint`` (a file name).
+
+    The checkpoint is looked up in the checkpoint directory of the trainer config
+    (``last.ckpt``, or ``best.ckpt`` when the config saves one).
+    """
+
+    EXECUTION: ClassVar[frozenset[str]] = frozenset()
+    checkpoint: str = "last.ckpt"
+    args: tuple[str, ...] = ()
+
+
+StageOptions = (
+    ReplicaOptions | SampleOptions | L1Options | L2Options | TrainOptions | ModelTestOptions
+)
+_SECTIONS: dict[Stage, type[Any]] = {
+    "replica": ReplicaOptions,
+    "sample": SampleOptions,
+    "l1": L1Options,
+    "l2": L2Options,
+    "train": TrainOptions,
+    "test": ModelTestOptions,
+}
+_OPTIONAL: frozenset[Stage] = frozenset({"replica", "test"})
+_RESERVED_TRAIN_ARGS = ("--config", "--data.store", "--trainer.default_root_dir", "--ckpt_path")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineSpec:
+    """A whole pipeline: where its outputs go and every stage's options.
+
+    Attributes
+    ----------
+    name : str
+        A label of the run (printed, recorded in the state file).
+    workdir : Path
+        Absolute directory of every output and of ``pipeline-state.json``.
+    source : Path
+        The YAML file it was read from.
+    replica, test : options, optional
+        The optional stages.
+    sample, l1, l2, train : options
+        The stages every pipeline has.
+    """
+
+    name: str
+    workdir: Path
+    source: Path
+    sample: SampleOptions
+    l1: L1Options
+    l2: L2Options
+    train: TrainOptions
+    replica: ReplicaOptions | None = None
+    test: ModelTestOptions | None = None
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """The stages of this pipeline, in the order they run."""
+        return tuple(s for s in STAGES if getattr(self, s) is not None)
+
+    def options(self, stage: Stage) -> Any:
+        """The options of ``stage``."""
+        value = getattr(self, stage)
+        if value is None:
+            raise PipelineConfigError(f"{self.source}: the pipeline has no {stage!r} stage")
+        return value
+
+    @property
+    def replica_dir(self) -> Path | None:
+        """The replica directory (``<workdir>/replica`` unless ``replica.dir`` says)."""
+        if self.replica is None:
+            return None
+        return _absolute(self.replica.dir) if self.replica.dir else self.workdir / "replica"
+
+    @property
+    def train_name(self) -> str:
+        """The training run's name: ``train.name``, or the trainer config's file stem."""
+        return self.train.name or Path(self.train.config).stem
+
+
+def option_values(options: Any, *, outputs_only: bool = False) -> dict[str, Any]:
+    """The options set to other than their default, keyed as in the YAML (``windows-per-cube``).
+
+    Parameters
+    ----------
+    options : stage options
+        One of the ``*Options`` classes.
+    outputs_only : bool
+        Leave out the options that change only how a stage runs (its cluster, workers, memory),
+        not what it writes: those are not part of the stage's fingerprint.
+    """
+    out: dict[str, Any] = {}
+    for f in fields(options):
+        value = getattr(options, f.name)
+        default = f.default if f.default is not MISSING else MISSING
+        if outputs_only and f.name in options.EXECUTION:
+            continue
+        if value != default:
+            out[_key(f.name)] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def load_pipeline(path: str | Path, *, workdir: str | Path | None = None) -> PipelineSpec:
+    """Read and check a pipeline YAML.
+
+    Parameters
+    ----------
+    path : str or Path
+        The pipeline file.
+    workdir : str or Path, optional
+        Put the outputs here instead of the file's ``workdir``.
+
+    Raises
+    ------
+    PipelineConfigNotFoundError
+        The file, or the trainer config it names, does not exist.
+    PipelineConfigError
+        A key is missing, unknown or of the wrong type, or stages disagree; the message names
+        the file and the key.
+    """
+    source = _absolute(path)
+    if not source.is_file():
+        raise PipelineConfigNotFoundError(f"pipeline file not found: {source}")
+    try:
+        data = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as exc:
+        raise PipelineConfigError(f"{source} is not valid YAML: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise PipelineConfigError(
+            f"{source}: a pipeline file is a mapping with workdir, sample, l1, l2 and train; "
+            f"it holds {type(data).__name__}"
+        )
+    spec = _spec(source, data, workdir)
+    _check_sources(spec)
+    _check_train(spec)
+    _check_profiles(spec)
+    return spec
+
+
+def _spec(source: Path, data: Mapping[str, Any], workdir: str | Path | None) -> PipelineSpec:
+    where = _Where(source)
+    top = {str(k).replace("-", "_"): v for k, v in data.items()}
+    known = {"name", "workdir", *STAGES}
+    _no_unknown(where, "", top, known)
+    if workdir is None:
+        workdir = top.get("workdir")
+        if workdir is None:
+            where.fail("workdir", "is missing: the directory every output goes to")
+        if not isinstance(workdir, str):
+            where.fail("workdir", f"is {workdir!r}; it must be a path")
+    sections: dict[str, Any] = {}
+    for stage in STAGES:
+        raw = top.get(stage)
+        if raw is None:
+            if stage not in _OPTIONAL:
+                where.fail(stage, f"is missing: every pipeline has the stages {_REQUIRED}")
+            continue
+        sections[stage] = _section(where, stage, _SECTIONS[stage], raw)
+    name = top.get("name", source.stem)
+    if not isinstance(name, str) or not name:
+        where.fail("name", f"is {name!r}; it must be a non-empty string")
+    return PipelineSpec(name=name, workdir=_absolute(workdir), source=source, **sections)
+
+
+_REQUIRED = [s for s in STAGES if s not in _OPTIONAL]
+
+
+class _Where:
+    """Where a key lies, for the messages."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def fail(self, key: str, what: str) -> NoReturn:
+        raise PipelineConfigError(f"{self.source}: {key} {what}")
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _no_unknown(where: _Where, prefix: str, data: Mapping[str, Any], known: set[str]) -> None:
+    for key in data:
+        if key not in known:
+            shown = sorted(_key(k) for k in known)
+            close = difflib.get_close_matches(_key(key), shown, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            where.fail(
+                f"{prefix}{_key(key)}", f"is not a known key{hint}; the keys here are {shown}"
+            )
+
+
+def _section(where: _Where, stage: str, cls: type[Any], raw: Any) -> Any:
+    if not isinstance(raw, Mapping):
+        where.fail(stage, f"is {raw!r}; it must be a mapping of options")
+    values = {str(k).replace("-", "_"): v for k, v in raw.items()}
+    hints = get_type_hints(cls)
+    _no_unknown(where, f"{stage}.", values, {f.name for f in fields(cls)})
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        path = f"{stage}.{_key(f.name)}"
+        if f.name not in values:
+            if f.default is MISSING:
+                where.fail(path, "is missing (required)")
+            continue
+        kwargs[f.name] = _value(where, path, values[f.name], hints[f.name])
+    for name in ("start", "end"):
+        if kwargs.get(name) is not None:
+            _date(where, f"{stage}.{name}", kwargs[name])
+    return cls(**kwargs)
+
+
+def _value(where: _Where, path: str, value: Any, kind: Any) -> Any:
+    """``value`` checked against the annotation ``kind``, lists made tuples."""
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in get_args(kind) if a is not type(None)]
+        return _value(where, path, value, inner)
+    if origin is Literal:
+        if value not in get_args(kind):
+            where.fail(path, f"is {value!r}; use one of {list(get_args(kind))}")
+        return value
+    if origin is tuple:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            where.fail(path, f"is {value!r}; it must be a list")
+        item = get_args(kind)[0]
+        return tuple(_value(where, f"{path}[{i}]", v, item) for i, v in enumerate(value))
+    return _scalar(where, path, value, kind)
+
+
+def _scalar(where: _Where, path: str, value: Any, kind: Any) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            where.fail(path, f"is {value!r}; it must be true or false")
+        return value
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            where.fail(path, f"is {value!r}; it must be a whole number")
+        return value
+    if kind is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            where.fail(path, f"is {value!r}; it must be a number")
+        return float(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        hint = " (YAML reads 04:00:00 as a number: quote it)" if isinstance(value, int) else ""
+        where.fail(path, f"is {value!r}; it must be a string{hint}")
+    return value
+
+
+def _date(where: _Where, path: str, value: str) -> None:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        where.fail(path, f"is {value!r}; write a day as YYYY-MM-DD")
+
+
+def _absolute(path: str | Path) -> Path:
+    return Path(path).expanduser().absolute()
+
+
+def _check_sources(spec: PipelineSpec) -> None:
+    """Without a replica, the sample's strata and the L1 sources must be given."""
+    if spec.replica is not None:
+        return
+    where = _Where(spec.source)
+    for key in ("climate", "landcover", "geomorphons"):
+        if getattr(spec.sample, key) is None:
+            where.fail(
+                f"sample.{key}",
+                "is missing: without a replica section the sampler needs the strata rasters "
+                "climate, landcover and geomorphons (paths or URLs)",
+            )
+    for key in ("stac", "start", "end"):
+        if getattr(spec.l1, key) is None:
+            where.fail(
+                f"l1.{key}",
+                "is missing: without a replica section L1 needs stac, start and end "
+                "(and its auxiliary sources smap, era5, srtm, landcover, geomorphons)",
+            )
+
+
+def _check_train(spec: PipelineSpec) -> None:
+    where = _Where(spec.source)
+    config = _absolute(spec.train.config)
+    if not config.is_file():
+        raise PipelineConfigNotFoundError(
+            f"{spec.source}: train.config names {spec.train.config}, which does not exist "
+            f"(relative paths are taken from the current directory, {Path.cwd()})"
+        )
+    train_layout(config, spec.workdir / "train" / spec.train_name)
+    train = spec.train
+    for name in ("nodes", "tasks_per_node", "cpus_per_task"):
+        value = getattr(train, name)
+        if value is not None and value < 1:
+            where.fail(f"train.{_key(name)}", f"is {value}; it must be at least 1")
+    if train.gpus_per_node < 0:
+        where.fail("train.gpus-per-node", f"is {train.gpus_per_node}; it must be 0 or more")
+    for stage, args in (("train", train.args), ("test", spec.test.args if spec.test else ())):
+        for arg in args:
+            if arg.split("=", 1)[0] in _RESERVED_TRAIN_ARGS:
+                where.fail(
+                    f"{stage}.args",
+                    f"holds {arg!r}; the pipeline sets {list(_RESERVED_TRAIN_ARGS)} itself "
+                    "(the store and the outputs lie in the workdir)",
+                )
+
+
+def _check_profiles(spec: PipelineSpec) -> None:
+    """Every cluster profile named must load (when :mod:`cluster.profiles` is there)."""
+    try:
+        from cluster.profiles import load_profile
+    except ImportError:  # the profiles are another part's; without them, names are not checked
+        return
+    from cubestream.errors import CubestreamError
+
+    for stage in ("l1", "l2", "train"):
+        name = getattr(spec, stage).cluster
+        if name == LOCAL:
+            continue
+        try:
+            load_profile(name)
+        except CubestreamError as exc:
+            _Where(spec.source).fail(f"{stage}.cluster", f"is {name!r}: {exc}")
