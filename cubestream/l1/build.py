@@ -229,14 +229,34 @@ def aux_writes(plan: TilePlan, group: Any, config: L1Config) -> tuple[list[Any],
 
 
 def _prepare(root: Any, plan: TilePlan, config: L1Config) -> tuple[Any, str]:
-    """Open the tile's group, or (re)create its template; say which."""
-    if plan.tile in root:
-        group = root[plan.tile]
-        same = group.attrs.get("build") == config.signature()
-        days = [str(d) for d in np.asarray(group["time"][...]).astype("datetime64[D]")]
-        if same and days == [d.isoformat() for d in plan.days]:
-            return group, "complete" if group.attrs.get("complete") else "resumed"
-    return create_template(root, plan, config.signature()), "new"
+    """Open the tile's group, or (re)create its template; say which, and why it was rebuilt.
+
+    A group is reused only if it was built with the same settings, days and cubes; a locations
+    table with cubes added to or removed from the tile rebuilds the tile's group.
+    """
+    if plan.tile not in root:
+        return create_template(root, plan, config.signature()), "new"
+    group = root[plan.tile]
+    days = [str(d) for d in np.asarray(group["time"][...]).astype("datetime64[D]")]
+    cubes = [str(c) for c in group["cube"][...]]
+    wanted = [str(c) for c in plan.cubes["cube_id"]]
+    changes = [
+        what
+        for what, changed in (
+            ("settings", group.attrs.get("build") != config.signature()),
+            ("days", days != [d.isoformat() for d in plan.days]),
+            (_cube_change(cubes, wanted), cubes != wanted),
+        )
+        if changed
+    ]
+    if not changes:
+        return group, "complete" if group.attrs.get("complete") else "resumed"
+    return create_template(root, plan, config.signature()), f"rebuilt: {', '.join(changes)} changed"
+
+
+def _cube_change(built: list[str], wanted: list[str]) -> str:
+    added, removed = len(set(wanted) - set(built)), len(set(built) - set(wanted))
+    return f"cubes ({added} added, {removed} removed)"
 
 
 def build_l1(config: L1Config) -> dict[str, Any]:

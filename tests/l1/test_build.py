@@ -289,3 +289,21 @@ def test_unknown_tiles_and_bad_tables_are_refused(
     with pytest.raises(L1Error, match="x_min"):
         build_l1(_config(bad, replica_root, tmp_path / "y.zarr", scheduler))
     shutil.rmtree(tmp_path / "x.zarr", ignore_errors=True)
+
+
+def test_a_grown_locations_table_rebuilds_the_tile_with_its_new_cubes(
+    locations: Path, replica_root: Path, scheduler: str, tmp_path: Path
+) -> None:
+    table = pd.read_parquet(locations)
+    fewer = tmp_path / "fewer.parquet"
+    table.iloc[:-1].to_parquet(fewer)
+    out = tmp_path / "grown.zarr"
+    build_l1(_config(fewer, replica_root, out, scheduler))
+    report = build_l1(_config(locations, replica_root, out, scheduler))
+    entry = report["tiles"]["37MBU"]
+    assert entry["state_before"] == "rebuilt: cubes (1 added, 0 removed) changed"
+    assert entry["status"] == "built"
+    cubes = xr.open_zarr(out, group="37MBU", consolidated=False)["cube"].values.tolist()
+    assert cubes == table["cube_id"].tolist()
+    again = build_l1(_config(locations, replica_root, out, scheduler))
+    assert again["tiles"]["37MBU"]["state_before"] == "complete"
