@@ -8,7 +8,8 @@ bands and ``H x W`` pixels. Steps ``0..8`` are the context, steps ``9..44`` the 
 input          shape                   content
 =============  ======================  ====================================================
 ``context``    (B, 9, C + 1, H, W)     context reflectance (``s2``) and kNDVI, per step
-``weather``    (B, 36, V)              forecast weather, standardised with the store's stats
+``weather``    (B, 45, V)              weather of every step (context and forecast),
+                                       standardised with the store's statistics
 ``statics``    (B, 1 + 11, H, W)       DEM (standardised), land cover one-hot (WorldCover)
 =============  ======================  ====================================================
 """
@@ -251,7 +252,7 @@ class InputEncoder(nn.Module):
         s2 = batch["s2"][:, :CONTEXT_STEPS].float()
         kndvi = batch["kndvi"][:, :CONTEXT_STEPS, None].float()
         context = torch.cat([s2, kndvi], dim=2)
-        weather = batch["weather"][:, CONTEXT_STEPS:].float()
+        weather = batch["weather"].float()
         weather = (weather - self.weather_mean.float()) / self.weather_std.float()
         dem = (batch["dem"].float() - self.dem_mean.float()) / self.dem_std.float()
         landcover = batch["landcover"][:, None] == self.classes[None, :, None, None]

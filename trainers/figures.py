@@ -103,7 +103,7 @@ def saliency_figure(attribution: dict[str, Any], path: Path) -> Path:
     image = axes[2].imshow(weather.T, aspect="auto", cmap="magma")
     axes[2].set_yticks(range(len(attribution["weather_variables"])))
     axes[2].set_yticklabels(attribution["weather_variables"], fontsize=7)
-    axes[2].set_xlabel("forecast step")
+    axes[2].set_xlabel("step (the forecast starts at step 9)")
     axes[2].set_title("weather")
     fig.colorbar(image, ax=axes[2])
     axes[3].barh(attribution["static_channels"], attribution["statics"])

@@ -4,8 +4,8 @@ The attributed quantity is the cube's mean forecast kNDVI over its vegetation pi
 forecast steps (or over one pixel). Its attribution to each model input is
 ``|d forecast / d input x input|`` (gradient x input) on the standardised inputs the model sees,
 summed over what the figure does not show: per context step and channel (bands, kNDVI), per
-pixel of the context, per forecast step and weather variable, and per static channel (DEM,
-land-cover classes)::
+pixel of the context, per step (the 9 context steps, then the 36 forecast steps) and weather
+variable, and per static channel (DEM, land-cover classes)::
 
     python -m trainers.saliency --config trainers/configs/context_rnn.yaml \
         --ckpt demo/train/context_rnn/checkpoints/best.ckpt --store demo/l2.zarr \
@@ -78,7 +78,7 @@ def saliency(
     Returns
     -------
     dict
-        ``context`` (9, C + 1), ``context_map`` (H, W), ``weather`` (36, V), ``statics`` (12,)
+        ``context`` (9, C + 1), ``context_map`` (H, W), ``weather`` (45, V), ``statics`` (12,)
         as numpy arrays, the channel names, ``target`` and ``cube_id``.
     """
     task.eval()

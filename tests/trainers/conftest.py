@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from replica_l2 import write_replica_l2
 
 from cubestream.l2.synthetic import write_synthetic_l2
 from trainers.models import RNN, ContextRNN
@@ -27,8 +29,20 @@ def l2_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_l2(tmp_path_factory.mktemp("l2") / "l2.zarr", samples=10, size=SIZE)
 
 
-def tiny_rnn() -> RNN:
-    return RNN(hidden=16, weather_hidden=8)
+@pytest.fixture(scope="session")
+def replica_l2_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The replica world's L2 store (``replica_l2``): 8 samples of 32 x 32 px, 6 train, 2 val."""
+    from distributed import LocalCluster
+
+    root = tmp_path_factory.mktemp("replica_l2")
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        yield write_replica_l2(root, scheduler=cluster.scheduler_address)
+
+
+def tiny_rnn(**kwargs: object) -> RNN:
+    return RNN(**{"hidden": 16, "weather_hidden": 8, **kwargs})  # type: ignore[arg-type]
 
 
 def tiny_context_rnn(**kwargs: object) -> ContextRNN:

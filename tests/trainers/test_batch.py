@@ -10,7 +10,6 @@ from conftest import SIZE, setting_of
 from cubestream.l2.schema import BANDS, STEPS
 from trainers.batch import (
     CONTEXT_STEPS,
-    FORECAST_STEPS,
     STATIC_CHANNELS,
     InputEncoder,
     ProblemSpec,
@@ -64,10 +63,10 @@ def test_input_encoder_normalises_and_one_hot_encodes(l2_store: Path) -> None:
     inputs = encoder(batch)
     assert inputs.context.shape == (2, CONTEXT_STEPS, len(BANDS) + 1, SIZE, SIZE)
     torch.testing.assert_close(inputs.context[:, :, -1], batch["kndvi"][:, :CONTEXT_STEPS])
-    assert inputs.weather.shape == (2, FORECAST_STEPS, 6)
+    assert inputs.weather.shape == (2, STEPS, 6)
     mean = torch.tensor(setting.problem.weather_mean)
     std = torch.tensor(setting.problem.weather_std)
-    torch.testing.assert_close(inputs.weather, (batch["weather"][:, CONTEXT_STEPS:] - mean) / std)
+    torch.testing.assert_close(inputs.weather, (batch["weather"] - mean) / std)
     assert inputs.statics.shape == (2, STATIC_CHANNELS, SIZE, SIZE)
     dem = (batch["dem"] - setting.problem.dem_mean) / setting.problem.dem_std
     torch.testing.assert_close(inputs.statics[:, 0], dem)

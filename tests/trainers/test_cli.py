@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from jsonargparse import Namespace
 
-import trainers
 from cubestream.cli import main
 from cubestream.l2.synthetic import write_synthetic_l2
+from trainers.cli import place_outputs
 
-CONFIGS = Path(trainers.__file__).parent / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "trainers" / "configs"
+"""The shipped configs (in the checkout, beside these tests)."""
 SMALL = {
     "rnn.yaml": ["--model.model.init_args.hidden", "8"],
     "context_rnn.yaml": [
@@ -32,7 +34,7 @@ def test_every_shipped_config_is_tested() -> None:
 def test_shipped_config_runs_with_fast_dev_run(
     name: str, l2_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # the configs write under demo/ relative to the working dir
+    monkeypatch.chdir(tmp_path)  # the configs' default_root_dir is relative: demo/train/...
     args = ["train", "fit", "--config", str(CONFIGS / name), "--data.store", str(l2_store)]
     assert (
         main([*args, *SMALL[name], "--data.batch_size", "2", "--trainer.fast_dev_run", "true"]) == 0
@@ -42,24 +44,56 @@ def test_shipped_config_runs_with_fast_dev_run(
 def test_fit_then_test_and_predict_from_the_checkpoint(
     l2_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Everything a run writes goes under --trainer.default_root_dir, wherever the run starts."""
     monkeypatch.chdir(tmp_path)
+    root = tmp_path / "elsewhere" / "rnn"
     common = [
         "--config",
         str(CONFIGS / "rnn.yaml"),
         "--data.store",
         str(l2_store),
+        "--trainer.default_root_dir",
+        str(root),
         *SMALL["rnn.yaml"],
     ]
     fit = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]
     assert main(["train", "fit", *common, *fit]) == 0
-    root = tmp_path / "demo" / "train" / "rnn"
     last = root / "checkpoints" / "last.ckpt"
     assert last.is_file() and (root / "checkpoints" / "best.ckpt").is_file()
-    assert (root / "csv" / "metrics.csv").is_file()
-    assert any((root / "tensorboard").glob("events.out.tfevents.*"))
+    assert (root / "csv" / "fit" / "metrics.csv").is_file()
+    assert any((root / "tensorboard" / "fit").glob("events.out.tfevents.*"))
     assert main(["train", "test", *common, "--ckpt_path", str(last)]) == 0
     assert (root / "scores.json").is_file()
+    assert "val/mae" in (root / "csv" / "fit" / "metrics.csv").read_text()  # kept by test
+    assert "test/mae" in (root / "csv" / "test" / "metrics.csv").read_text()
     assert main(["train", "predict", *common, "--ckpt_path", str(last)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]
+
+
+def test_place_outputs_fills_in_only_what_is_unset() -> None:
+    checkpoint = "pytorch_lightning.callbacks.ModelCheckpoint"
+    trainer = Namespace(
+        default_root_dir="runs/a",
+        logger=True,
+        callbacks=[
+            Namespace(class_path=checkpoint, init_args=Namespace(dirpath=None)),
+            Namespace(class_path=checkpoint, init_args=Namespace(dirpath="kept")),
+            Namespace(class_path="trainers.callbacks.ThroughputMonitor", init_args=Namespace()),
+        ],
+    )
+    place_outputs(trainer, "fit")
+    assert [c.init_args.get("dirpath") for c in trainer.callbacks] == [
+        str(Path("runs/a/checkpoints")),
+        "kept",
+        None,
+    ]
+    assert [(g.init_args.save_dir, g.init_args.version) for g in trainer.logger] == [
+        ("runs/a", "fit"),
+        ("runs/a", "fit"),
+    ]
+    given = Namespace(default_root_dir=None, logger=False, callbacks=None)
+    place_outputs(given, "test")
+    assert given.logger is False and given.default_root_dir == "."
 
 
 def _with_four_weather_variables(path: Path) -> Path:

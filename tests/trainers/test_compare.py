@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from cubestream.cli import main as cubestream
+from cubestream.l2.schema import STEPS
 from trainers import compare, saliency
 from trainers.config import load_trained
 
@@ -77,7 +78,7 @@ def test_saliency_of_a_trained_model(
     batch = saliency.select_cube(loaded.setting.test_dataloader(), "37MBU0009")
     result = saliency.saliency(loaded.task, batch, problem=loaded.setting.problem)
     assert result["cube_id"] == "37MBU0009"
-    assert result["context"].shape == (9, 10) and result["weather"].shape == (36, 6)
+    assert result["context"].shape == (9, 10) and result["weather"].shape == (STEPS, 6)
     assert result["statics"].shape == (12,) and result["context_map"].shape == (32, 32)
     assert result["context"].sum() > 0 and result["weather"].sum() > 0
     assert len(result["context_channels"]) == 10 and result["context_channels"][0] == "B02"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import timm
 import torch
 from conftest import SIZE, setting_of, tiny_context_rnn, tiny_rnn
 
+from cubestream.l2.schema import STEPS
 from trainers.batch import CONTEXT_STEPS, FORECAST_STEPS, STATIC_CHANNELS, ModelInputs
 from trainers.errors import CheckpointError
 from trainers.models import FPN, PixelForecaster
@@ -16,14 +18,22 @@ def random_inputs(b: int = 2, h: int = SIZE, w: int = SIZE, v: int = 6) -> Model
     g = torch.Generator().manual_seed(0)
     return ModelInputs(
         context=torch.rand(b, CONTEXT_STEPS, 10, h, w, generator=g),
-        weather=torch.randn(b, FORECAST_STEPS, v, generator=g),
+        weather=torch.randn(b, STEPS, v, generator=g),
         statics=torch.rand(b, STATIC_CHANNELS, h, w, generator=g),
     )
 
 
+def trained_head(model: PixelForecaster) -> PixelForecaster:
+    """The model with a random head, as after training (a new model's head is zero)."""
+    head = model.get_submodule("head")
+    assert isinstance(head, torch.nn.Linear)
+    torch.nn.init.normal_(head.weight, generator=torch.Generator().manual_seed(1))
+    return model
+
+
 @pytest.mark.parametrize("make", [tiny_rnn, tiny_context_rnn], ids=["rnn", "context_rnn"])
 def test_shapes_and_sigmoid_range(make: type[PixelForecaster]) -> None:
-    model = make()
+    model = trained_head(make())
     inputs = random_inputs()
     out = model(inputs)
     assert out.shape == (2, FORECAST_STEPS, SIZE, SIZE)
@@ -37,12 +47,25 @@ def test_shapes_and_sigmoid_range(make: type[PixelForecaster]) -> None:
 
 @pytest.mark.parametrize("make", [tiny_rnn, tiny_context_rnn], ids=["rnn", "context_rnn"])
 def test_chunked_decoding_equals_one_pass(make: type[PixelForecaster]) -> None:
-    model = make().eval()
+    model = trained_head(make()).eval()
     inputs = random_inputs(h=20, w=12)  # not a multiple of the FPN stride: padded and cropped
     whole = model(inputs)
     model.chunk_pixels = 37
     torch.testing.assert_close(model(inputs), whole)
     assert whole.shape == (2, FORECAST_STEPS, 20, 12)
+
+
+@pytest.mark.parametrize("make", [tiny_rnn, tiny_context_rnn], ids=["rnn", "context_rnn"])
+def test_a_new_model_forecasts_the_context_level(make: Callable[..., PixelForecaster]) -> None:
+    """The head starts at zero: the forecast is the mean context kNDVI, the residual's origin."""
+    inputs = random_inputs()
+    out = make()(inputs)
+    level = inputs.context[:, :, -1].mean(1, keepdim=True).expand_as(out)
+    torch.testing.assert_close(out, level)
+    trained = trained_head(make())(inputs)
+    assert not torch.allclose(trained, level)
+    unanchored = make(residual=False)(inputs)
+    torch.testing.assert_close(unanchored, torch.full_like(out, 0.5))
 
 
 def test_context_rnn_uses_efficientnet_b3_by_default() -> None:

@@ -28,9 +28,15 @@ def trainer(root: Path, **kwargs: Any) -> pl.Trainer:
 
 
 def test_loss_goes_down_on_a_learnable_problem(l2_store: Path, tmp_path: Path) -> None:
-    """The synthetic kNDVI is a seasonal curve: the RNN learns it within a few epochs."""
+    """The synthetic kNDVI is a seasonal curve: the RNN learns it within a few epochs.
+
+    The curve's phase is random per sample and its weather carries none, so a model anchored at
+    the context level has little left to learn here; this runs the unanchored model, from an
+    uninformed start (its replica counterpart, with the default model: ``test_learning``).
+    """
     torch.manual_seed(0)
-    task = ForecastTask(tiny_rnn(), lr=1e-2, train_pixels=256, scheduler="constant")
+    model = tiny_rnn(residual=False)
+    task = ForecastTask(model, lr=1e-2, train_pixels=256, scheduler="constant")
     setting = setting_of(l2_store)
     losses: list[float] = []
 

@@ -3,8 +3,10 @@
 The FPN (EfficientNet-B3 encoder by default) takes the 9 context steps x (bands + kNDVI) and the
 standardised DEM as one image of ``9 * (C + 1) + 1`` channels and gives, per pixel, a location
 embedding (64 channels) and the initial GRU state (192 channels, through a tanh). For each
-forecast step the weather, concatenated with the embedding, goes through an MLP into the GRU
-(hidden 192); a linear head with a sigmoid gives kNDVI.
+step the weather, concatenated with the embedding, goes through an MLP into the GRU (hidden
+192), which runs over the 9 context steps and then the 36 forecast steps; a linear head on its
+forecast-step outputs, with a sigmoid, gives kNDVI (as a change from the pixel's context level:
+:mod:`trainers.models.base`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from torch import Tensor, nn
 from trainers.batch import CONTEXT_STEPS, ModelInputs, context_channels
 from trainers.models.base import PixelForecaster
 from trainers.models.fpn import FPN
-from trainers.models.rnn import mlp
+from trainers.models.rnn import mlp, zero_head
 
 __all__ = ["ContextRNN"]
 
@@ -43,6 +45,8 @@ class ContextRNN(PixelForecaster):
         FPN widths.
     chunk_pixels : int
         Most pixels decoded at once.
+    residual : bool
+        Forecast the change from the pixel's context level (:mod:`trainers.models.base`).
     """
 
     def __init__(
@@ -58,8 +62,11 @@ class ContextRNN(PixelForecaster):
         pyramid_channels: int = 128,
         segmentation_channels: int = 64,
         chunk_pixels: int = 16384,
+        residual: bool = True,
     ) -> None:
-        super().__init__(weather_variables=weather_variables, chunk_pixels=chunk_pixels)
+        super().__init__(
+            weather_variables=weather_variables, chunk_pixels=chunk_pixels, residual=residual
+        )
         self.embedding = embedding
         self.fpn = FPN(
             CONTEXT_STEPS * context_channels(bands) + 1,
@@ -73,7 +80,7 @@ class ContextRNN(PixelForecaster):
             mlp(weather_variables + embedding, weather_hidden, weather_hidden), nn.ReLU()
         )
         self.gru = nn.GRU(weather_hidden, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 1)
+        self.head = zero_head(hidden)
 
     def pixel_features(self, inputs: ModelInputs) -> Tensor:
         """Location embedding and initial state per pixel: ``(B, embedding + hidden, H, W)``."""
@@ -82,9 +89,9 @@ class ContextRNN(PixelForecaster):
         return self.fpn(image)
 
     def decode(self, features: Tensor, weather: Tensor) -> Tensor:
-        """Run the GRU over the weather and embedding of each step."""
+        """Run the GRU over the weather and embedding of each step; forecast-step logits."""
         embedding, state = features[:, : self.embedding], features[:, self.embedding :].tanh()
         steps = weather.shape[1]
         x = torch.cat([weather, embedding[:, None].expand(-1, steps, -1)], dim=-1)
         out, _ = self.gru(self.weather_encoder(x), state[None].contiguous())
-        return self.head(out).squeeze(-1).sigmoid()
+        return self.head(out[:, CONTEXT_STEPS:]).squeeze(-1)
