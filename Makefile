@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.cubestream-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: env demo test lint typecheck unit clean
+.PHONY: env demo test lint typecheck unit bench clean
 
 env: $(STAMP)
 
@@ -34,6 +34,11 @@ unit: env
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
+
+# the benchmark suite at its default (tiny) size, then its report and the README's table
+bench: env
+	$(BIN)/cubestream bench
+	$(BIN)/cubestream bench report --readme README.md
 
 clean:
 	rm -rf $(VENV) demo .mypy_cache .ruff_cache .pytest_cache

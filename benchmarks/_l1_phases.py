@@ -32,12 +32,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, kw_only=True)
 class Cluster:
-    """Size of the LocalCluster each phase gets, and the served replica it reads."""
+    """Size of the LocalCluster each phase gets, and the served replica it reads.
+
+    ``memory_limit`` is each worker's (Dask's ``memory_limit``: ``"0"`` for none).
+    """
 
     workers: int
     threads: int
     endpoints: Endpoints
     gdal_extra: dict[str, str]
+    memory_limit: str = "4GB"
 
 
 def gdal_env(endpoints: Endpoints, extra: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -113,7 +117,7 @@ def on_cluster(
         LocalCluster(
             n_workers=cluster.workers,
             threads_per_worker=cluster.threads,
-            memory_limit="4GB",
+            memory_limit=cluster.memory_limit,
             dashboard_address=":0",
         ) as local,
         Client(local) as client,

@@ -3,7 +3,7 @@
 In one run on this machine, on a replica served over S3 (``cubestream replica serve``)::
 
     python -m benchmarks.l1_bytes [--preset tiny] [--cubes N] [--out FILE] [--repeat K]
-                                  [--gdal KEY=VALUE ...] [--read-block PX]
+                                  [--gdal KEY=VALUE ...] [--read-block PX] [--whole-tile]
 
 1. Create the replica (or reuse it from ``--cache``), serve it, and take ``--cubes`` boxes
    wholly inside its imaged window (seeded; all of them by default) as the locations table.
@@ -16,6 +16,8 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
    the TIFF block offsets and sizes (:mod:`benchmarks._cog_blocks`), and the whole files.
 4. The peer: a fresh ``stackstac.stack`` per cube (:mod:`benchmarks._peer`), one Dask task per
    cube, on another fresh LocalCluster of the same size with the same GDAL options.
+   With ``--whole-tile``, the second peer too: whole tiles read into memory, then sliced
+   (:mod:`benchmarks.whole_tile`), once.
 5. One JSON line with the whole context appended to ``--out`` (default
    ``benchmarks/results/l1.jsonl``), and a table on stdout.
 
@@ -93,6 +95,8 @@ class Settings:
         Extra GDAL options for both builds (on top of ``cubestream.l1.config``'s).
     peer : bool
         Also run the per-cube peer.
+    whole_tile : bool
+        Also run the whole-tile peer (:mod:`benchmarks.whole_tile`), once.
     repeat : int
         Runs of each build (alternating); the fastest is kept.
     read_block : int
@@ -112,6 +116,7 @@ class Settings:
     days_per_chunk: int = 16
     gdal: dict[str, str] = field(default_factory=dict)
     peer: bool = True
+    whole_tile: bool = False
     repeat: int = 1
     read_block: int = READ_BLOCK
     seed: int = 0
@@ -262,6 +267,33 @@ def _builds(
     return _fastest(ours), (_fastest(peers) if peers else None)
 
 
+def _whole_tile(
+    settings: Settings, cubes: pd.DataFrame, spec: ReplicaSpec, endpoints: Endpoints, workdir: Path
+) -> dict[str, Any] | None:
+    if not settings.whole_tile:
+        return None
+    from benchmarks.whole_tile import run_whole_tile
+
+    cluster = Cluster(
+        workers=settings.workers,
+        threads=settings.threads,
+        endpoints=endpoints,
+        gdal_extra=settings.gdal,
+    )
+    return run_whole_tile(cluster, cubes, spec, workdir / "whole-tile.zarr")
+
+
+def _whole_ratios(build: dict[str, Any], whole: dict[str, Any] | None) -> dict[str, float]:
+    if whole is None:
+        return {}
+    return {
+        "whole_tile_seconds_over_cubestream": round(whole["seconds"] / build["seconds"], 2),
+        "whole_tile_fetched_over_cubestream": round(
+            whole["fetched"]["cog_bytes"] / max(build["fetched"]["cog_bytes"], 1), 3
+        ),
+    }
+
+
 def measure(settings: Settings) -> dict[str, Any]:
     """Run the benchmark; return its record (see the module's description)."""
     root = _replica(settings)
@@ -274,6 +306,7 @@ def measure(settings: Settings) -> dict[str, Any]:
         workdir.mkdir(parents=True, exist_ok=True)
         endpoints = stack.enter_context(_served(root, workdir))
         build, peer = _builds(settings, cubes, spec, endpoints, workdir)
+        whole = _whole_tile(settings, cubes, spec, endpoints, workdir)
         floor = _floor(cubes, endpoints, spec, root)
     return {
         "benchmark": "l1_bytes",
@@ -283,11 +316,16 @@ def measure(settings: Settings) -> dict[str, Any]:
         "versions": _context.versions(PACKAGES),
         "settings": _settings(settings, endpoints),
         "replica": _replica_context(spec, root),
-        "sizes": {"cubes": len(cubes), "tiles": sorted(cubes["tile"].unique().tolist())},
+        "sizes": {
+            "cubes": len(cubes),
+            "tiles": sorted(cubes["tile"].unique().tolist()),
+            "cubes_per_tile": {str(t): int(n) for t, n in cubes.groupby("tile").size().items()},
+        },
         "cubestream": build,
         "cog_floor": {**floor, "per_cube_blocks": round(floor["blocks"] / len(cubes), 1)},
         "peer": peer,
-        "ratios": _ratios(build, floor, peer),
+        "whole_tile": whole,
+        "ratios": {**_ratios(build, floor, peer), **_whole_ratios(build, whole)},
     }
 
 
@@ -324,6 +362,11 @@ def table(record: dict[str, Any]) -> str:
         peer = record["peer"]
         rows.append(
             ("per-cube stackstac", f"{peer['seconds']:.2f} s", _mb(peer["fetched"]["cog_bytes"]))
+        )
+    if record.get("whole_tile") is not None:
+        whole = record["whole_tile"]
+        rows.append(
+            ("whole tiles", f"{whole['seconds']:.2f} s", _mb(whole["fetched"]["cog_bytes"]))
         )
     rows += [
         ("COG blocks under the windows", "", _mb(floor["blocks"])),
@@ -365,6 +408,7 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--days-per-chunk", type=int, default=16)
     parser.add_argument("--gdal", action="append", default=[], help="extra GDAL option KEY=VALUE")
     parser.add_argument("--no-peer", action="store_true", help="skip the per-cube peer")
+    parser.add_argument("--whole-tile", action="store_true", help="also run the whole-tile peer")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each build; keeps the best")
     parser.add_argument(
         "--read-block", type=int, default=READ_BLOCK, help="cubestream's read chunk, px at 30 m"
@@ -383,6 +427,7 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
         days_per_chunk=args.days_per_chunk,
         gdal=_parse_gdal(args.gdal),
         peer=not args.no_peer,
+        whole_tile=args.whole_tile,
         repeat=args.repeat,
         read_block=args.read_block,
         seed=args.seed,
