@@ -16,6 +16,11 @@ __all__ = [
     "ClusterTimeoutError",
     "JobNotFoundError",
     "LocalSlurmError",
+    "PipelineConfigError",
+    "PipelineConfigNotFoundError",
+    "PipelineError",
+    "PipelineStageError",
+    "PipelineStateError",
     "SchedulerUnavailableError",
     "SubmitError",
     "TrainJobError",
@@ -60,3 +65,23 @@ class ClusterTimeoutError(ClusterError, TimeoutError):
 
 class LocalSlurmError(ClusterError):
     """The local SLURM (munge, slurmctld, slurmd) could not be installed, started or stopped."""
+
+
+class PipelineError(CubestreamError, RuntimeError):
+    """``cubestream run`` (the chained pipeline) cannot go on as asked."""
+
+
+class PipelineConfigError(PipelineError, ValueError):
+    """A pipeline YAML has a missing, unknown or wrong key; the message names the key and file."""
+
+
+class PipelineConfigNotFoundError(PipelineConfigError, FileNotFoundError):
+    """A pipeline YAML, or a file it names (the trainer config), does not exist."""
+
+
+class PipelineStateError(PipelineError, ValueError):
+    """The pipeline's state file is unreadable, or a stage needed first is not done."""
+
+
+class PipelineStageError(PipelineError):
+    """A stage's command failed; the message gives its exit status, log and what to do."""

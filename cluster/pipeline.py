@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from cluster.errors import PipelineStageError, PipelineStateError
 from cluster.pipeline_commands import (
     Layout,
     Sources,
@@ -55,7 +56,6 @@ from cluster.pipeline_config import (
     load_pipeline,
     option_values,
 )
-from cluster.pipeline_errors import PipelineStageError, PipelineStateError
 from cluster.pipeline_state import (
     PipelineState,
     StageRecord,

@@ -40,7 +40,7 @@ from typing import (
 
 import yaml
 
-from cluster.pipeline_errors import PipelineConfigError, PipelineConfigNotFoundError
+from cluster.errors import PipelineConfigError, PipelineConfigNotFoundError
 from cluster.pipeline_train import train_layout
 
 __all__ = [

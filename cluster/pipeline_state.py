@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from cluster.pipeline_errors import PipelineStateError
+from cluster.errors import PipelineStateError
 
 __all__ = [
     "STATE_FILE",

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from cluster.pipeline_errors import PipelineConfigError
+from cluster.errors import PipelineConfigError
 
 __all__ = ["CHECKPOINT_DIR", "TrainLayout", "train_layout"]
 

@@ -178,6 +178,20 @@ PRESETS: dict[str, ReplicaSpec] = {
             "37MCU": _box_window(10, 0, 6, 8),
         },
     ),
+    # `cubestream run cluster/recipes/replica.yaml` and its test: the fewest bytes every stage
+    # can use (one tile, 4 x 4 boxes, two full years for L2, a sparse revisit)
+    "pipeline": ReplicaSpec(
+        tiles=("37MBU",),
+        start=dt.date(2020, 1, 1),
+        end=dt.date(2021, 12, 31),
+        revisit_days=20,
+        missing_dates=0,
+        split_datatakes=1,
+        data_windows={"37MBU": _box_window(12, 12, 4, 4)},
+        smap_margin_cells=1,
+        era5_margin_deg=0.3,
+        era5_step_hours=3,
+    ),
     # one tile fully imaged: the size of one tile of the 12 TB workload, for benchmarks
     "tile": ReplicaSpec(
         tiles=("37MBU",),
@@ -188,7 +202,7 @@ PRESETS: dict[str, ReplicaSpec] = {
 
 
 def preset(name: str) -> ReplicaSpec:
-    """Return the named preset spec (``tiny``, ``small`` or ``tile``)."""
+    """Return the named preset spec (``tiny``, ``small``, ``pipeline`` or ``tile``)."""
     try:
         return PRESETS[name]
     except KeyError:

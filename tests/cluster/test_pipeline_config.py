@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cluster.errors import PipelineConfigError, PipelineConfigNotFoundError
 from cluster.pipeline_config import (
     L1Options,
     L2Options,
@@ -17,7 +18,6 @@ from cluster.pipeline_config import (
     load_pipeline,
     option_values,
 )
-from cluster.pipeline_errors import PipelineConfigError, PipelineConfigNotFoundError
 from cluster.pipeline_train import CHECKPOINT_DIR
 from cubestream.cli import build_parser, main
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+from cluster.errors import PipelineStateError
 from cluster.pipeline import run_pipeline, stage_options
 from cluster.pipeline_commands import flags, l1_command, served_sources
 from cluster.pipeline_config import L2Options, load_pipeline
-from cluster.pipeline_errors import PipelineStateError
 from cluster.pipeline_state import (
     PipelineState,
     StageRecord,

@@ -1,8 +1,8 @@
 """`cubestream run` end to end: the replica recipe itself, then resume at stage level.
 
-The replica recipe needs a world two calendar years long (``small``): creating it takes minutes,
-so set ``CUBESTREAM_TEST_SMALL_REPLICA`` to a directory to keep it between sessions (``make
-demo``'s ``demo/replica`` is one). The served path runs on the ``tiny`` world of the session.
+The replica recipe needs a world two calendar years long (the ``pipeline`` preset): creating it
+takes about a minute, so set ``CUBESTREAM_TEST_PIPELINE_REPLICA`` to a directory to keep it
+between sessions. The served path runs on the ``tiny`` world of the session.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from cluster.errors import PipelineStageError
 from cluster.pipeline import run_pipeline
-from cluster.pipeline_errors import PipelineStageError
 from cluster.pipeline_state import Step, load_state
 from cubestream.cli import main
 
@@ -28,14 +28,15 @@ RECIPE = ROOT / "cluster" / "recipes" / "replica.yaml"
 
 
 @pytest.fixture(scope="session")
-def small_replica(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ``small`` replica world (kept in ``$CUBESTREAM_TEST_SMALL_REPLICA`` when set)."""
+def pipeline_replica(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The recipe's replica world (kept in ``$CUBESTREAM_TEST_PIPELINE_REPLICA`` when set)."""
     from cubestream.replica.create import create_replica
     from cubestream.replica.spec import preset
 
-    kept = os.environ.get("CUBESTREAM_TEST_SMALL_REPLICA")
-    root = Path(kept) if kept else tmp_path_factory.mktemp("replica") / "small"
-    return create_replica(root, preset("small"), workers=2)
+    name = yaml.safe_load(RECIPE.read_text())["replica"]["preset"]
+    kept = os.environ.get("CUBESTREAM_TEST_PIPELINE_REPLICA")
+    root = Path(kept) if kept else tmp_path_factory.mktemp("replica") / name
+    return create_replica(root, preset(name), workers=2)
 
 
 def _recipe(tmp_path: Path, replica: Path, **changes: dict[str, Any]) -> Path:
@@ -61,11 +62,11 @@ def _actions(steps: dict[str, Step]) -> dict[str, str]:
 
 @pytest.mark.timeout(1800)  # four runs of the pipeline; L1 alone took 4 min on a loaded machine
 def test_the_replica_recipe_runs_end_to_end_then_resumes_stage_by_stage(
-    small_replica: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pipeline_replica: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)  # the recipe's trainer config is relative to the checkout
     work = tmp_path / "run"
-    recipe = _recipe(tmp_path, small_replica)
+    recipe = _recipe(tmp_path, pipeline_replica)
 
     # 1. every stage, as its exact command line
     steps, out = _run(recipe, work)
@@ -87,7 +88,7 @@ def test_the_replica_recipe_runs_end_to_end_then_resumes_stage_by_stage(
     assert "  l2       skipped  done " in out and "same options" in out
 
     # 3. a wrong l2 option: l2 fails, the stages before it stay done, nothing is lost
-    bad = _recipe(tmp_path, small_replica, l2={"windows-per-cube": 0})
+    bad = _recipe(tmp_path, pipeline_replica, l2={"windows-per-cube": 0})
     with pytest.raises(PipelineStageError, match=r"stage l2 failed \(exit status 2\)") as error:
         _run(bad, work)
     message = str(error.value)
@@ -100,7 +101,7 @@ def test_the_replica_recipe_runs_end_to_end_then_resumes_stage_by_stage(
     assert scores.is_file()  # the earlier training run is still there
 
     # 4. fixed with another l2 option: l2, train and test rerun; the rest is skipped
-    fixed = _recipe(tmp_path, small_replica, l2={"windows-per-cube": 2})
+    fixed = _recipe(tmp_path, pipeline_replica, l2={"windows-per-cube": 2})
     steps, out = _run(fixed, work)
     assert _actions(steps) == {**dict.fromkeys(("replica", "sample", "l1"), "skip"),
                                **dict.fromkeys(("l2", "train", "test"), "run")}  # fmt: skip
