@@ -18,6 +18,7 @@ stalled.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +122,16 @@ def _array(url: str, storage_options: dict[str, Any] | None, path: str) -> Any:
     )
 
 
+def _fused_boxes(
+    chunk: np.ndarray, task: BlockTask, times: TimeChunk
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Each box of ``task`` cut from its read ``chunk``, its days fused: ``(cube, array)``."""
+    n_days = times.days.stop - times.days.start
+    for c, y0, x0 in task.boxes:
+        box = chunk[:, :, y0 : y0 + BOX, x0 : x0 + BOX]
+        yield c, fuse_days(box, times.item_day, times.offsets, n_days)
+
+
 def write_reflectance(
     chunk: np.ndarray,
     task: BlockTask,
@@ -131,10 +142,8 @@ def write_reflectance(
 ) -> int:
     """Fuse and write ``s2`` of every box of ``task`` from its read ``chunk``; return chunks."""
     s2 = _array(url, storage_options, f"{tile}/s2")
-    n_days = times.days.stop - times.days.start
-    for c, y0, x0 in task.boxes:
-        box = chunk[:, :, y0 : y0 + BOX, x0 : x0 + BOX]
-        s2[c : c + 1, times.days] = fuse_days(box, times.item_day, times.offsets, n_days)[None]
+    for c, fused in _fused_boxes(chunk, task, times):
+        s2[c : c + 1, times.days] = fused[None]
     return len(task.boxes)
 
 
@@ -149,10 +158,8 @@ def write_scl(
     """Fuse and write ``scl`` and ``data_fraction`` of every box of ``task``; return chunks."""
     scl = _array(url, storage_options, f"{tile}/scl")
     fraction = _array(url, storage_options, f"{tile}/data_fraction")
-    n_days = times.days.stop - times.days.start
-    for c, y0, x0 in task.boxes:
-        box = chunk[:, :, y0 : y0 + BOX, x0 : x0 + BOX]
-        fused = fuse_days(box, times.item_day, times.offsets, n_days)[:, 0]
-        scl[c : c + 1, times.days] = fused[None]
-        fraction[c : c + 1, times.days] = (fused > 0).mean(axis=(1, 2), dtype=np.float32)[None]
+    for c, fused in _fused_boxes(chunk, task, times):
+        classes = fused[:, 0]
+        scl[c : c + 1, times.days] = classes[None]
+        fraction[c : c + 1, times.days] = (classes > 0).mean(axis=(1, 2), dtype=np.float32)[None]
     return 2 * len(task.boxes)
