@@ -42,18 +42,14 @@ def profile_client(profile: ClusterProfile) -> Iterator[Any]:
     ClusterTimeoutError
         No worker joined within ``profile.wait_timeout_s``; the message gives the jobs' state.
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from cubestream._dask import local_client
 
     if profile.kind == "local":
-        with (
-            LocalCluster(
-                n_workers=profile.workers,
-                threads_per_worker=profile.threads_per_worker,
-                memory_limit=profile.memory_per_worker,
-                dashboard_address=":0",
-            ) as local,
-            Client(local) as client,
-        ):
+        with local_client(
+            profile.workers, profile.threads_per_worker, profile.memory_per_worker
+        ) as client:
             _announce(profile, client)
             yield client
         return

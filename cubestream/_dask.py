@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["dask_client", "run_jobs"]
+__all__ = ["dask_client", "local_client", "run_jobs"]
 
 
 @contextmanager
@@ -40,7 +40,7 @@ def dask_client(
     memory_limit : str
         Memory limit per worker of the LocalCluster.
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if cluster:
         from cluster.dask import profile_client
@@ -59,6 +59,24 @@ def dask_client(
             _announce(client)
             yield client
         return
+    with local_client(workers, threads_per_worker, memory_limit) as client:
+        _announce(client)
+        yield client
+
+
+@contextmanager
+def local_client(workers: int, threads_per_worker: int, memory_limit: str | int) -> Iterator[Any]:
+    """A ``distributed.Client`` on a new LocalCluster (dashboard on a free port), closed on exit.
+
+    Parameters
+    ----------
+    workers, threads_per_worker : int
+        Size of the cluster.
+    memory_limit : str or int
+        Memory limit per worker (``"4GB"`` or bytes).
+    """
+    from distributed import Client, LocalCluster
+
     with (
         LocalCluster(
             n_workers=workers,
@@ -68,7 +86,6 @@ def dask_client(
         ) as local,
         Client(local) as client,
     ):
-        _announce(client)
         yield client
 
 
