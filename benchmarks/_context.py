@@ -10,12 +10,12 @@ import platform
 import subprocess
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["PeakRss", "append_record", "git", "machine", "now", "versions"]
+__all__ = ["PeakRss", "append_record", "git", "keep_and_print", "machine", "now", "versions"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -149,6 +149,18 @@ class PeakRss:
     def megabytes(self) -> list[float]:
         """Peak resident memory of each process, in MB (10^6 bytes), in the order given."""
         return [round(peak / 1e6, 1) for peak in self.peaks.values()]
+
+
+def keep_and_print(
+    path: Path, record: dict[str, Any], table: Callable[[dict[str, Any]], str]
+) -> dict[str, Any]:
+    """Append ``record`` to the history ``path``, print its ``table``; return the record.
+
+    The end of every benchmark's command line (:func:`benchmarks.l1_bytes.main` and the others).
+    """
+    append_record(path, record)
+    print(table(record), flush=True)
+    return record
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:

@@ -260,10 +260,7 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark from the command line; append the record and print the table."""
     settings = _arguments(argv)
-    record = measure(settings)
-    _context.append_record(settings.out, record)
-    print(table(record), flush=True)
-    return record
+    return _context.keep_and_print(settings.out, measure(settings), table)
 
 
 if __name__ == "__main__":
