@@ -5,7 +5,6 @@ Private helper of :mod:`benchmarks.train_step`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from trainers.callbacks import batch_size_of
+from trainers.callbacks import StepClock, batch_size_of
 
 __all__ = ["InMemoryBatches", "NoOpTask", "StepTimes", "to_cpu"]
 
@@ -29,12 +28,11 @@ def to_cpu(batch: Any) -> Any:
     return batch
 
 
-class StepTimes(pl.Callback):
+class StepTimes(StepClock):
     """Time of every training step and of the wait for its batch; optionally keep the batches.
 
-    Lightning fetches a batch (and moves it to the device) before ``on_train_batch_start``, so
-    the time from the end of the previous step (or the start of the epoch) to that hook is the
-    wait for data, and from that hook to ``on_train_batch_end`` the step itself.
+    The wait and the step are those of :class:`trainers.callbacks.StepClock` (the same as the
+    training's own :class:`~trainers.callbacks.ThroughputMonitor`).
 
     Parameters
     ----------
@@ -49,33 +47,23 @@ class StepTimes(pl.Callback):
         self.steps: list[float] = []
         self.samples: list[int] = []
         self.batches: list[Any] = []
-        self._end = 0.0
-        self._start = 0.0
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Start timing the epoch's first fetch."""
-        self._end = time.perf_counter()
-
-    def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        """Close the wait; keep the batch (untimed)."""
-        self.waits.append(time.perf_counter() - self._end)
+    def fetched(self, batch: Any) -> None:
+        """Keep a host copy of the batch when asked."""
         if self.keep:
             self.batches.append(to_cpu(batch))
-        self._start = time.perf_counter()
 
-    def on_train_batch_end(
+    def measured(
         self,
         trainer: pl.Trainer,
         pl_module: pl.LightningModule,
-        outputs: Any,
+        wait: float,
+        step: float,
         batch: Any,
-        batch_idx: int,
     ) -> None:
-        """Close the step."""
-        self._end = time.perf_counter()
-        self.steps.append(self._end - self._start)
+        """Record the step."""
+        self.waits.append(wait)
+        self.steps.append(step)
         self.samples.append(batch_size_of(batch))
 
     def figures(self, warmup: int) -> dict[str, Any]:

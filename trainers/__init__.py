@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from trainers.batch import Batch, ModelInputs, ProblemSpec
-from trainers.callbacks import ThroughputMonitor
+from trainers.callbacks import StepClock, ThroughputMonitor
 from trainers.models import RNN, ContextRNN, PixelForecaster
 from trainers.objective import ForecastObjective
 from trainers.setting import KndviSetting
@@ -29,5 +29,6 @@ __all__ = [
     "ModelInputs",
     "PixelForecaster",
     "ProblemSpec",
+    "StepClock",
     "ThroughputMonitor",
 ]
