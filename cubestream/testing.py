@@ -30,6 +30,7 @@ __all__ = [
     "replica_root",
     "start_replica_server",
     "stop_replica_server",
+    "write_replica_locations",
 ]
 
 
@@ -227,3 +228,31 @@ def replica_endpoints(replica_root: Path) -> Iterator[Endpoints]:
         yield endpoints
     finally:
         stop_replica_server(process)
+
+
+def write_replica_locations(root: Path, out: Path, *, target: int, seed: int = 1) -> Path:
+    """Sample ``target`` boxes of the replica at ``root`` into the locations table ``out``.
+
+    Proportional allocation with no minimum per stratum, 8 km split blocks: the table the L1
+    tests build from.
+    """
+    from cubestream.replica import layout
+    from cubestream.sample import (
+        AllocationRule,
+        SampleConfig,
+        SplitRule,
+        StrataSources,
+        sample_locations,
+        write_locations,
+    )
+
+    config = SampleConfig(
+        area=str(root / layout.IMAGED_FILE),
+        strata=StrataSources.from_replica(root),
+        target=target,
+        allocation=AllocationRule(method="proportional", min_per_stratum=0),
+        splits=SplitRule(block_km=8),
+        seed=seed,
+    )
+    write_locations(sample_locations(config), out)
+    return out

@@ -24,14 +24,7 @@ from cluster.testing import read_seen
 from cubestream.l1 import L1Config, build_l1
 from cubestream.l2.synthetic import write_synthetic_l2
 from cubestream.replica import layout
-from cubestream.sample import (
-    AllocationRule,
-    SampleConfig,
-    SplitRule,
-    StrataSources,
-    sample_locations,
-    write_locations,
-)
+from cubestream.testing import write_replica_locations
 from trainers.models import RNN
 from trainers.task import ForecastTask
 
@@ -95,17 +88,8 @@ def _cpu_job(config: Path, workdir: Path, **kw: Any) -> TrainJob:
 
 @pytest.fixture(scope="module")
 def locations(replica_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = SampleConfig(
-        area=str(replica_root / layout.IMAGED_FILE),
-        strata=StrataSources.from_replica(replica_root),
-        target=3,
-        allocation=AllocationRule(method="proportional", min_per_stratum=0),
-        splits=SplitRule(block_km=8),
-        seed=1,
-    )
     out = tmp_path_factory.mktemp("loc") / "locations.parquet"
-    write_locations(sample_locations(config), out)
-    return out
+    return write_replica_locations(replica_root, out, target=3)
 
 
 def test_l1_build_on_slurm_equals_the_local_build(

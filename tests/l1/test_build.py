@@ -30,14 +30,7 @@ from cubestream.l1.sentinel2 import BAND_ASSETS, BANDS
 from cubestream.l1.smap import list_granules, smap_cubes
 from cubestream.l1.store import create_template, open_root
 from cubestream.replica import layout
-from cubestream.sample import (
-    AllocationRule,
-    SampleConfig,
-    SplitRule,
-    StrataSources,
-    sample_locations,
-    write_locations,
-)
+from cubestream.testing import write_replica_locations
 
 START, END = dt.date(2021, 12, 1), dt.date(2022, 2, 28)
 
@@ -52,17 +45,8 @@ def scheduler() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def locations(replica_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = SampleConfig(
-        area=str(replica_root / layout.IMAGED_FILE),
-        strata=StrataSources.from_replica(replica_root),
-        target=5,
-        allocation=AllocationRule(method="proportional", min_per_stratum=0),
-        splits=SplitRule(block_km=8),
-        seed=1,
-    )
     out = tmp_path_factory.mktemp("loc") / "locations.parquet"
-    write_locations(sample_locations(config), out)
-    return out
+    return write_replica_locations(replica_root, out, target=5)
 
 
 def _config(locations: Path, replica_root: Path, out: Path, scheduler: str, **kw) -> L1Config:
