@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from cubestream.l1.config import layered_env
-from cubestream.l1.search import item_tile
-from cubestream.l1.sentinel2 import BAND_ASSETS, SCL_ASSET
+from cubestream.sources.config import layered_env
+from cubestream.sources.sentinel2 import BANDS, SCL, names_tile, to_s2_item
 
 __all__ = ["peer_cube"]
 
@@ -27,15 +26,16 @@ def _search(stac: str, collection: str, cube: dict[str, Any], period: str) -> li
 
     bbox = (cube["min_lon"], cube["min_lat"], cube["max_lon"], cube["max_lat"])
     search = Client.open(stac).search(collections=[collection], bbox=bbox, datetime=period)
-    items = [item for item in search.items_as_dicts() if item_tile(item) == cube["tile"]]
-    return sorted(items, key=lambda item: (item["properties"]["datetime"], item["id"]))
+    raw = [item for item in search.items_as_dicts() if names_tile(item, cube["tile"])]
+    items = sorted((to_s2_item(item) for item in raw), key=lambda item: (item.datetime, item.id))
+    return [item.stac() for item in items]
 
 
 def _stack(items: list[Any], assets: tuple[str, ...], cube: dict[str, Any], gdal_env: Any) -> Any:
     import stackstac
     from rasterio.enums import Resampling
 
-    reflectance = assets != (SCL_ASSET,)
+    reflectance = assets != (SCL,)
     dtype = np.dtype("uint16") if reflectance else np.dtype("uint8")
     return stackstac.stack(
         items,
@@ -88,8 +88,8 @@ def peer_cube(
 
     items = _search(stac, collection, cube, period)
     env = layered_env(gdal_env)
-    reflectance = _stack(items, BAND_ASSETS, cube, env)
-    scl = _stack(items, (SCL_ASSET,), cube, env)
+    reflectance = _stack(items, BANDS, cube, env)
+    scl = _stack(items, (SCL,), cube, env)
     with dask.config.set(scheduler="synchronous"):
         s2, classes = dask.compute(reflectance.data, scl.data)
     dataset = xr.Dataset(

@@ -50,14 +50,14 @@ from benchmarks import _context
 from benchmarks._cog_blocks import CogBytes, cog_bytes, total
 from benchmarks._l1_phases import Cluster, gdal_env, run_build, run_peer
 from cubestream.l1 import L1Config
-from cubestream.l1.config import gdal_options
-from cubestream.l1.search import search_items
-from cubestream.l1.sentinel2 import BAND_ASSETS, READ_BLOCK, SCL_ASSET
+from cubestream.l1.sentinel2 import BANDS, READ_BLOCK, SCL
 from cubestream.replica import layout
 from cubestream.replica.serve import Endpoints
 from cubestream.replica.spec import ReplicaSpec, load_spec
 from cubestream.replica.world import World
 from cubestream.sample.boxes import BOX_PIXELS, tile_boxes
+from cubestream.sources.config import gdal_options
+from cubestream.sources.stac import search_items
 
 __all__ = ["Settings", "imaged_cubes", "main", "measure", "table"]
 
@@ -92,7 +92,7 @@ class Settings:
     days_per_chunk : int
         Acquisition days per time chunk of the L1 store.
     gdal : dict
-        Extra GDAL options for both builds (on top of ``cubestream.l1.config``'s).
+        Extra GDAL options for both builds (on top of ``cubestream.sources.config``'s).
     peer : bool
         Also run the per-cube peer.
     whole_tile : bool
@@ -186,8 +186,8 @@ def _floor(
             tile_cubes[["x_min", "y_min", "x_max", "y_max"]].itertuples(index=False, name=None)
         )
         for item in items:
-            for asset in (*BAND_ASSETS, SCL_ASSET):
-                key = _key(item["assets"][asset]["href"], endpoints.bucket)
+            for band in (*BANDS, SCL):
+                key = _key(item.hrefs[band], endpoints.bucket)
                 cogs.append(cog_bytes(root / layout.OBJECTS_DIR / key, windows))
     return total(cogs)
 
@@ -336,7 +336,7 @@ def _settings(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         "cubes": settings.cubes,
         "workers": settings.workers,
         "threads_per_worker": settings.threads,
-        "chunks": {"s2": [1, settings.days_per_chunk, len(BAND_ASSETS), 128, 128]},
+        "chunks": {"s2": [1, settings.days_per_chunk, len(BANDS), 128, 128]},
         "days_per_chunk": settings.days_per_chunk,
         "read_block": settings.read_block,
         "repeat": settings.repeat,

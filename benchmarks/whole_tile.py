@@ -22,17 +22,18 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._l1_phases import Cluster, on_cluster
-from cubestream.l1.config import gdal_options
-from cubestream.l1.search import search_items
-from cubestream.l1.sentinel2 import BAND_ASSETS, BOX, SCL_ASSET, TILE_PIXELS
+from cubestream.l1.sentinel2 import BANDS, BOX, SCL, TILE_PIXELS
 from cubestream.replica.spec import ReplicaSpec
+from cubestream.sources.config import gdal_options
+from cubestream.sources.sentinel2 import S2Item
+from cubestream.sources.stac import search_items
 
 __all__ = ["day_bytes", "days_in_memory", "run_whole_tile", "tile_cubes"]
 
 
 def day_bytes() -> int:
     """Bytes of one day of a whole tile held in memory: the bands (uint16) and the SCL (uint8)."""
-    return TILE_PIXELS * TILE_PIXELS * (2 * len(BAND_ASSETS) + 1)
+    return TILE_PIXELS * TILE_PIXELS * (2 * len(BANDS) + 1)
 
 
 def days_in_memory(days: int, available: int, share: float = 0.5) -> int:
@@ -59,7 +60,7 @@ def _read(paths: list[list[str]], dtype: np.dtype[Any]) -> np.ndarray:
 
 def tile_cubes(
     tile: str,
-    items: list[dict[str, Any]],
+    items: list[S2Item],
     cubes: list[dict[str, Any]],
     *,
     bucket: str,
@@ -95,8 +96,8 @@ def tile_cubes(
     import zarr
 
     root = zarr.open_group(store, mode="a", zarr_format=3)
-    bands = [[_path(i["assets"][a]["href"], bucket) for a in BAND_ASSETS] for i in items]
-    scl = [[_path(i["assets"][SCL_ASSET]["href"], bucket)] for i in items]
+    bands = [[_path(i.hrefs[band], bucket) for band in BANDS] for i in items]
+    scl = [[_path(i.hrefs[SCL], bucket)] for i in items]
     groups = {}
     for cube in cubes:
         group = root.create_group(str(cube["cube_id"]), overwrite=True)
@@ -121,7 +122,7 @@ def tile_cubes(
     return {"tile": tile, "items": len(items), "days_in_memory": days, "resident_bytes": resident}
 
 
-def _tile_items(cubes: pd.DataFrame, stac: str, spec: ReplicaSpec) -> dict[str, list[Any]]:
+def _tile_items(cubes: pd.DataFrame, stac: str, spec: ReplicaSpec) -> dict[str, list[S2Item]]:
     items = {}
     for tile, rows in cubes.groupby("tile"):
         bbox = (

@@ -16,8 +16,11 @@ __all__ = ["rasterio_env"]
 
 
 def rasterio_env(options: Mapping[str, Any]) -> rasterio.Env:
-    """A ``rasterio.Env`` with ``options``, credentials moved into an ``AWSSession``."""
-    merged = dict(options)
+    """A ``rasterio.Env`` with ``options``, credentials moved into an ``AWSSession``.
+
+    Digit strings become integers (rasterio hands ``GDAL_CACHEMAX`` to ``GDALSetCacheMax64``).
+    """
+    merged = {k: int(v) if isinstance(v, str) and v.isdigit() else v for k, v in options.items()}
     key = merged.pop("AWS_ACCESS_KEY_ID", None)
     secret = merged.pop("AWS_SECRET_ACCESS_KEY", None)
     token = merged.pop("AWS_SESSION_TOKEN", None)

@@ -13,6 +13,8 @@ from benchmarks.cli import add_bench_parser
 from cluster.cli import add_cluster_parser
 from cluster.pipeline_cli import add_run_parser
 from cubestream.errors import CubestreamError, SamplingError
+from cubestream.sources.offsets import OFFSET_POLICIES
+from cubestream.sources.sentinel2 import PROVIDERS
 
 __all__ = ["build_parser", "main"]
 
@@ -175,6 +177,9 @@ def _l1(args: argparse.Namespace) -> int:
         out=args.out,
         start=dt.date.fromisoformat(args.start),
         end=dt.date.fromisoformat(args.end),
+        collection=args.collection,
+        provider=args.provider,
+        offset=args.offset,
         max_cloud_cover=args.max_cloud_cover,
         days_per_chunk=args.days_per_chunk,
         read_block=args.read_block,
@@ -198,19 +203,37 @@ def _l1(args: argparse.Namespace) -> int:
             storage_options=source_options,
         ),
     )
-    report = build_l1(config)
+    report = build_l1(config, dry_run=args.dry_run)
     statuses = {tile: entry.get("status") for tile, entry in report["tiles"].items()}
-    print(json.dumps({"store": args.out, "tiles": statuses, "seconds": report["seconds"]}))
+    if args.dry_run:
+        for tile, entry in report["tiles"].items():
+            print(json.dumps({"tile": tile, **entry}))
+    else:
+        summary = {"store": args.out, "tiles": statuses, "seconds": report["seconds"]}
+        summary["offset_disagreements"] = len(report.get("offset_disagreements", []))
+        print(json.dumps(summary))
     return 0 if all(s != "failed" for s in statuses.values()) else 1
 
 
 def _add_l1(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("l1", help="X2 + X3: build the level-1 Zarr store of minicubes")
     p.add_argument("--locations", required=True, help="locations table of `cubestream sample`")
-    p.add_argument("--stac", required=True, help="STAC API URL or a local items .ndjson")
+    p.add_argument("--stac", required=True, help="STAC API URL or a local items file")
     p.add_argument("--out", required=True, help="L1 store: local path or s3:// URL")
     p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     p.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
+    _add_catalogue_options(p)
+    p.add_argument(
+        "--offset",
+        choices=list(OFFSET_POLICIES),
+        default="verify",
+        help="reflectance offset: trust the metadata, verify it on the pixels, detect from them",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan only: per tile the items, days, read blocks and bytes to fetch (JSON lines)",
+    )
     p.add_argument("--endpoints", help="JSON line of `cubestream replica serve` (S3 settings)")
     p.add_argument("--smap", help="SMAP L4 prefix holding YYYY.MM.DD/ folders (path or s3://)")
     p.add_argument("--era5", help="ERA5 Zarr store (path or s3://)")
@@ -375,12 +398,58 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_inspect)
 
 
+def _add_catalogue_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--collection", default="sentinel-2-l2a", help="STAC collection id")
+    p.add_argument(
+        "--provider",
+        choices=list(PROVIDERS),
+        default=None,
+        help="the catalogue's item schema (default: detected from each item)",
+    )
+
+
+def _stac_check(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from cubestream.sources.check import check_items
+
+    bbox = tuple(float(v) for v in args.bbox.split(",")) if args.bbox else None
+    if bbox is not None and len(bbox) != 4:
+        raise CubestreamError(f"--bbox {args.bbox!r} must be min_lon,min_lat,max_lon,max_lat")
+    failed = check_items(
+        args.source,
+        bbox=bbox,
+        start=dt.date.fromisoformat(args.start),
+        end=dt.date.fromisoformat(args.end),
+        collection=args.collection,
+        provider=args.provider,
+        out=sys.stdout,
+    )
+    return 1 if failed else 0
+
+
+def _add_stac(sub: argparse._SubParsersAction) -> None:
+    stac = sub.add_parser("stac", help="check what a Sentinel-2 catalogue's items resolve to")
+    verbs = stac.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser(
+        "check",
+        help="one JSON line per item: tile, date, provider, band hrefs, scale, offset and why",
+    )
+    p.add_argument("source", help="STAC API URL or a local items file")
+    p.add_argument("--bbox", help="min_lon,min_lat,max_lon,max_lat (needed for an API)")
+    p.add_argument("--start", default="2015-06-23", help="first day, YYYY-MM-DD")
+    p.add_argument("--end", default="2100-01-01", help="last day, YYYY-MM-DD")
+    _add_catalogue_options(p)
+    p.set_defaults(func=_stac_check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cubestream`` command."""
     parser = argparse.ArgumentParser(prog="cubestream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_replica(sub)
     _add_sample(sub)
+    _add_stac(sub)
     _add_l1(sub)
     _add_l2(sub)
     _add_inspect(sub)

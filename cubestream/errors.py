@@ -8,9 +8,12 @@ from __future__ import annotations
 __all__ = [
     "AreaError",
     "AssetNotFoundError",
+    "AssetReadError",
     "CubestreamError",
     "GridError",
     "IncompleteSourceWarning",
+    "ItemSchemaError",
+    "L1Error",
     "L2Error",
     "L2InputError",
     "L2StoreError",
@@ -20,11 +23,15 @@ __all__ = [
     "LoaderStoreError",
     "LoaderStoreNotFoundError",
     "NotYetAvailableError",
+    "OffsetError",
     "PortInUseError",
+    "ProviderError",
     "ReplicaError",
     "ReplicaNotFoundError",
     "SamplingError",
+    "SourceError",
     "StacItemError",
+    "StacSearchError",
     "StrataError",
     "StrataNotFoundError",
     "TileNotFoundError",
@@ -137,3 +144,19 @@ class LoaderStoreError(LoaderError, ValueError):
 
 class LoaderStoreNotFoundError(LoaderStoreError, FileNotFoundError):
     """An L2 store is not where the loader was asked to read it."""
+
+
+class SourceError(CubestreamError, ValueError):
+    """An archive's item or file cannot be read as the source it is taken for."""
+
+
+class ItemSchemaError(SourceError):
+    """A STAC item lacks a field its provider's schema needs, or two of its fields disagree."""
+
+
+class ProviderError(SourceError):
+    """No provider adapter (or more than one) matches a catalogue's items."""
+
+
+class OffsetError(SourceError):
+    """The reflectance offset of an item can be decided neither from metadata nor pixels."""

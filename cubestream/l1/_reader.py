@@ -8,6 +8,10 @@ datasets, 1.89 GB). A tile-wise build opens every asset of every item of a tile,
 up holding gigabytes of memory Dask does not see, pauses, and the build stalls. Closing after each
 read bounds this to the datasets being read; reopening costs no transfer when GDAL's HTTP range
 cache (``CPL_VSIL_CURL_CACHE_SIZE``) still holds the header.
+
+Each open signs the href where the provider needs it (Planetary Computer's blobs,
+:func:`cubestream.sources.signing.sign_href`): the plan keeps unsigned hrefs, and a token that
+expires during a long build is renewed at the next open.
 """
 
 from __future__ import annotations
@@ -17,11 +21,21 @@ from typing import Any
 import numpy as np
 from stackstac.rio_reader import AutoParallelRioReader
 
+from cubestream.sources.signing import needs_signing, sign_href
+
 __all__ = ["ClosingRioReader"]
 
 
 class ClosingRioReader(AutoParallelRioReader):
     """:class:`~stackstac.rio_reader.AutoParallelRioReader` that closes after each read."""
+
+    def _open(self) -> Any:
+        """Open the dataset, signing the href first where it needs a token."""
+        unsigned: str = getattr(self, "_unsigned_url", None) or str(getattr(self, "url"))  # noqa: B009
+        self._unsigned_url = unsigned
+        if needs_signing(unsigned):
+            self.url = sign_href(unsigned)
+        return super()._open()
 
     def read(self, window: Any, **kwargs: Any) -> np.ndarray:
         """Read ``window``, then close the dataset (the next read reopens it)."""

@@ -1,11 +1,14 @@
 """X2 + X3: the level-1 build, tile by tile, on a Dask cluster.
 
-:func:`build_l1` reads like the stage: read the locations table; per tile, search the STAC API,
-plan, create the group's template, and build the graph of chunk writes that are still missing;
-run every tile's writes on the cluster with a progress bar; mark a tile complete only when all
-its writes succeeded; write the build report listing every tile built, skipped, excluded or
-failed, with the reason. A tile that fails (a corrupt or missing COG, say) does not stop the
-others, and a rerun finishes only what is missing.
+:func:`build_l1` reads like the stage: read the locations table; per tile, search the catalogue
+(any supported provider, :mod:`cubestream.sources`), plan, create the group's template; probe the
+pixels of the items of the tiles still to build to verify their reflectance offsets
+(:mod:`cubestream.sources.offsets`); build the graph of chunk writes that are still missing; run
+every tile's writes on the cluster with a progress bar; mark a tile complete only when all its
+writes succeeded; write the build report listing every tile built, skipped, excluded or failed,
+and every item whose offset metadata the pixels contradicted, with the reason. A tile that fails
+(a corrupt or missing COG, say) does not stop the others, and a rerun finishes only what is
+missing. ``dry_run`` stops after planning and reports what the build would read.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import dask
@@ -33,11 +36,14 @@ from cubestream.l1.auxiliary import (
     write_smap,
 )
 from cubestream.l1.blocks import plan_blocks, time_chunk, write_reflectance, write_scl
-from cubestream.l1.config import RetryPolicy, layered_env
+from cubestream.l1.dryrun import dry_run_entry
 from cubestream.l1.plan import CUBE_COLUMNS, IntegrityPolicy, TilePlan, plan_tile
-from cubestream.l1.search import search_items
 from cubestream.l1.sentinel2 import READ_BLOCK, tile_stacks
 from cubestream.l1.store import create_template, existing_chunks, open_root
+from cubestream.sources.config import RetryPolicy, gdal_options, layered_env
+from cubestream.sources.offsets import OffsetDecision, OffsetPolicy, decide, probe_item
+from cubestream.sources.sentinel2 import Provider, S2Item
+from cubestream.sources.stac import search_items
 
 __all__ = ["L1Config", "build_l1", "tile_writes"]
 
@@ -61,6 +67,12 @@ class L1Config:
         Time range (inclusive).
     collection : str
         STAC collection of Sentinel-2 L2A.
+    provider : Provider, optional
+        The catalogue's schema (``earth-search``, ``earth-search-c1``, ``planetary-computer``,
+        ``cdse``); detected from each item by default.
+    offset : OffsetPolicy
+        How each item's reflectance offset is decided: ``trust`` the metadata, ``verify`` it on
+        the pixels (default), or ``detect`` it from the pixels.
     max_cloud_cover : float, optional
         Drop items above this ``eo:cloud_cover``.
     days_per_chunk : int
@@ -94,6 +106,8 @@ class L1Config:
     start: dt.date
     end: dt.date
     collection: str = "sentinel-2-l2a"
+    provider: Provider | None = None
+    offset: OffsetPolicy = "verify"
     max_cloud_cover: float | None = None
     days_per_chunk: int = 16
     read_block: int = READ_BLOCK
@@ -113,6 +127,8 @@ class L1Config:
         return {
             "stac": self.stac,
             "collection": self.collection,
+            "provider": self.provider,
+            "offset": self.offset,
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "max_cloud_cover": self.max_cloud_cover,
@@ -142,25 +158,76 @@ def _read_locations(path: str, tiles: tuple[str, ...] | None) -> pd.DataFrame:
     return table
 
 
-def _plan(config: L1Config, tile_id: str, cubes: pd.DataFrame) -> TilePlan:
-    tile = grid.tile(tile_id)
-    bbox = (
+def _bbox(cubes: pd.DataFrame) -> tuple[float, float, float, float]:
+    return (
         float(cubes["min_lon"].min()),
         float(cubes["min_lat"].min()),
         float(cubes["max_lon"].max()),
         float(cubes["max_lat"].max()),
     )
+
+
+def _pending(items: list[S2Item]) -> list[OffsetDecision]:
+    """The metadata's offsets, before the pixels are probed (the template does not use them)."""
+    return [
+        OffsetDecision(
+            item=i.id,
+            dn=i.offset.dn or 0,
+            metadata=i.offset.dn,
+            reason=i.offset.reason,
+            status="pending",
+        )
+        for i in items
+    ]
+
+
+def _plan(config: L1Config, tile_id: str, cubes: pd.DataFrame) -> TilePlan:
+    """Search the tile's items and plan it; offsets are decided later (:func:`_decide`)."""
     items = search_items(
         config.stac,
         tile_id,
-        bbox,
+        _bbox(cubes),
         config.start,
         config.end,
         collection=config.collection,
+        provider=config.provider,
         max_cloud_cover=config.max_cloud_cover,
         policy=RetryPolicy.from_env(),
     )
-    return plan_tile(tile, cubes, items, days_per_chunk=config.days_per_chunk)
+    tile = grid.tile(tile_id)
+    return plan_tile(
+        tile, cubes, items, days_per_chunk=config.days_per_chunk, decisions=_pending(items)
+    )
+
+
+def _probes(plan: TilePlan, config: L1Config) -> list[Any]:
+    """Delayed pixel probes of every item of ``plan`` (none under the ``trust`` policy)."""
+    if config.offset == "trust":
+        return []
+    options = gdal_options(config.gdal_env)
+    probe = dask.delayed(probe_item, pure=True)
+    return [probe(item, plan.epsg, plan.cubes_bounds, options) for item in plan.items]
+
+
+def _decide(plan: TilePlan, config: L1Config, evidence: list[Any]) -> TilePlan:
+    """``plan`` with each item's offset decided under the policy, on the probes' evidence."""
+    found = evidence or [None] * len(plan.items)
+    decisions = [
+        decide(item.id, item.offset, seen, config.offset)
+        for item, seen in zip(plan.items, found, strict=True)
+    ]
+    return replace(plan, decisions=tuple(decisions))
+
+
+def _offset_summary(plan: TilePlan) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for d in plan.decisions:
+        counts[d.status] = counts.get(d.status, 0) + 1
+    return {
+        "offset_decisions": counts,
+        "offset_disagreements": [d.to_dict() for d in plan.decisions if d.status == "corrected"],
+        "offset_unverified": [d.item for d in plan.decisions if d.status == "unverified"],
+    }
 
 
 def _missing(plan: TilePlan, group: Any, names: tuple[str, ...]) -> set[tuple[int, int]]:
@@ -200,12 +267,7 @@ def aux_writes(plan: TilePlan, group: Any, config: L1Config) -> tuple[list[Any],
     """Delayed writes of the auxiliary variables not yet complete, and what happens to each."""
     aux, so = config.auxiliary, config.storage_options or None
     cubes = plan.cubes.assign(tile=plan.tile, epsg=plan.epsg)
-    bbox = (
-        float(cubes["min_lon"].min()),
-        float(cubes["min_lat"].min()),
-        float(cubes["max_lon"].max()),
-        float(cubes["max_lat"].max()),
-    )
+    bbox = _bbox(cubes)
     env = config.gdal_env
     calls = {
         "dem": (aux.srtm, write_dem, (cubes, aux.srtm, config.gdal_env)),
@@ -259,14 +321,11 @@ def _cube_change(built: list[str], wanted: list[str]) -> str:
     return f"cubes ({added} added, {removed} removed)"
 
 
-def build_l1(config: L1Config) -> dict[str, Any]:
-    """Build (or finish) the L1 store of ``config``; return the build report."""
-    started = time.perf_counter()
-    table = _read_locations(config.locations, config.tiles)
-    root = open_root(config.out, config.storage_options or None)
-    report: dict[str, Any] = {"config": _jsonable(config), "tiles": {}}
-    jobs: dict[str, list[Any]] = {}
-    groups = {}
+def _plan_tiles(
+    config: L1Config, table: pd.DataFrame, report: dict[str, Any]
+) -> dict[str, TilePlan]:
+    """Plan every tile; a tile that cannot be planned or is excluded is reported, not planned."""
+    plans = {}
     for tile_id, cubes in table.groupby("tile", sort=True):
         entry: dict[str, Any] = {"cubes": len(cubes)}
         report["tiles"][str(tile_id)] = entry
@@ -286,16 +345,51 @@ def build_l1(config: L1Config) -> dict[str, Any]:
         ):
             entry.update(status="excluded", reason=f"{len(plan.missing_dates)} missing dates")
             continue
-        group, state = _prepare(root, plan, config)
-        entry["state_before"] = state
-        groups[plan.tile] = group
-        if state == "complete":
-            jobs[plan.tile] = []
+        plans[plan.tile] = plan
+    return plans
+
+
+def _decide_tiles(
+    client: Any, config: L1Config, plans: dict[str, TilePlan], report: dict[str, Any]
+) -> dict[str, TilePlan]:
+    """Probe the items' pixels where the policy asks, decide every offset; drop failed tiles."""
+    errors, evidence = run_jobs(
+        client,
+        {tile: _probes(plan, config) for tile, plan in plans.items()},
+        desc="offset probes",
+        unit="item",
+    )
+    decided = {}
+    for tile, plan in plans.items():
+        entry = report["tiles"][tile]
+        try:
+            if errors.get(tile):
+                raise L1Error(f"the offset probe of tile {tile} failed: {errors[tile]}")
+            decided[tile] = _decide(plan, config, evidence.get(tile, []))
+        except CubestreamError as exc:
+            entry.update(status="failed", reason=str(exc))
             continue
-        extra, entry["auxiliary"] = aux_writes(plan, group, config)
-        reads = tile_writes(plan, group, config)
-        entry["read_tasks"] = len(reads)
-        jobs[plan.tile] = reads + extra
+        entry.update(_offset_summary(decided[tile]))
+    return decided
+
+
+def build_l1(config: L1Config, *, dry_run: bool = False) -> dict[str, Any]:
+    """Build (or finish) the L1 store of ``config``; return the build report.
+
+    With ``dry_run`` nothing is read or written but the catalogue: the report gives, per tile,
+    the items, days, read blocks and the bytes the build expects to fetch.
+    """
+    started = time.perf_counter()
+    table = _read_locations(config.locations, config.tiles)
+    report: dict[str, Any] = {"config": _jsonable(config), "tiles": {}}
+    plans = _plan_tiles(config, table, report)
+    if dry_run:
+        for tile, plan in plans.items():
+            report["tiles"][tile].update(dry_run_entry(plan, config.read_block))
+        report["dry_run"] = True
+        report["seconds"] = round(time.perf_counter() - started, 2)
+        return report
+    root = open_root(config.out, config.storage_options or None)
     with dask_client(
         config.scheduler,
         cluster=config.cluster,
@@ -303,23 +397,48 @@ def build_l1(config: L1Config) -> dict[str, Any]:
         threads_per_worker=config.threads_per_worker,
         memory_limit=config.memory_limit,
     ) as client:
+        groups, todo = {}, {}
+        for tile, plan in plans.items():
+            group, state = _prepare(root, plan, config)
+            report["tiles"][tile]["state_before"] = state
+            groups[tile] = group
+            if state != "complete":
+                todo[tile] = plan
+        decided = _decide_tiles(client, config, todo, report)
+        jobs: dict[str, list[Any]] = {tile: [] for tile in groups if tile not in todo}
+        for tile, plan in decided.items():
+            entry = report["tiles"][tile]
+            extra, entry["auxiliary"] = aux_writes(plan, groups[tile], config)
+            reads = tile_writes(plan, groups[tile], config)
+            entry["read_tasks"] = len(reads)
+            jobs[tile] = reads + extra
         errors, results = run_jobs(
             client, {t: w for t, w in jobs.items() if w}, desc="l1 tasks", unit="task"
         )
-    for tile, group in groups.items():
-        error = errors.get(tile)
-        entry = report["tiles"][tile]
-        if error:
-            entry.update(status="failed", reason=error)
-        else:
-            group.attrs["complete"] = True
-            entry.update(
-                status="built" if jobs[tile] else "skipped (already complete)",
-                chunks_written=int(sum(results.get(tile, [])[: entry.get("read_tasks", 0)], 0)),
-            )
+    for tile, work in jobs.items():
+        _finish(groups[tile], report["tiles"][tile], work, errors.get(tile), results.get(tile))
+    report["offset_disagreements"] = [
+        d for entry in report["tiles"].values() for d in entry.get("offset_disagreements", [])
+    ]
     report["seconds"] = round(time.perf_counter() - started, 2)
     _write_report(config, report)
     return report
+
+
+def _finish(
+    group: Any, entry: dict[str, Any], work: list[Any], error: str | None, results: Any
+) -> None:
+    """Mark a tile complete when all its writes succeeded, and report it."""
+    if error:
+        entry.update(status="failed", reason=error)
+        return
+    if "offset_decisions" in entry:
+        group.attrs["offset_corrections"] = entry.get("offset_disagreements", [])
+    group.attrs["complete"] = True
+    entry.update(
+        status="built" if work else "skipped (already complete)",
+        chunks_written=int(sum((results or [])[: entry.get("read_tasks", 0)], 0)),
+    )
 
 
 def _jsonable(config: L1Config) -> dict[str, Any]:

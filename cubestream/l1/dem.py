@@ -41,7 +41,7 @@ from rasterio.windows import Window
 from cubestream._gdalenv import rasterio_env
 from cubestream.errors import AssetNotFoundError, AssetReadError, IncompleteSourceWarning
 from cubestream.l1._footprints import cube_epsg, projected_bounds
-from cubestream.l1.config import gdal_options
+from cubestream.sources.config import gdal_options
 
 __all__ = ["CUBE_PIXELS", "KERNEL_MARGIN", "NODATA", "RESOLUTION", "dem_cubes", "srtm_tiles_for"]
 
@@ -226,7 +226,7 @@ def dem_cubes(
         One row per cube with ``cube_id``, ``epsg``, ``x_min``, ``y_min``, ``x_max``, ``y_max``
         (one CRS for all rows).
     gdal_env : mapping of str to str, optional
-        GDAL options over :func:`cubestream.l1.config.gdal_options` (for ``/vsis3/``: endpoint,
+        GDAL options over :func:`cubestream.sources.config.gdal_options` (for ``/vsis3/``: endpoint,
         region, credentials; the credentials go to a rasterio ``AWSSession``).
     missing : {"raise", "nan"}
         What to do with a tile that does not exist: raise, or leave its pixels NaN (and warn).

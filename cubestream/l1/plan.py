@@ -2,7 +2,8 @@
 
 Nothing here reads pixels. A :class:`TilePlan` says which cubes a tile holds, which acquisition
 days it has, which items make each day (split datatakes are two items of one day), which DN offset
-each item carries, and how days group into time chunks.
+each item carries (:mod:`cubestream.sources.offsets` decides it), and how days group into time
+chunks.
 """
 
 from __future__ import annotations
@@ -15,27 +16,16 @@ import numpy as np
 import pandas as pd
 
 from cubestream.errors import L1Error
+from cubestream.sources.offsets import OffsetDecision, decide
+from cubestream.sources.sentinel2 import S2Item
 
-__all__ = ["CUBE_COLUMNS", "IntegrityPolicy", "TilePlan", "baseline_offset", "plan_tile"]
+__all__ = ["CUBE_COLUMNS", "IntegrityPolicy", "TilePlan", "plan_tile"]
 
 CUBE_COLUMNS = (
     "cube_id", "row", "col", "x_min", "y_min", "x_max", "y_max", "lon", "lat",
     "min_lon", "min_lat", "max_lon", "max_lat",
 )  # fmt: skip
 """Per-cube columns carried from the locations table into the L1 store."""
-
-
-def baseline_offset(item: dict[str, Any]) -> int:
-    """DN offset to subtract from an item's reflectance (1000 from baseline 04.00 on).
-
-    Items whose reflectance was already harmonised (``earthsearch:boa_offset_applied: true``)
-    carry no offset.
-    """
-    props = item["properties"]
-    if props.get("earthsearch:boa_offset_applied", False):
-        return 0
-    baseline = str(props.get("s2:processing_baseline", "00.00"))
-    return 1000 if baseline >= "04.00" else 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,12 +54,28 @@ class TilePlan:
     x0: float
     y0: float
     cubes: pd.DataFrame
-    items: tuple[dict[str, Any], ...]
+    items: tuple[S2Item, ...]
     days: tuple[dt.date, ...]
     item_day: tuple[int, ...]
-    offsets: tuple[int, ...]
+    decisions: tuple[OffsetDecision, ...]
     days_per_chunk: int
     missing_dates: tuple[dt.date, ...]
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """DN offset subtracted from each item's reflectance."""
+        return tuple(d.dn for d in self.decisions)
+
+    @property
+    def cubes_bounds(self) -> tuple[float, float, float, float]:
+        """UTM bounds of the tile's cubes (what the build reads of each item)."""
+        c = self.cubes
+        return (
+            float(c["x_min"].min()),
+            float(c["y_min"].min()),
+            float(c["x_max"].max()),
+            float(c["y_max"].max()),
+        )
 
     @property
     def day_chunks(self) -> tuple[int, ...]:
@@ -104,9 +110,10 @@ def _missing_dates(days: list[dt.date]) -> list[dt.date]:
 def plan_tile(
     tile: Any,
     cubes: pd.DataFrame,
-    items: list[dict[str, Any]],
+    items: list[S2Item],
     *,
     days_per_chunk: int = 16,
+    decisions: list[OffsetDecision] | None = None,
 ) -> TilePlan:
     """Plan the build of one tile.
 
@@ -116,10 +123,13 @@ def plan_tile(
         The tile (corner and EPSG from the official grid).
     cubes : pandas.DataFrame
         The tile's rows of the locations table.
-    items : list of dict
-        The tile's STAC items, sorted by datetime.
+    items : list of S2Item
+        The tile's items, sorted by datetime.
     days_per_chunk : int
         Acquisition days per time chunk of the store.
+    decisions : list of OffsetDecision, optional
+        The offset of each item; by default the metadata's, trusted (an item whose metadata
+        states none raises :class:`~cubestream.errors.OffsetError`).
     """
     if not items:
         raise L1Error(f"tile {tile.tile_id} has no Sentinel-2 items in the time range")
@@ -129,7 +139,11 @@ def plan_tile(
             f"cubes {bad['cube_id'].tolist()[:5]} do not sit on tile {tile.tile_id}'s box grid; "
             "the locations table does not match the Sentinel-2 grid"
         )
-    day_of = [dt.date.fromisoformat(str(i["properties"]["datetime"])[:10]) for i in items]
+    if decisions is None:
+        decisions = [decide(i.id, i.offset, None, "trust") for i in items]
+    if [d.item for d in decisions] != [i.id for i in items]:
+        raise L1Error(f"tile {tile.tile_id}: the offset decisions do not match its items")
+    day_of = [i.day for i in items]
     days = sorted(set(day_of))
     index = {day: k for k, day in enumerate(days)}
     return TilePlan(
@@ -141,7 +155,7 @@ def plan_tile(
         items=tuple(items),
         days=tuple(days),
         item_day=tuple(index[d] for d in day_of),
-        offsets=tuple(baseline_offset(i) for i in items),
+        decisions=tuple(decisions),
         days_per_chunk=days_per_chunk,
         missing_dates=tuple(_missing_dates(days)),
     )

@@ -8,9 +8,10 @@ covers 8 x 8 boxes), and a 30 m source matching the grid is read as it is, witho
 Reflectance is stacked with average resampling (it aggregates the 10 m / 20 m layout of the AWS
 archive), SCL with nearest. Datasets are closed after each read (:mod:`._reader`).
 
-:func:`fuse_days` subtracts each item's processing-baseline offset and fuses the items of one
-day (split datatakes) by taking, per pixel, the first item with data. Cutting the boxes out of a
-read chunk and writing them is :mod:`cubestream.l1.blocks`.
+:func:`fuse_days` subtracts each item's DN offset and fuses the items of one day (split
+datatakes) by taking, per pixel, the first item with data. The items come from any catalogue
+(:mod:`cubestream.sources.sentinel2`); their assets are stacked by ESA band name. Cutting the
+boxes out of a read chunk and writing them is :mod:`cubestream.l1.blocks`.
 """
 
 from __future__ import annotations
@@ -22,23 +23,18 @@ import numpy as np
 from cubestream.errors import L1Error
 from cubestream.l1._reader import ClosingRioReader
 from cubestream.l1.plan import TilePlan
+from cubestream.sources.sentinel2 import BANDS, SCL
 
 __all__ = [
-    "BAND_ASSETS",
     "BANDS",
     "BOX",
     "READ_BLOCK",
-    "SCL_ASSET",
+    "SCL",
     "fuse_days",
     "tile_stack",
     "tile_stacks",
 ]
 
-BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12")
-BAND_ASSETS = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir08", "swir16",
-               "swir22")  # fmt: skip
-"""Earth-search asset keys of :data:`BANDS`."""
-SCL_ASSET = "scl"
 BOX = 128
 TILE_PIXELS = 3660
 """A Sentinel-2 tile is 109.8 km a side: 3660 px at 30 m."""
@@ -53,10 +49,10 @@ def tile_stack(
     import stackstac
     from rasterio.enums import Resampling
 
-    dtype = np.dtype("uint8") if assets == (SCL_ASSET,) else np.dtype("uint16")
+    dtype = np.dtype("uint8") if assets == (SCL,) else np.dtype("uint16")
     side = TILE_PIXELS * 30.0
     return stackstac.stack(
-        list(plan.items),
+        [item.stac() for item in plan.items],
         assets=list(assets),
         epsg=plan.epsg,
         resolution=30,
@@ -116,6 +112,6 @@ def tile_stacks(plan: TilePlan, gdal_env: Any, block: int = READ_BLOCK) -> tuple
             f"read block {block} px is not a positive multiple of the box side ({BOX} px); "
             f"use {READ_BLOCK} (the COG block at 30 m) or another multiple of {BOX}"
         )
-    reflectance = tile_stack(plan, BAND_ASSETS, "average", gdal_env, block)
-    scl = tile_stack(plan, (SCL_ASSET,), "nearest", gdal_env, block)
+    reflectance = tile_stack(plan, BANDS, "average", gdal_env, block)
+    scl = tile_stack(plan, (SCL,), "nearest", gdal_env, block)
     return reflectance, scl

@@ -21,10 +21,10 @@ from affine import Affine
 from rasterio.windows import Window
 
 from cubestream.errors import ReplicaError
-from cubestream.l1.config import gdal_options
 from cubestream.replica.layout import COLLECTION
 from cubestream.replica.serve import Endpoints, FailStatus, served
 from cubestream.replica.spec import ReplicaSpec
+from cubestream.sources.config import gdal_options
 from cubestream.testing import read_access_log, start_replica_server, stop_replica_server
 
 ITEM = "S2A_37MBU_20220105_0_L2A"

@@ -1,4 +1,4 @@
-"""Runtime knobs of the level-1 build, set in one place: GDAL cloud settings and the retry policy.
+"""Runtime knobs of reading the archives, in one place: GDAL cloud settings and the retry policy.
 
 Every knob has a default tuned for reading COG windows from object storage and can be overridden
 from the environment (``CUBESTREAM_GDAL_<NAME>`` for GDAL options, ``CUBESTREAM_RETRY_*`` for the
@@ -21,7 +21,7 @@ __all__ = ["GDAL_DEFAULTS", "RetryPolicy", "StaticAWSSession", "gdal_options", "
 GDAL_DEFAULTS: dict[str, str] = {
     # never list a "directory" of a COG's parent prefix on open (one GET instead of many)
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.jp2,.JP2,.hgt,.vrt,.zip",
     # read the header with one request large enough for a COG's IFDs
     "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
     # merge neighbouring block reads into one ranged GET, multiplex on HTTP/2

@@ -1,0 +1,68 @@
+"""What a level-1 build would read, from its plan alone: ``cubestream l1 --dry-run``.
+
+Per tile: the items, days and read blocks (tasks) of the plan, and the bytes the build expects
+to fetch. The bytes are the uncompressed size of the native pixels under the read blocks (each
+band at its own resolution: the 10 m bands hold 9 times the pixels of a 30 m block, the 20 m
+bands 2.25 times), counted once per item: an upper bound, since COGs are compressed (Sentinel-2
+L2A reflectance compresses about 1.5 to 2 times with DEFLATE). Nothing is read but the catalogue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cubestream.l1.blocks import plan_blocks
+from cubestream.l1.plan import TilePlan
+from cubestream.l1.sentinel2 import BANDS, SCL, TILE_PIXELS
+from cubestream.sources.sentinel2 import ASSET_KEYS, S2Item
+
+__all__ = ["dry_run_entry", "native_resolution"]
+
+TILE_METRES = TILE_PIXELS * 30.0
+_NATIVE = {"B02": 10.0, "B03": 10.0, "B04": 10.0, "B8A": 20.0, SCL: 20.0}
+
+
+def native_resolution(item: S2Item, band: str) -> float:
+    """Metres per pixel of ``band``'s asset: ``proj:shape``, ``gsd`` or the product's native."""
+    asset = (item.raw.get("assets") or {}).get(ASSET_KEYS[item.provider][band]) or {}
+    shape = asset.get("proj:shape")
+    if shape:
+        return TILE_METRES / float(shape[0])
+    for value in (asset.get("gsd"), *(b.get("spatial_resolution") for b in _bands(asset))):
+        if value:
+            return float(value)
+    return _NATIVE.get(band, 20.0)
+
+
+def _bands(asset: dict[str, Any]) -> list[dict[str, Any]]:
+    bands = asset.get("raster:bands") or []
+    return [b for b in bands if isinstance(b, dict)]
+
+
+def _block_side(index: int, block: int) -> int:
+    """Pixels (30 m) of read block ``index`` along one axis (the last one is cut by the tile)."""
+    return min(block, TILE_PIXELS - index * block)
+
+
+def dry_run_entry(plan: TilePlan, block: int) -> dict[str, Any]:
+    """The dry-run report of one tile: what the build would read (see the module docstring)."""
+    tasks = plan_blocks(plan, block)
+    starts = [0]
+    for n in plan.item_chunks:
+        starts.append(starts[-1] + n)
+    total = 0.0
+    for task in tasks:
+        area = _block_side(task.by, block) * _block_side(task.bx, block) * 900.0  # m2
+        for item in plan.items[starts[task.t] : starts[task.t + 1]]:
+            for band in (*BANDS, SCL):
+                size = 1 if band == SCL else 2
+                total += area / native_resolution(item, band) ** 2 * size
+    providers = sorted({item.provider for item in plan.items})
+    return {
+        "status": "planned (dry run)",
+        "providers": providers,
+        "read_blocks": len(tasks),
+        "expected_bytes_uncompressed": int(total),
+        "first_day": plan.days[0].isoformat(),
+        "last_day": plan.days[-1].isoformat(),
+    }
