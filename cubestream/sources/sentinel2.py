@@ -369,6 +369,33 @@ def metadata_offset(
     return _baseline_offset(baseline)
 
 
+def _check_bands_agree(item: Mapping[str, Any], provider: Provider) -> float | None:
+    """The reflectance bands' common scale; bands with another scale or offset are an error.
+
+    The L1 store keeps one DN encoding (``scale_factor`` 1e-4) and subtracts one offset per item,
+    so an item whose bands are scaled or offset differently cannot be stored as it is.
+    """
+    assets = item.get("assets") or {}
+    found = {band: _raster_band(assets[ASSET_KEYS[provider][band]]) for band in BANDS}
+    scales = {scale for scale, _ in found.values() if scale is not None}
+    offsets = {offset for _, offset in found.values() if offset is not None}
+    if len(scales) > 1 or len(offsets) > 1:
+        raise _fail(
+            item,
+            f"its bands differ in raster:bands scale/offset: {found}",
+            "cubestream stores one DN encoding per item; report the item to the catalogue",
+        )
+    scale = scales.pop() if scales else None
+    if scale is not None and abs(scale - DEFAULT_SCALE) > 1e-12:
+        raise _fail(
+            item,
+            f"its reflectance scale is {scale:g}, not {DEFAULT_SCALE:g} (BOA_QUANTIFICATION_VALUE "
+            "10000 of every Sentinel-2 L2A baseline)",
+            "the item is not Sentinel-2 L2A DN; check the collection",
+        )
+    return scale
+
+
 def _hrefs(item: Mapping[str, Any], provider: Provider) -> dict[str, str]:
     assets = item.get("assets") or {}
     keys = ASSET_KEYS[provider]
@@ -426,7 +453,7 @@ def to_s2_item(
     if rewrite_href:
         hrefs = {band: rewrite_href(href) for band, href in hrefs.items()}
     blue = (item.get("assets") or {})[ASSET_KEYS[provider]["B02"]]
-    scale, _ = _raster_band(blue)
+    scale = _check_bands_agree(item, provider)
     baseline = _baseline(item)
     cloud = props.get("eo:cloud_cover")
     return S2Item(

@@ -149,3 +149,16 @@ def test_stac_check_reports_each_bad_item_and_fails() -> None:
     assert code == 1
     assert lines[0]["id"].startswith("S2C_MSIL2A_20250330") and "B05_20m" in lines[0]["error"]
     assert "1 items checked, 1 failed" in err
+
+
+def test_bands_with_different_offsets_or_a_foreign_scale_are_refused() -> None:
+    raw = copy.deepcopy(_one(ES_2023))
+    raw["assets"]["nir08"]["raster:bands"][0]["offset"] = 0
+    with pytest.raises(ItemSchemaError, match="S2A_39QTA_20230628_0_L2A.*differ"):
+        to_s2_item(raw, "earth-search-c1")
+    raw = copy.deepcopy(_one(ES_2023))
+    for key in ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir08", "swir16",
+                "swir22"):  # fmt: skip
+        raw["assets"][key]["raster:bands"][0]["scale"] = 0.001
+    with pytest.raises(ItemSchemaError, match="scale is 0.001"):
+        to_s2_item(raw)
