@@ -1,10 +1,16 @@
 """What a level-1 build would read, from its plan alone: ``cubestream l1 --dry-run``.
 
 Per tile: the items, days and read blocks (tasks) of the plan, and the bytes the build expects
-to fetch. The bytes are the uncompressed size of the native pixels under the read blocks (each
-band at its own resolution: the 10 m bands hold 9 times the pixels of a 30 m block, the 20 m
-bands 2.25 times), counted once per item: an upper bound, since COGs are compressed (Sentinel-2
-L2A reflectance compresses about 1.5 to 2 times with DEFLATE). Nothing is read but the catalogue.
+to fetch, counted once per item and band under the read blocks:
+
+- ``expected_bytes``: where the asset states its ``file:size`` (Earth Search does), that size
+  times the share of the tile the read blocks cover (COG blocks compress alike over a tile, so
+  this is the estimate); elsewhere the uncompressed size below;
+- ``expected_bytes_uncompressed``: the native pixels under the read blocks (each band at its own
+  resolution: the 10 m bands hold 9 times the pixels of a 30 m block, the 20 m bands 2.25
+  times) at 2 bytes (SCL 1): an upper bound.
+
+Nothing is read but the catalogue.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ def native_resolution(item: S2Item, band: str) -> float:
     return _NATIVE.get(band, 20.0)
 
 
+def _file_size(item: S2Item, band: str) -> float | None:
+    """The asset's ``file:size`` in bytes, when the catalogue states it."""
+    asset = (item.raw.get("assets") or {}).get(ASSET_KEYS[item.provider][band]) or {}
+    size = asset.get("file:size")
+    return float(size) if size else None
+
+
 def _bands(asset: dict[str, Any]) -> list[dict[str, Any]]:
     bands = asset.get("raster:bands") or []
     return [b for b in bands if isinstance(b, dict)]
@@ -50,19 +63,22 @@ def dry_run_entry(plan: TilePlan, block: int) -> dict[str, Any]:
     starts = [0]
     for n in plan.item_chunks:
         starts.append(starts[-1] + n)
-    total = 0.0
+    raw = estimate = 0.0
     for task in tasks:
         area = _block_side(task.by, block) * _block_side(task.bx, block) * 900.0  # m2
         for item in plan.items[starts[task.t] : starts[task.t + 1]]:
             for band in (*BANDS, SCL):
-                size = 1 if band == SCL else 2
-                total += area / native_resolution(item, band) ** 2 * size
+                pixels = area / native_resolution(item, band) ** 2 * (1 if band == SCL else 2)
+                raw += pixels
+                size = _file_size(item, band)
+                estimate += pixels if size is None else size * area / TILE_METRES**2
     providers = sorted({item.provider for item in plan.items})
     return {
         "status": "planned (dry run)",
         "providers": providers,
         "read_blocks": len(tasks),
-        "expected_bytes_uncompressed": int(total),
+        "expected_bytes": int(estimate),
+        "expected_bytes_uncompressed": int(raw),
         "first_day": plan.days[0].isoformat(),
         "last_day": plan.days[-1].isoformat(),
     }

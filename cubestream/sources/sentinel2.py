@@ -83,6 +83,8 @@ ASSET_KEYS: dict[Provider, dict[str, str]] = {
 
 _TILE = re.compile(r"^\d{2}[C-HJ-NP-X][A-HJ-NP-Z]{2}$")
 _TILE_IN_ID = re.compile(r"_T(\d{2}[C-HJ-NP-X][A-HJ-NP-Z]{2})(?:_|$)")
+_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
+"""Earth Search's harmonisation flag (``sentinel:`` in items of its first v1 pipeline)."""
 _BASELINE_IN_ID = re.compile(r"_N(\d{2})\.?(\d{2})(?:_|\.|$)")
 
 
@@ -347,19 +349,19 @@ def metadata_offset(
 ) -> MetadataOffset:
     """The DN offset the metadata of ``item`` states, per provider.
 
-    - ``earth-search``: ``earthsearch:boa_offset_applied`` is the truth where present (true: the
+    - ``earth-search``: ``earthsearch:boa_offset_applied`` (or the older
+      ``sentinel:boa_offset_applied``) is the metadata's word where present (true: the
       pixels were harmonised, the -0.1 still in ``raster:bands`` is wrong, as Element84 said in
       earth-search#9); else the processing baseline.
     - the others: the blue asset's ``raster:bands`` ``offset / scale`` when present, else the
       processing baseline.
     """
     props = item.get("properties") or {}
-    if provider == "earth-search" and "earthsearch:boa_offset_applied" in props:
-        if props["earthsearch:boa_offset_applied"] is True:
-            return MetadataOffset(
-                dn=0, reason="earthsearch:boa_offset_applied true (pixels harmonised)"
-            )
-        return _baseline_offset(baseline, "earthsearch:boa_offset_applied false, ")
+    flag = next((key for key in _FLAGS if key in props), None)
+    if provider == "earth-search" and flag is not None:
+        if props[flag] is True:
+            return MetadataOffset(dn=0, reason=f"{flag} true (pixels harmonised)")
+        return _baseline_offset(baseline, f"{flag} false, ")
     scale, offset = _raster_band(blue)
     if offset is not None:
         dn = round(-offset / (scale or DEFAULT_SCALE))
