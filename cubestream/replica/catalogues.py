@@ -46,22 +46,24 @@ later are mislabelled: no error pattern is known for older ones.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from cubestream.errors import ReplicaError
 from cubestream.replica import _catalogue_schemas as schemas
+from cubestream.replica._cdse_schema import cdse
 from cubestream.replica.spec import CATALOGUES
 
 __all__ = [
     "CATALOGUES",
     "COLLECTIONS",
     "MISLABELLABLE",
+    "Scene",
     "catalogue_collection",
     "catalogue_item",
     "check_catalogue",
+    "scene",
 ]
 
 COLLECTIONS = {
@@ -140,6 +142,7 @@ class Scene:
         return 1000 if self.baseline >= "04.00" else 0
 
     def stamp(self, when: dt.datetime) -> str:
+        """``when`` as the PDI names write it (``20220105T073607``)."""
         return f"{when:%Y%m%dT%H%M%S}"
 
     @property
@@ -157,6 +160,7 @@ class Scene:
 
     @property
     def datastrip_id(self) -> str:
+        """PDI datastrip id (``s2:datastrip_id``)."""
         return (
             f"{self.satellite}_OPER_MSI_L2A_DS_{self.centre}_{self.stamp(self.generated)}_"
             f"S{self.stamp(self.datastrip)}_N{self.baseline}"
@@ -164,6 +168,7 @@ class Scene:
 
     @property
     def datatake_id(self) -> str:
+        """Datatake id (``s2:datatake_id``)."""
         start = self.stamp(self.datatake)
         return f"G{self.satellite}_{start}_{self.absolute_orbit:06d}_N{self.baseline}"
 
@@ -251,7 +256,7 @@ def catalogue_item(
         "earth-search": schemas.earth_search,
         "earth-search-c1": schemas.earth_search_c1,
         "planetary-computer": schemas.planetary_computer,
-        "cdse": schemas.cdse,
+        "cdse": cdse,
     }[catalogue]
     out: dict[str, Any] = writer(item, s, mislabel=mislabel)
     return out
@@ -268,18 +273,3 @@ def catalogue_collection(collection: dict[str, Any], catalogue: str) -> dict[str
         f"schema of the {catalogue} catalogue's {COLLECTIONS[catalogue]} collection."
     )
     return out
-
-
-def sun_angles(lat: float, day: dt.date) -> tuple[float, float]:
-    """Approximate solar azimuth and elevation (degrees) at a tile's morning overpass."""
-    doy = day.timetuple().tm_yday
-    declination = 23.44 * math.sin(2 * math.pi * (284 + doy) / 365)
-    elevation = 90.0 - abs(lat - declination) - 12.0
-    azimuth = 110.0 if lat >= declination else 60.0
-    return azimuth + 0.1 * (doy % 17), elevation
-
-
-def earth_sun_factor(day: dt.date) -> float:
-    """``s2:reflectance_conversion_factor``: the Earth-Sun distance correction of the day."""
-    doy = day.timetuple().tm_yday
-    return 1.0 / (1.0 - 0.01673 * math.cos(0.0172 * (doy - 4))) ** 2
