@@ -26,8 +26,10 @@ real items under ``tests/data/real/stac/``:
 ``cdse``
     Copernicus Data Space ``sentinel-2-l2a`` (STAC 1.1, raster v2): ids are the product names,
     asset keys ``B02_10m`` ... ``B12_20m``, ``SCL_20m`` (named by the native resolution; in a 30 m
-    world their ``proj:*`` and ``gsd`` say 30 m), per asset ``raster:scale``/``raster:offset``,
-    the baseline in ``processing:version``, the tile in ``grid:code``.
+    world their ``proj:*`` and ``gsd`` say 30 m), per asset ``raster:scale``/``raster:offset``
+    (-0.1 from 04.00 on; 0 before, an assumption: no older CDSE item was found), the baseline in
+    ``processing:version``, the tile in ``grid:code``. Only the ten assets the replica has COGs
+    for are written (no ``B02_20m``, ``B02_60m``, ``TCI_10m`` ...).
 
 Known catalogue errors (``mislabel=True``). Earth Search v1 items have been reported whose
 ``earthsearch:boa_offset_applied`` flag disagrees with the pixels, for whole periods
