@@ -27,8 +27,11 @@ def _replica_create(args: argparse.Namespace) -> int:
     overrides = {
         "seed": args.seed,
         "resolution": args.resolution,
+        "catalogue": args.catalogue,
+        "mislabelled_offsets": args.mislabelled_offsets,
     }
-    spec = spec.__class__.from_dict({**spec.to_dict(), **{k: v for k, v in overrides.items() if v}})
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    spec = spec.__class__.from_dict({**spec.to_dict(), **chosen})
     create_replica(Path(args.dir), spec, workers=args.workers, overwrite=args.overwrite)
     return 0
 
@@ -45,12 +48,14 @@ def _replica_serve(args: argparse.Namespace) -> int:
         fail_rate=args.fail_rate,
         fail_status=args.fail_status,
         fail_seed=args.fail_seed,
+        catalogue=args.catalogue,
     )
     return 0
 
 
 def _add_replica(sub: argparse._SubParsersAction) -> None:
     from cubestream.replica.serve import FailStatus
+    from cubestream.replica.spec import CATALOGUES
 
     replica = sub.add_parser("replica", help="create or serve the local replica of the archives")
     rsub = replica.add_subparsers(dest="action", required=True)
@@ -60,6 +65,19 @@ def _add_replica(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--seed", type=int, default=None, help="seed of the world")
     create.add_argument(
         "--resolution", choices=["30m", "native"], default=None, help="30 m or 10/20 m layout"
+    )
+    create.add_argument(
+        "--catalogue",
+        choices=CATALOGUES,
+        default=None,
+        help="item schema of stac/items.ndjson (default earth-search; all are written)",
+    )
+    create.add_argument(
+        "--mislabelled-offsets",
+        type=int,
+        default=None,
+        help="dates per tile whose items carry a wrong offset label, as real catalogues do "
+        "(default 1; 0 for none)",
     )
     create.add_argument("--workers", type=int, default=None, help="processes writing COGs")
     create.add_argument("--overwrite", action="store_true", help="replace an existing replica")
@@ -82,6 +100,12 @@ def _add_replica(sub: argparse._SubParsersAction) -> None:
         help="HTTP status of those errors (503 SlowDown, 500, 502, 504, 429, 403 Throttling)",
     )
     serve.add_argument("--fail-seed", type=int, default=0, help="seed of the failing requests")
+    serve.add_argument(
+        "--catalogue",
+        choices=CATALOGUES,
+        default=None,
+        help="serve the items in this catalogue's schema (default: the replica's)",
+    )
     serve.set_defaults(func=_replica_serve)
 
 

@@ -42,6 +42,7 @@ def start_replica_server(
     fail_rate: float = 0.0,
     fail_status: FailStatus = 503,
     fail_seed: int = 0,
+    catalogue: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], Endpoints]:
     """Start ``python -m cubestream.cli replica serve ROOT`` and wait for its endpoints line.
 
@@ -59,6 +60,8 @@ def start_replica_server(
         Fault injection (``--fail-rate``, ``--fail-status``, ``--fail-seed``): the share of
         object reads the S3 API answers with an error, its status, and the seed (see
         :mod:`cubestream.replica.serve`).
+    catalogue : str, optional
+        Serve the items in this catalogue's schema (``--catalogue``) instead of the replica's.
 
     Returns
     -------
@@ -75,6 +78,7 @@ def start_replica_server(
     if fail_rate:
         command += ["--fail-rate", repr(fail_rate), "--fail-status", str(fail_status)]
         command += ["--fail-seed", str(fail_seed)]
+    command += ["--catalogue", catalogue] if catalogue else []
     # files, not pipes: a full pipe would block a server that keeps writing
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(

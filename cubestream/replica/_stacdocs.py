@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cubestream.errors import ReplicaNotFoundError, StacItemError
-from cubestream.replica.layout import COLLECTION, COLLECTION_FILE, ITEMS_FILE, OBJECTS_DIR
+from cubestream.replica.layout import COLLECTION_FILE, ITEMS_FILE, OBJECTS_DIR, catalogue_files
 
 __all__ = ["StacDocs", "read_stac", "write_served_stac"]
 
@@ -25,17 +25,25 @@ class StacDocs:
 
     Attributes
     ----------
+    catalogue : str
+        Whose item schema the documents follow (``earth-search``, ``cdse``, ...).
     collection : dict
-        The collection document, as read.
+        The collection document, as read (its id is the catalogue's collection id).
     items : list of dict
         The items, in file order, as read.
     keys : list of dict of str to str
         Per item, the object key of each asset (its path below ``objects/``).
     """
 
+    catalogue: str
     collection: dict[str, Any]
     items: list[dict[str, Any]]
     keys: list[dict[str, str]]
+
+    @property
+    def collection_id(self) -> str:
+        """The id of the served collection."""
+        return str(self.collection["id"])
 
 
 class _DefectError(Exception):
@@ -46,13 +54,16 @@ def _fix_hint(root: Path) -> str:
     return f"recreate the replica with `cubestream replica create {root} --overwrite`"
 
 
-def read_stac(root: Path) -> StacDocs:
-    """Read and check ``stac/collection.json`` and every line of ``stac/items.ndjson``.
+def read_stac(root: Path, catalogue: str | None = None) -> StacDocs:
+    """Read and check a replica's collection and every line of its items file.
 
     Parameters
     ----------
     root : Path
         The replica directory.
+    catalogue : str, optional
+        Read ``stac/catalogues/<catalogue>.ndjson`` and its collection instead of the spec's
+        catalogue (``stac/items.ndjson``, ``stac/collection.json``).
 
     Returns
     -------
@@ -67,8 +78,22 @@ def read_stac(root: Path) -> StacDocs:
         If a document is corrupt: the message names the file, the line, the item id when known,
         what is wrong and what to do.
     """
-    collection = _read_collection(root)
-    items_file = root / ITEMS_FILE
+    from cubestream.replica.catalogues import COLLECTIONS, check_catalogue
+    from cubestream.replica.spec import load_spec
+
+    spec_catalogue = load_spec(root).catalogue
+    if catalogue is None or catalogue == spec_catalogue:
+        name, items_file, collection_file = (
+            spec_catalogue,
+            root / ITEMS_FILE,
+            root / COLLECTION_FILE,
+        )
+    else:
+        name = check_catalogue(catalogue)
+        relative_items, _, relative_collection = catalogue_files(name)
+        items_file, collection_file = root / relative_items, root / relative_collection
+    expected = COLLECTIONS[name]
+    collection = _read_collection(root, collection_file, expected)
     objects = root / OBJECTS_DIR
     for path in (items_file, objects):
         if not path.exists():
@@ -81,16 +106,17 @@ def read_stac(root: Path) -> StacDocs:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            item, item_keys = _read_item(root, items_file, number, line, objects, first_line)
+            item, item_keys = _read_item(
+                root, items_file, number, line, objects, (first_line, expected)
+            )
             items.append(item)
             keys.append(item_keys)
     if not items:
         raise StacItemError(f"{items_file} holds no items: {_fix_hint(root)}")
-    return StacDocs(collection=collection, items=items, keys=keys)
+    return StacDocs(catalogue=name, collection=collection, items=items, keys=keys)
 
 
-def _read_collection(root: Path) -> dict[str, Any]:
-    path = root / COLLECTION_FILE
+def _read_collection(root: Path, path: Path, expected: str) -> dict[str, Any]:
     if not path.is_file():
         raise ReplicaNotFoundError(f"{path} is missing: {_fix_hint(root)}")
     try:
@@ -99,9 +125,9 @@ def _read_collection(root: Path) -> dict[str, Any]:
         raise StacItemError(f"{path} is not valid JSON ({exc}): {_fix_hint(root)}") from exc
     if not isinstance(data, dict) or data.get("type") != "Collection":
         raise StacItemError(f"{path} is not a STAC Collection: {_fix_hint(root)}")
-    if data.get("id") != COLLECTION:
+    if data.get("id") != expected:
         raise StacItemError(
-            f"{path} holds collection {data.get('id')!r}, not {COLLECTION!r}: {_fix_hint(root)}"
+            f"{path} holds collection {data.get('id')!r}, not {expected!r}: {_fix_hint(root)}"
         )
     return data
 
@@ -112,9 +138,13 @@ def _read_item(
     number: int,
     line: str,
     objects: Path,
-    first_line: dict[str, int],
+    seen: tuple[dict[str, int], str],
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Parse and check one line of the items file; return the item and its asset keys."""
+    """Parse and check one line of the items file; return the item and its asset keys.
+
+    ``seen`` holds the first line of every item id so far and the expected collection id.
+    """
+    first_line, collection = seen
     item_id: object = None
     try:
         try:
@@ -124,7 +154,7 @@ def _read_item(
         if not isinstance(item, dict):
             raise _DefectError("the line is not a JSON object")
         item_id = item.get("id")
-        _check_item(item, first_line, number)
+        _check_item(item, first_line, collection)
         keys = _asset_keys(item, objects, items_file.parent)
     except _DefectError as problem:
         named = f" (item {item_id!r})" if isinstance(item_id, str) else ""
@@ -135,7 +165,7 @@ def _read_item(
     return item, keys
 
 
-def _check_item(item: dict[str, Any], first_line: dict[str, int], number: int) -> None:
+def _check_item(item: dict[str, Any], first_line: dict[str, int], collection: str) -> None:
     """Raise :class:`_DefectError` for the first required member that is missing or malformed."""
     if item.get("type") != "Feature":
         raise _DefectError(f"type is {item.get('type')!r}, not 'Feature'")
@@ -144,8 +174,8 @@ def _check_item(item: dict[str, Any], first_line: dict[str, int], number: int) -
         raise _DefectError("the item has no id")
     if item_id in first_line:
         raise _DefectError(f"duplicate item id, first seen on line {first_line[item_id]}")
-    if item.get("collection") != COLLECTION:
-        raise _DefectError(f"collection is {item.get('collection')!r}, not {COLLECTION!r}")
+    if item.get("collection") != collection:
+        raise _DefectError(f"collection is {item.get('collection')!r}, not {collection!r}")
     geometry = item.get("geometry")
     if not isinstance(geometry, dict) or "type" not in geometry or "coordinates" not in geometry:
         raise _DefectError("the geometry is missing or not a GeoJSON geometry")
@@ -205,7 +235,8 @@ def write_served_stac(docs: StacDocs, out_dir: Path, *, http_base: str, bucket: 
 
     Each asset's ``href`` becomes ``{http_base}/{bucket}/{key}`` (a plain HTTP URL of the object,
     as in Earth-search) and gains ``alternate: {"s3": {"href": "s3://{bucket}/{key}"}}``; all
-    else is kept.
+    else is kept. CDSE items are served the CDSE way: ``href`` is the ``s3://`` URL and the HTTP
+    URL goes in their ``alternate.https``.
 
     Parameters
     ----------
@@ -228,17 +259,24 @@ def write_served_stac(docs: StacDocs, out_dir: Path, *, http_base: str, bucket: 
     items_file = out_dir / "items.ndjson"
     with items_file.open("w", encoding="utf-8") as out:
         for item, keys in zip(docs.items, docs.keys, strict=True):
-            out.write(json.dumps(_served_item(item, keys, http_base, bucket)) + "\n")
+            served = _served_item(item, keys, http_base, bucket, s3_first=docs.catalogue == "cdse")
+            out.write(json.dumps(served) + "\n")
     return items_file
 
 
 def _served_item(
-    item: dict[str, Any], keys: dict[str, str], http_base: str, bucket: str
+    item: dict[str, Any], keys: dict[str, str], http_base: str, bucket: str, *, s3_first: bool
 ) -> dict[str, Any]:
     assets = {}
     for name, asset in item["assets"].items():
         key = keys[name]
-        alternate = {**asset.get("alternate", {}), "s3": {"href": f"s3://{bucket}/{key}"}}
-        href = f"{http_base}/{bucket}/{urllib.parse.quote(key)}"
-        assets[name] = {**asset, "href": href, "alternate": alternate}
+        s3 = f"s3://{bucket}/{key}"
+        http = f"{http_base}/{bucket}/{urllib.parse.quote(key)}"
+        alternate = dict(asset.get("alternate", {}))
+        if s3_first:
+            alternate["https"] = {**alternate.get("https", {}), "href": http}
+            assets[name] = {**asset, "href": s3, "alternate": alternate}
+        else:
+            alternate["s3"] = {"href": s3}
+            assets[name] = {**asset, "href": http, "alternate": alternate}
     return {**item, "assets": assets}

@@ -9,6 +9,7 @@ same spec again is a no-op; another spec needs ``overwrite=True``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -66,7 +67,7 @@ def _write_acquisition(spec_json: str, objects: str, tile_id: str, index: int) -
             tags=tags,
         )
         hrefs[name], shapes[name], resolutions[name] = str(path.resolve()), shape, res
-    return item(
+    entry = item(
         acq,
         tile,
         hrefs=hrefs,
@@ -76,6 +77,15 @@ def _write_acquisition(spec_json: str, objects: str, tile_id: str, index: int) -
         window=rendered.window,
         covered=rendered.covered,
     )
+    for asset in entry["assets"].values():
+        asset |= _file_info(Path(asset["href"]))
+    return entry
+
+
+def _file_info(path: Path) -> dict[str, Any]:
+    """``file:size`` and ``file:checksum`` (a SHA2-256 multihash, as Earth Search writes it)."""
+    data = path.read_bytes()
+    return {"file:size": len(data), "file:checksum": "1220" + hashlib.sha256(data).hexdigest()}
 
 
 def _write_sentinel2(world: World, objects: Path, workers: int) -> list[dict[str, Any]]:
@@ -166,12 +176,7 @@ def create_replica(
     started = time.perf_counter()
     items = _write_sentinel2(world, objects, workers or os.cpu_count() or 1)
     counts = _write_others(world, objects)
-    stac_dir = root / layout.ITEMS_FILE.parent
-    stac_dir.mkdir(parents=True, exist_ok=True)
-    (root / layout.COLLECTION_FILE).write_text(json.dumps(_collection(world), indent=1))
-    with (root / layout.ITEMS_FILE).open("w") as out:
-        for entry in items:
-            out.write(json.dumps(entry) + "\n")
+    mislabelled = _write_stac(root, world, items)
     (root / layout.IMAGED_FILE).write_text(json.dumps(_imaged(world), indent=1))
     manifest = {
         "spec": spec.to_dict(),
@@ -179,9 +184,56 @@ def create_replica(
         "seconds": round(time.perf_counter() - started, 1),
         "counts": {"sentinel2_items": len(items), **counts},
         "bytes": sum(p.stat().st_size for p in objects.rglob("*") if p.is_file()),
+        "mislabelled_offsets": mislabelled,
     }
     (root / SPEC_FILE).write_text(json.dumps(manifest, indent=1))
     return root
+
+
+def _write_ndjson(path: Path, items: list[dict[str, Any]]) -> None:
+    with path.open("w") as out:
+        for entry in items:
+            out.write(json.dumps(entry) + "\n")
+
+
+def _write_stac(root: Path, world: World, canonical: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Write the items in every catalogue's schema; return the mislabelled ids per catalogue.
+
+    ``stac/items.ndjson`` and ``stac/collection.json`` get the spec's catalogue; each catalogue
+    also gets its items (mislabels included), its correctly labelled items and its collection
+    under ``stac/catalogues/``.
+    """
+    from cubestream.replica.catalogues import (
+        MISLABELLABLE,
+        catalogue_collection,
+        catalogue_item,
+        scene,
+    )
+    from cubestream.replica.spec import CATALOGUES
+
+    (root / layout.CATALOGUES_DIR).mkdir(parents=True, exist_ok=True)
+    wrong_days = {tile_id: world.mislabelled_days(tile_id) for tile_id in world.spec.tiles}
+    mislabelled: dict[str, list[str]] = {}
+    for name in CATALOGUES:
+        labelled, truth, wrong = [], [], []
+        for item in canonical:
+            s = scene(item)
+            bad = name in MISLABELLABLE and s.sensed.date() in wrong_days[s.tile]
+            correct = catalogue_item(item, name)
+            labelled.append(catalogue_item(item, name, mislabel=True) if bad else correct)
+            truth.append(correct)
+            if bad:
+                wrong.append(correct["id"])
+        items_file, truth_file, collection_file = layout.catalogue_files(name)
+        _write_ndjson(root / items_file, labelled)
+        _write_ndjson(root / truth_file, truth)
+        collection = catalogue_collection(_collection(world), name)
+        (root / collection_file).write_text(json.dumps(collection, indent=1))
+        mislabelled[name] = wrong
+    items_file, _, collection_file = layout.catalogue_files(world.spec.catalogue)
+    shutil.copyfile(root / items_file, root / layout.ITEMS_FILE)
+    shutil.copyfile(root / collection_file, root / layout.COLLECTION_FILE)
+    return mislabelled
 
 
 def _collection(world: World) -> dict[str, Any]:

@@ -9,8 +9,12 @@ A replica directory holds::
         era5/era5.zarr/...        ERA5 on a regular latitude/longitude grid
         srtm/<S02E036>.tif        SRTM 1 x 1 degree COGs, named by their south-west corner
         strata/<name>.tif         climate zones, land cover, geomorphons (COGs in EPSG:4326)
-    stac/collection.json          the ``sentinel-2-l2a`` collection
-    stac/items.ndjson             one STAC item per line; asset hrefs are absolute local paths
+    stac/collection.json          the Sentinel-2 collection of the spec's catalogue
+    stac/items.ndjson             one STAC item per line, in the item schema of the spec's
+                                  catalogue (mislabels included); asset hrefs are local paths
+    stac/catalogues/<name>.ndjson           the items in each catalogue's schema, mislabels and all
+    stac/catalogues/<name>.truth.ndjson     the same with every offset label correct
+    stac/catalogues/<name>.collection.json  that catalogue's collection
     imaged.geojson                the imaged window of each tile (WGS84): where minicubes have data
 """
 
@@ -21,11 +25,13 @@ from pathlib import Path
 
 __all__ = [
     "COLLECTION",
+    "CATALOGUES_DIR",
     "COLLECTION_FILE",
     "ERA5_KEY",
     "IMAGED_FILE",
     "ITEMS_FILE",
     "OBJECTS_DIR",
+    "catalogue_files",
     "item_id",
     "s2_key",
     "smap_key",
@@ -37,9 +43,20 @@ COLLECTION = "sentinel-2-l2a"
 OBJECTS_DIR = "objects"
 COLLECTION_FILE = Path("stac") / "collection.json"
 ITEMS_FILE = Path("stac") / "items.ndjson"
+CATALOGUES_DIR = Path("stac") / "catalogues"
 IMAGED_FILE = Path("imaged.geojson")
 ERA5_KEY = "era5/era5.zarr"
 SMAP_VERSION = "Vv7032"
+
+
+def catalogue_files(name: str) -> tuple[Path, Path, Path]:
+    """Items, correctly labelled items and collection files of catalogue ``name``."""
+    base = CATALOGUES_DIR / name
+    return (
+        base.with_name(f"{name}.ndjson"),
+        base.with_name(f"{name}.truth.ndjson"),
+        base.with_name(f"{name}.collection.json"),
+    )
 
 
 def item_id(satellite: str, tile_id: str, day: dt.date, sequence: int) -> str:

@@ -108,7 +108,8 @@ class Endpoints:
     aws_access_key_id, aws_secret_access_key : str
         Credentials accepted by the S3 API (objects are also readable anonymously).
     collection : str
-        The Sentinel-2 collection id.
+        The served Sentinel-2 collection id (``sentinel-2-l2a``, or ``sentinel-2-c1-l2a`` for
+        Earth Search Collection 1).
     """
 
     s3_endpoint: str
@@ -211,6 +212,7 @@ def serve(
     fail_rate: float = 0.0,
     fail_status: FailStatus = 503,
     fail_seed: int = 0,
+    catalogue: str | None = None,
 ) -> None:
     """Serve the replica in ``root`` until SIGINT or SIGTERM, printing one JSON line when ready.
 
@@ -231,6 +233,9 @@ def serve(
         HTTP status of those errors.
     fail_seed : int
         Seed of the choice of the requests that fail.
+    catalogue : str, optional
+        Serve the items in this catalogue's schema (``earth-search``, ``earth-search-c1``,
+        ``planetary-computer``, ``cdse``) instead of the spec's; the replica holds every schema.
 
     Raises
     ------
@@ -247,7 +252,7 @@ def serve(
     with (
         _stop_on_signals(),
         contextlib.suppress(_Stopped),
-        _serving(root, host, s3_port, stac_port, access_log, faults) as running,
+        _serving(root, host, (s3_port, stac_port), access_log, faults, catalogue) as running,
     ):
         print(running.endpoints.to_json(), flush=True)
         while True:
@@ -266,6 +271,7 @@ def served(
     fail_rate: float = 0.0,
     fail_status: FailStatus = 503,
     fail_seed: int = 0,
+    catalogue: str | None = None,
 ) -> Iterator[Endpoints]:
     """Serve the replica in ``root`` while the ``with`` block runs (see :func:`serve`).
 
@@ -279,7 +285,8 @@ def served(
         Where the S3 API and the STAC API answer.
     """
     faults = _faults(fail_rate, fail_status, fail_seed)
-    with _serving(root, host, s3_port, stac_port, access_log, faults) as running:
+    ports = (s3_port, stac_port)
+    with _serving(root, host, ports, access_log, faults, catalogue) as running:
         yield running.endpoints
 
 
@@ -314,17 +321,18 @@ class _Running:
 def _serving(
     root: Path,
     host: str,
-    s3_port: int,
-    stac_port: int,
+    ports: tuple[int, int],
     access_log: Path | None,
     faults: Faults,
+    catalogue: str | None,
 ) -> Iterator[_Running]:
     # heavy imports (moto, boto3) only once the replica is known to be sound
     from cubestream.replica._s3server import AccessLog, S3Server, upload_objects
 
     root = Path(root)
+    s3_port, stac_port = ports
     load_spec(root)
-    docs = read_stac(root)
+    docs = read_stac(root, catalogue)
     _check_ports(host, s3_port, stac_port)
     if not _ONE_AT_A_TIME.acquire(blocking=False):
         raise ReplicaError("a replica is already served in this process; stop it first")
@@ -339,10 +347,14 @@ def _serving(
         stack.callback(s3.stop, s3_endpoint)
         items_file = write_served_stac(docs, tmp / "stac", http_base=s3_endpoint, bucket=BUCKET)
         stac = _StacApi(stack, items_file, host, stac_port, tmp / "rustac.log")
+        stac.collection = docs.collection_id
         stac.start()  # before any thread of ours runs: the child is forked from one thread
         s3.start()
         endpoints = Endpoints(
-            s3_endpoint=s3_endpoint, stac_api=stac.url, access_log=str(log.path.resolve())
+            s3_endpoint=s3_endpoint,
+            stac_api=stac.url,
+            access_log=str(log.path.resolve()),
+            collection=docs.collection_id,
         )
         upload_objects(_s3_client(endpoints), root / OBJECTS_DIR, BUCKET, REGION)
         stac.wait_ready(expected_items=len(docs.items))
@@ -363,6 +375,7 @@ class _StacApi:
         self._asked = port
         self.log = log
         self.port = port or _free_port(host)
+        self.collection = COLLECTION
         self.process: subprocess.Popen[bytes]
 
     @property
@@ -385,7 +398,7 @@ class _StacApi:
 
         for attempt in range(tries):
             try:
-                wait_ready(self.process, f"{self.url}/collections/{COLLECTION}", self.log)
+                wait_ready(self.process, f"{self.url}/collections/{self.collection}", self.log)
                 break
             except ReplicaError:
                 lost_port = "Address already in use" in log_tail(self.log)
@@ -398,10 +411,10 @@ class _StacApi:
                     raise
                 self.port = _free_port(self._host)
                 self.start()
-        count = count_items(self.url, COLLECTION)
+        count = count_items(self.url, self.collection)
         if count != expected_items:
             raise ReplicaError(
-                f"the STAC API serves {count} items of {COLLECTION} but the replica holds "
+                f"the STAC API serves {count} items of {self.collection} but the replica holds "
                 f"{expected_items}; the log of rustac is {self.log}"
             )
 

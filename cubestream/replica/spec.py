@@ -13,6 +13,7 @@ from cubestream.errors import ReplicaError, ReplicaNotFoundError
 __all__ = [
     "BANDS",
     "BUCKET",
+    "CATALOGUES",
     "PRESETS",
     "ReplicaSpec",
     "Window",
@@ -38,6 +39,8 @@ BAND_RESOLUTION = {
 BUCKET = "cubestream-replica"
 """Name of the bucket the replica's objects live in when served."""
 SPEC_FILE = "replica.json"
+CATALOGUES = ("earth-search", "earth-search-c1", "planetary-computer", "cdse")
+"""The real catalogues whose STAC item schema the replica writes."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +81,13 @@ class ReplicaSpec:
         Number of dates per tile delivered as two items that each cover part of the tile.
     baseline_change : datetime.date
         Day processing baseline 04.00 starts: from then on DN = 10000 * reflectance + 1000.
+    mislabelled_offsets : int
+        Number of acquisition dates per tile (of baseline 04.00 or later) whose STAC items carry
+        a wrong offset label, the way the real catalogues get it wrong (see
+        :mod:`cubestream.replica.catalogues`); both items of a split datatake day alike.
+    catalogue : {"earth-search", "earth-search-c1", "planetary-computer", "cdse"}
+        Item schema of ``stac/items.ndjson`` (every schema is also written under
+        ``stac/catalogues/``).
     blocksize : int
         COG internal tile size in pixels.
     smap_margin_cells, era5_margin_deg : int, float
@@ -99,6 +109,8 @@ class ReplicaSpec:
     missing_dates: int = 1
     split_datatakes: int = 1
     baseline_change: dt.date = dt.date(2022, 1, 25)
+    mislabelled_offsets: int = 1
+    catalogue: str = "earth-search"
     blocksize: int = 1024
     smap_margin_cells: int = 2
     era5_margin_deg: float = 0.5
@@ -115,6 +127,12 @@ class ReplicaSpec:
             raise ReplicaError(f"resolution must be '30m' or 'native', not {self.resolution!r}")
         if self.revisit_days < 1:
             raise ReplicaError("revisit_days must be at least 1")
+        if self.mislabelled_offsets < 0:
+            raise ReplicaError("mislabelled_offsets must be 0 or more")
+        if self.catalogue not in CATALOGUES:
+            raise ReplicaError(
+                f"unknown catalogue {self.catalogue!r}; choose one of {', '.join(CATALOGUES)}"
+            )
         if self.era5_step_hours not in (1, 3):
             raise ReplicaError("era5_step_hours must be 1 (hourly) or 3 (three-hourly)")
         unknown = set(self.data_windows) - set(self.tiles)

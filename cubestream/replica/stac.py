@@ -1,4 +1,8 @@
-"""STAC items and the collection of the replica, shaped like Earth-search's ``sentinel-2-l2a``.
+"""The replica's canonical STAC items and its collection, shaped like Earth-search's.
+
+The canonical item is what :mod:`cubestream.replica.catalogues` turns into each real catalogue's
+schema; it is never written as it is (its ``s2:tile_id`` is the bare tile, which no real
+catalogue writes there).
 
 Asset keys are Earth-search's common names (``blue`` ... ``swir22``, ``scl``); each asset's
 ``eo:bands`` carries the ESA band name, and the object file is named after it (``B04.tif``).

@@ -120,6 +120,19 @@ class World:
         n = (self.spec.end - self.spec.start).days + 1
         return [self.spec.start + dt.timedelta(days=k) for k in range(n)]
 
+    def mislabelled_days(self, tile_id: str) -> frozenset[dt.date]:
+        """Days of a tile whose STAC items carry a wrong offset label (baseline 04.00 or later).
+
+        ``spec.mislabelled_offsets`` of them (or all, if the tile has fewer such days), drawn
+        from the seed; every item of such a day (both parts of a split datatake) is mislabelled.
+        """
+        days = sorted({a.day for a in self.acquisitions(tile_id) if a.offset})
+        index = self.spec.tiles.index(tile_id)
+        rng = np.random.default_rng([self.spec.seed, 13, index])
+        count = min(self.spec.mislabelled_offsets, len(days))
+        chosen = rng.choice(len(days), size=count, replace=False).tolist() if count else []
+        return frozenset(days[k] for k in chosen)
+
     def acquisitions(self, tile_id: str) -> list[Acquisition]:
         """The items of one tile, in time order, with the archive's awkward cases."""
         index = self.spec.tiles.index(tile_id)

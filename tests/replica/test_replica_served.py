@@ -52,7 +52,7 @@ def test_window_read_sends_only_some_blocks(replica_root: Path, replica_endpoint
     item = _local_items(replica_root)[5]
     local = Path(item["assets"]["red"]["href"])
     key = local.relative_to((replica_root / layout.OBJECTS_DIR).resolve()).as_posix()
-    win = World(load_spec(replica_root)).window(item["properties"]["s2:tile_id"])
+    win = World(load_spec(replica_root)).window(item["properties"]["grid:code"][5:])
     before = access_log_bytes(replica_endpoints, key)
     read_cog_window(
         f"s3://{replica_endpoints.bucket}/{key}", win.row, win.col, endpoints=replica_endpoints

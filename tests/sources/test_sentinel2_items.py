@@ -24,9 +24,10 @@ from cubestream.sources.stac import read_items_file, search_items
 
 REAL = Path(__file__).parents[1] / "data" / "real" / "stac"
 ES_2023 = REAL / "eodm__es-v1_sentinel-2-l2a_3items_39QTA_2023-06_pb0509.json"
-ES_2025 = REAL / "pystac-client__es-v1_S2B_20EPT_20250731_0_L2A.json"
+ES_2025 = REAL / "earth-search-v1_2025_S2B_20EPT_20250731_0_L2A.json"
+C1_2025 = REAL / "earth-search-c1_S2B_T38XNF_20250422T091553_L2A.json"
 PC_2024 = REAL / "rustac__pc_sentinel-2-l2a_two_items_T13TDE_2024-08.json"
-CDSE_2025 = next(REAL.glob("odc-stac__cdse_*_TRIMMED.json"))
+CDSE_2025 = next(REAL.glob("cdse_*_TRIMMED.json"))
 
 
 def _one(path: Path, index: int = 0) -> dict[str, Any]:
