@@ -95,6 +95,8 @@ def _raster_env(gdal_env: Mapping[str, str] | None) -> rasterio.Env:
     allowed = str(options.get("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", ""))
     if allowed:  # the DEM comes as GeoTIFF, VRT, HGT or zipped HGT
         options["CPL_VSIL_CURL_ALLOWED_EXTENSIONS"] = f"{allowed},{DEM_EXTENSIONS}"
+    # PixelIsPoint rasters (the Copernicus DEM) are placed as they say, whatever the environment
+    options["GTIFF_POINT_GEO_IGNORE"] = "NO"
     cache = options.get("GDAL_CACHEMAX")
     if isinstance(cache, int) and cache < 100_000:
         # GDAL reads small values as megabytes, rasterio passes the number on as bytes

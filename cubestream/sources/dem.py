@@ -474,8 +474,9 @@ def open_dem_source(location: str, kind: DemKind = "auto") -> DemSource:
         return StacSource(location=url, collection=collection or DEFAULT_STAC_COLLECTION)
     remote = "://" in location and not location.startswith("file://")
     local = Path(location.removeprefix("file://"))
-    if kind == "vrt" or (kind == "auto" and not remote and local.is_file()):
-        return _single_file(location, local, kind, remote)
+    items = Path(location.removeprefix("file://").partition("#")[0])
+    if kind == "vrt" or (kind == "auto" and not remote and (local.is_file() or items.is_file())):
+        return _single_file(location, items if items.is_file() else local, kind, remote)
     if remote:
         patterns = {"srtm": SRTM_PATTERNS, "copernicus": COPERNICUS_PATTERNS}
         chosen = [p for k, ps in patterns.items() if kind in ("auto", k) for p in ps]
