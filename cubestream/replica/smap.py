@@ -1,12 +1,17 @@
 """SMAP L4 soil moisture of the replica: SPL4SMGP granules, 8 per day, in the real HDF5 layout.
 
 Each granule holds the 3-hour averages of one period (00:00-03:00 ... 21:00-24:00 UTC), named by the
-period's centre (:func:`cubestream.replica.layout.smap_key`). Layout as in the NSIDC files: root
-datasets ``cell_lat``, ``cell_lon`` (float32), ``cell_row``, ``cell_column`` (uint32, global EASE
-indices), ``x``, ``y`` (float64 cell centres, metres), ``time`` (the period's centre, seconds since
+period's centre and the version (:func:`cubestream.replica.layout.smap_key`: ``SPL4SMGP.007`` with
+``Vv7032`` by default, ``SPL4SMGP.008`` with ``Vv8010``; NSIDC's day folders or a flat folder).
+Layout as in the NSIDC files (``shared/real-formats/smap_l4_layout.md``): root datasets
+``cell_lat``, ``cell_lon`` (float32, units ``degrees``, fill -9999, ``DIMENSION_LABELS`` and
+``grid_mapping``), ``cell_row``, ``cell_column`` (uint32, global EASE indices), ``x``, ``y``
+(float64 cell centres, metres), ``time`` (the period's centre, seconds since
 2000-01-01T11:58:55.816) and ``EASE2_global_projection``; the group ``Geophysical_Data`` (float32,
-``_FillValue`` -9999, gzip + shuffle); the group ``Metadata`` (``DatasetIdentification``,
-``Extent``). The grid is EASE-Grid 2.0 global 9 km (EPSG:6933, 3856 x 1624 cells) cropped to the
+``_FillValue``/``missing_value``/``fmissing_value`` -9999, ``coordinates "cell_lat cell_lon"``,
+gzip + shuffle); the group ``Metadata`` (``DatasetIdentification``, ``Extent``); the global
+attributes of the GMAO writer (``Title``, ``Conventions``, ...). The grid is EASE-Grid 2.0 global
+9 km (EPSG:6933, 3856 x 1624 cells) cropped to the
 cells under ``world.bbox`` plus ``spec.smap_margin_cells``; the root attributes ``ease_row_offset``
 and ``ease_col_offset`` place the crop in the global grid (so does ``cell_row`` / ``cell_column``).
 Cells whose centre is open water (land cover 80) hold the fill value everywhere, as in the product.
