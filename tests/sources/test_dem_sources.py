@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pandas as pd
@@ -275,3 +279,99 @@ def test_empty_unknown_or_mixed_sources_are_clear_errors(objects: Path, tmp_path
         open_dem_source(str(notes))
     with pytest.raises(AssetNotFoundError, match="neither a file nor a folder"):
         open_dem_source(str(tmp_path / "nowhere"))
+
+
+class _StacApi(BaseHTTPRequestHandler):
+    """A minimal STAC API: a landing page and an item search over ``items`` (bbox, collections)."""
+
+    items: ClassVar[list[dict]] = []
+    searches: ClassVar[list[dict]] = []
+
+    def _send(self, document: dict) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _search(self, query: dict) -> None:
+        type(self).searches.append(query)
+        box = [float(v) for v in query["bbox"]]
+        features = [
+            item
+            for item in self.items
+            if item["collection"] in query["collections"]
+            and item["bbox"][0] < box[2]
+            and box[0] < item["bbox"][2]
+            and item["bbox"][1] < box[3]
+            and box[1] < item["bbox"][3]
+        ]
+        self._send({"type": "FeatureCollection", "features": features, "links": []})
+
+    def do_GET(self) -> None:
+        base = f"http://{self.headers['Host']}"
+        if self.path.startswith("/search"):
+            query = parse_qs(urlparse(self.path).query)
+            self._search(
+                {
+                    "bbox": query["bbox"][0].split(","),
+                    "collections": query["collections"][0].split(","),
+                }
+            )
+            return
+        self._send(
+            {
+                "type": "Catalog",
+                "id": "dem-api",
+                "description": "test",
+                "stac_version": "1.0.0",
+                "conformsTo": [
+                    "https://api.stacspec.org/v1.0.0/core",
+                    "https://api.stacspec.org/v1.0.0/item-search",
+                ],
+                "links": [
+                    {"rel": "self", "href": base + "/", "type": "application/json"},
+                    {"rel": "root", "href": base + "/", "type": "application/json"},
+                    {
+                        "rel": "search",
+                        "href": base + "/search",
+                        "type": "application/geo+json",
+                        "method": "GET",
+                    },
+                    {
+                        "rel": "search",
+                        "href": base + "/search",
+                        "type": "application/geo+json",
+                        "method": "POST",
+                    },
+                ],
+            }
+        )
+
+    def do_POST(self) -> None:
+        self._search(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_stac_api_of_cop_dem_glo_30(objects: Path) -> None:
+    real = json.loads(REAL_ITEM.read_text())
+    _StacApi.items = _replica_items(real, sorted((objects / "glo90").rglob("*.tif")))
+    _StacApi.searches = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StacApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"stac+http://127.0.0.1:{server.server_address[1]}"
+        cubes = cube_table([*WINDOW, SEAM])
+        want = dem_cubes(str(objects / "glo90"), cubes)
+        np.testing.assert_array_equal(dem_cubes(url, cubes), want)
+        assert len(_StacApi.searches) == 1  # one search for all the cubes of the call
+        with pytest.warns(IncompleteSourceWarning, match="no DEM elevation"):
+            got = dem_cubes(url + "#cop-dem-glo-90", cubes, missing="nan")
+        assert np.isnan(got).all()  # no item of that collection: nothing found, said so
+    finally:
+        server.shutdown()
+        server.server_close()
