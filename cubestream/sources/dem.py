@@ -21,11 +21,11 @@ stac          a STAC API (``stac+https://host/path``, collection after ``#``, de
 ============  ==================================================================================
 
 :func:`open_dem_source` picks the kind from the location (``kind="auto"``) or takes it as named.
-``auto`` never guesses: an existing ``.vrt``/``.tif`` file is one raster, a ``.json``/``.ndjson``
-file a STAC items file, ``stac+...`` a STAC API; a local folder is listed and must hold tiles of
-exactly one naming; a remote prefix, which cannot always be listed, is probed tile by tile under
-each naming, and the first naming found is kept. An empty source, or one holding two namings, is
-an error naming the location and what was looked for.
+``auto`` never guesses: a ``.vrt``/``.tif`` file (local, or a URL) is one raster, a local
+``.json``/``.ndjson`` file a STAC items file, ``stac+...`` a STAC API; a local folder is listed
+and must hold tiles of exactly one naming; a remote prefix, which cannot always be listed, is
+probed tile by tile under each naming, and the first naming found is kept. An empty source, or
+one holding two namings, is an error naming the location and what was looked for.
 
 Pixel grids. SRTM tiles have ``3600 / s + 1`` pixels a side (``s`` arc-seconds, 1 or 3): the
 pixel centres lie on the degree lines, so neighbours share their edge row and column. The
@@ -477,6 +477,8 @@ def open_dem_source(location: str, kind: DemKind = "auto") -> DemSource:
     items = Path(location.removeprefix("file://").partition("#")[0])
     if kind == "vrt" or (kind == "auto" and not remote and (local.is_file() or items.is_file())):
         return _single_file(location, items if items.is_file() else local, kind, remote)
+    if kind == "auto" and remote and local.name.lower().endswith(_RASTER_SUFFIXES):
+        return RasterSource(location=location)
     if remote:
         patterns = {"srtm": SRTM_PATTERNS, "copernicus": COPERNICUS_PATTERNS}
         chosen = [p for k, ps in patterns.items() if kind in ("auto", k) for p in ps]

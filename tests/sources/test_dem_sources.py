@@ -110,6 +110,7 @@ def test_the_kind_is_read_from_the_location(objects: Path) -> None:
     assert isinstance(stac, StacSource) and stac.collection == "cop-dem-glo-30"
     named = open_dem_source("stac+https://host/api#my-dem")
     assert isinstance(named, StacSource) and named.collection == "my-dem"
+    assert isinstance(open_dem_source("https://host/dem/africa.vrt"), RasterSource)
     remote = open_dem_source("s3://copernicus-dem-30m", "copernicus")
     assert isinstance(remote, TileFolder) and remote.probing
     assert all(p.startswith("Copernicus") for p in remote.patterns)
