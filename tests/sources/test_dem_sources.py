@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
+from affine import Affine
 from pyproj import Transformer
 
 from cubestream import grid
@@ -192,6 +194,34 @@ def test_a_vrt_over_the_srtm_tiles_equals_the_folder_read(
     source = open_dem_source(str(vrt))
     assert isinstance(source, RasterSource)
     np.testing.assert_array_equal(dem_cubes(source, cube_table([*WINDOW, SEAM])), today)
+
+
+def test_a_raster_in_another_crs_is_warped_from_its_own_grid(objects: Path, tmp_path: Path) -> None:
+    """A UTM raster on the cubes' own 30 m grid gives its pixels back (bilinear at the centres)."""
+    block = [(12, 12), (12, 13), (13, 12), (13, 13)]
+    cubes = cube_table(block)
+    values = dem_cubes(str(objects / "today"), cubes)
+    mosaic = np.block([[values[0], values[1]], [values[2], values[3]]])
+    x0, y0 = float(cubes.x_min.min()), float(cubes.y_max.max())
+    path = tmp_path / "utm.tif"
+    profile = {
+        "driver": "GTiff",
+        "width": 256,
+        "height": 256,
+        "count": 1,
+        "dtype": "float32",
+        "crs": f"EPSG:{cubes.epsg.iloc[0]}",
+        "transform": Affine(30.0, 0.0, x0, 0.0, -30.0, y0),
+        "nodata": float("nan"),
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(mosaic, 1)
+    source = open_dem_source(str(path))
+    assert isinstance(source, RasterSource)
+    np.testing.assert_allclose(dem_cubes(source, cubes), values, atol=1e-3)
+    outside = cube_table([(20, 20)])
+    with pytest.warns(IncompleteSourceWarning, match="37MBU2020"):
+        assert np.isnan(dem_cubes(source, outside)).all()
 
 
 def _replica_items(template: dict, keys: list[Path]) -> list[dict]:
