@@ -220,8 +220,10 @@ def _l1(args: argparse.Namespace) -> int:
         tiles=tuple(args.tiles) if args.tiles else None,
         auxiliary=AuxiliarySources(
             smap=args.smap,
+            smap_version=args.smap_version,
             era5=args.era5,
-            srtm=args.srtm,
+            srtm=args.dem,
+            dem_source=args.dem_source,
             landcover=args.landcover,
             geomorphons=args.geomorphons,
             storage_options=source_options,
@@ -259,9 +261,28 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
         help="plan only: per tile the items, days, read blocks and bytes to fetch (JSON lines)",
     )
     p.add_argument("--endpoints", help="JSON line of `cubestream replica serve` (S3 settings)")
-    p.add_argument("--smap", help="SMAP L4 prefix holding YYYY.MM.DD/ folders (path or s3://)")
+    p.add_argument(
+        "--smap",
+        help="SMAP L4 SPL4SMGP folder: NSIDC's YYYY.MM.DD/ day folders or the granules (path, s3://)",
+    )
+    p.add_argument(
+        "--smap-version",
+        help="SPL4SMGP version to read where several are mixed: 7, 8 or a science id (Vv8010)",
+    )
     p.add_argument("--era5", help="ERA5 Zarr store (path or s3://)")
-    p.add_argument("--srtm", help="prefix holding srtm/<S02E036>.tif (path, s3:// or http)")
+    p.add_argument(
+        "--dem",
+        "--srtm",
+        dest="dem",
+        help="DEM: folder/prefix of SRTM (S02E036.tif/.hgt[.zip]) or Copernicus DEM tiles, a VRT"
+        " or raster, a STAC items file or stac+https://API[#collection] (default cop-dem-glo-30)",
+    )
+    p.add_argument(
+        "--dem-source",
+        choices=["auto", "srtm", "copernicus", "vrt", "stac"],
+        default="auto",
+        help="kind of the --dem source (auto: read from what it points at)",
+    )
     p.add_argument("--landcover", help="land-cover class raster (WorldCover codes), path or URL")
     p.add_argument("--geomorphons", help="geomorphon class raster (1..10), path or URL")
     p.add_argument("--max-cloud-cover", type=float, default=None)

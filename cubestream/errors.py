@@ -26,10 +26,12 @@ __all__ = [
     "OffsetError",
     "PortInUseError",
     "ProviderError",
+    "ReplacedGranuleWarning",
     "ReplicaError",
     "ReplicaNotFoundError",
     "SamplingError",
     "SourceError",
+    "SourceKindError",
     "StacItemError",
     "StacSearchError",
     "StrataError",
@@ -108,6 +110,14 @@ class AssetNotFoundError(AssetReadError, FileNotFoundError):
 
 class IncompleteSourceWarning(CubestreamError, UserWarning):  # noqa: N818 (a warning)
     """A source lacks part of what was asked for; the values left out are NaN or counted."""
+
+
+class SourceKindError(L1Error, ValueError):
+    """A source is ambiguous or not of the kind asked for (what was looked for is named)."""
+
+
+class ReplacedGranuleWarning(CubestreamError, UserWarning):  # noqa: N818 (a warning)
+    """A granule was left out for a later processing of the same period (a higher counter)."""
 
 
 class L2Error(CubestreamError, RuntimeError):

@@ -1,6 +1,7 @@
 """The auxiliary variables of a tile group: static layers, SMAP ``smap`` and ERA5 ``era5``.
 
-The static layers are ``dem`` (SRTM), ``landcover`` and ``geomorphons``. Each variable is
+The static layers are ``dem`` (any DEM source of :mod:`cubestream.sources.dem`), ``landcover``
+and ``geomorphons``. Each variable is
 computed whole for the tile in one Dask task by its reader (:mod:`.dem`, :mod:`.smap`,
 :mod:`.era5`; the class maps by :func:`write_classes`) and written with its coordinates; the
 variable's ``complete`` attribute is set last, so a killed task is redone on the next run and a
@@ -18,6 +19,7 @@ import pandas as pd
 import zarr
 
 from cubestream.l1.store import COMPRESSOR
+from cubestream.sources.dem import DemKind
 
 __all__ = [
     "CLASS_LAYERS",
@@ -40,11 +42,19 @@ class AuxiliarySources:
     Attributes
     ----------
     smap : str, optional
-        Prefix holding ``YYYY.MM.DD/SMAP_L4_SM_gph_*.h5`` (path or ``s3://``).
+        Prefix holding NSIDC's day folders ``YYYY.MM.DD/SMAP_L4_SM_gph_*.h5`` or the granules
+        themselves (path or ``s3://``; :mod:`cubestream.sources.smap`).
+    smap_version : str, optional
+        SPL4SMGP product version (``"8"``) or science version id (``"Vv8010"``) to read where
+        several lie under ``smap``.
     era5 : str, optional
         The ERA5 Zarr store.
     srtm : str, optional
-        Prefix holding ``srtm/<S02E036>.tif``.
+        The DEM source (the name is historical): a folder or prefix of SRTM or Copernicus tiles,
+        a VRT or raster, a STAC items file or ``stac+https://...``
+        (:func:`cubestream.sources.dem.open_dem_source`).
+    dem_source : {"auto", "srtm", "copernicus", "vrt", "stac"}
+        The kind of the DEM source; ``auto`` reads it from the location.
     landcover, geomorphons : str, optional
         Class rasters (ESA WorldCover codes; geomorphons 1..10; 0 = no data), any CRS, path or
         URL: the sampler's strata rasters.
@@ -55,8 +65,10 @@ class AuxiliarySources:
     """
 
     smap: str | None = None
+    smap_version: str | None = None
     era5: str | None = None
     srtm: str | None = None
+    dem_source: DemKind = "auto"
     landcover: str | None = None
     geomorphons: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
@@ -118,11 +130,12 @@ def write_dem(
     cubes: pd.DataFrame,
     srtm: str,
     gdal_env: dict[str, str],
+    kind: DemKind = "auto",
 ) -> str:
-    """Reproject SRTM onto every cube's 30 m grid and write ``dem (cube, y, x)``."""
+    """Reproject the DEM onto every cube's 30 m grid and write ``dem (cube, y, x)``."""
     from cubestream.l1.dem import dem_cubes
 
-    values = dem_cubes(srtm, cubes, gdal_env)
+    values = dem_cubes(srtm, cubes, gdal_env, kind=kind)
     _write(
         _open(url, options, tile),
         "dem",
@@ -131,8 +144,9 @@ def write_dem(
         {},
         {
             "units": "m",
-            "long_name": "SRTM elevation, bilinear onto the tile's 30 m grid",
+            "long_name": "DEM elevation, bilinear onto the tile's 30 m grid",
             "source": srtm,
+            "source_kind": kind,
         },
     )
     return "dem"
@@ -198,7 +212,7 @@ def write_smap(
 
     assert sources.smap is not None
     so = sources.storage_options or None
-    granules = list_granules(sources.smap, start, end, so)
+    granules = list_granules(sources.smap, start, end, so, version=sources.smap_version)
     data = smap_cubes(granules, cubes, storage_options=so, start=start, end=end)
     coords = {
         "day": ("day", _days(data["day"].values)),

@@ -134,8 +134,10 @@ class L1Config:
             "max_cloud_cover": self.max_cloud_cover,
             "days_per_chunk": self.days_per_chunk,
             "smap": self.auxiliary.smap,
+            "smap_version": self.auxiliary.smap_version,
             "era5": self.auxiliary.era5,
             "srtm": self.auxiliary.srtm,
+            "dem_source": self.auxiliary.dem_source,
             "landcover": self.auxiliary.landcover,
             "geomorphons": self.auxiliary.geomorphons,
             "cubestream": __version__,
@@ -270,7 +272,7 @@ def aux_writes(plan: TilePlan, group: Any, config: L1Config) -> tuple[list[Any],
     bbox = _bbox(cubes)
     env = config.gdal_env
     calls = {
-        "dem": (aux.srtm, write_dem, (cubes, aux.srtm, config.gdal_env)),
+        "dem": (aux.srtm, write_dem, (cubes, aux.srtm, config.gdal_env, aux.dem_source)),
         **{
             name: (getattr(aux, name), write_classes, (cubes, name, getattr(aux, name), env))
             for name in CLASS_LAYERS

@@ -53,12 +53,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import fsspec
 import h5py
 import numpy as np
 import pandas as pd
@@ -68,6 +68,7 @@ from numpy.typing import NDArray
 from cubestream.errors import AssetNotFoundError, AssetReadError, IncompleteSourceWarning
 from cubestream.l1._footprints import projected_bounds
 from cubestream.l1._hdf5 import open_hdf5, prefetched
+from cubestream.sources.smap import find_granules
 
 __all__ = [
     "DEFAULT_VARIABLES",
@@ -114,6 +115,9 @@ Array = NDArray[np.float64]
 def granule_time(url: str) -> dt.datetime:
     """Centre of a granule's 3-hour period, from its NSIDC file name.
 
+    The time is taken from the ``SMAP_L4_SM_gph_<yyyymmddThhmmss>_`` part of the name wherever
+    it is (listing, :func:`cubestream.sources.smap.find_granules`, checks whole names).
+
     Parameters
     ----------
     url : str
@@ -153,16 +157,19 @@ def list_granules(
     storage_options: dict[str, Any] | None = None,
     *,
     missing: Literal["raise", "skip"] = "raise",
+    version: str | None = None,
 ) -> list[str]:
     """Granules of every day in ``[start, end]``, sorted by time.
 
-    Each day is listed on its own (``prefix/YYYY.MM.DD/SMAP_L4_SM_gph_*.h5``); when a day holds
-    two versions of a period, the last name in sort order is kept.
+    The granules are found by :func:`cubestream.sources.smap.find_granules`: NSIDC's day folders
+    (``prefix/YYYY.MM.DD/``) or a flat folder, one product version, the highest counter of a
+    period kept (and reported).
 
     Parameters
     ----------
     prefix : str
-        Directory holding the day directories (``.../SPL4SMGP.007``): a path or an fsspec URL.
+        Directory holding the day directories (``.../SPL4SMGP.008``) or the granules: a path or
+        an fsspec URL.
     start, end : datetime.date
         First and last day (inclusive).
     storage_options : dict, optional
@@ -171,6 +178,9 @@ def list_granules(
         What to do with a day that has fewer than 8 granules: raise, or keep the granules it
         has and warn (:class:`~cubestream.errors.IncompleteSourceWarning`, naming each day and
         its count; :func:`smap_cubes` records the counts in ``granule_count``).
+    version : str, optional
+        Product version (``"8"``) or science version id (``"Vv8010"``): needed where several
+        versions lie under ``prefix``.
 
     Returns
     -------
@@ -180,20 +190,18 @@ def list_granules(
     Raises
     ------
     AssetNotFoundError
-        If ``missing="raise"`` and a day has fewer than 8 granules (the days are named).
+        If ``missing="raise"`` and a day has fewer than 8 granules (the days are named), or if
+        ``prefix`` holds no granules in either layout.
+    SourceKindError
+        If versions are mixed and ``version`` does not pick one.
     """
-    fs, root = fsspec.core.url_to_fs(prefix, **(storage_options or {}))
-    urls, short = [], {}
-    for offset in range((end - start).days + 1):
-        day = start + dt.timedelta(days=offset)
-        found = fs.glob(f"{root.rstrip('/')}/{day:%Y.%m.%d}/SMAP_L4_SM_gph_*.h5")
-        by_time = {granule_time(p): p for p in sorted(found)}
-        if len(by_time) < GRANULES_PER_DAY:
-            short[day] = len(by_time)
-        urls += [by_time[t] for t in sorted(by_time)]
+    listing = find_granules(prefix, start, end, storage_options, version=version)
+    counts = Counter(g.time.date() for g in listing.granules)
+    days = [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
+    short = {day: counts[day] for day in days if counts[day] < GRANULES_PER_DAY}
     if short:
         _report_short_days(prefix, short, missing)
-    return urls if "://" not in prefix else [fs.unstrip_protocol(p) for p in urls]
+    return [g.url for g in listing.granules]
 
 
 def _report_short_days(prefix: str, short: dict[dt.date, int], missing: str) -> None:

@@ -5,7 +5,8 @@ A replica directory holds::
     replica.json                  the spec and the manifest; written last (marks a complete replica)
     objects/<key>                 every object of the bucket, the key being the path below objects/
         sentinel-2-l2a/<zone>/<band>/<square>/<yyyy>/<m>/<item id>/<asset>.tif   (Earth-search)
-        smap/SPL4SMGP.007/<yyyy.mm.dd>/SMAP_L4_SM_gph_<yyyymmddThhmmss>_Vv7032_001.h5 (NSIDC)
+        smap/SPL4SMGP.007/<yyyy.mm.dd>/SMAP_L4_SM_gph_<yyyymmddThhmmss>_Vv7032_001.h5 (NSIDC;
+            version 8: SPL4SMGP.008/.../..._Vv8010_001.h5; the flat layout has no day folders)
         era5/era5.zarr/...        ERA5 on a regular latitude/longitude grid
         srtm/<S02E036>.tif        SRTM 1 x 1 degree COGs, named by their south-west corner
         strata/<name>.tif         climate zones, land cover, geomorphons (COGs in EPSG:4326)
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
 
 __all__ = [
     "COLLECTION",
@@ -30,6 +32,7 @@ __all__ = [
     "ERA5_KEY",
     "IMAGED_FILE",
     "ITEMS_FILE",
+    "SMAP_VERSIONS",
     "OBJECTS_DIR",
     "catalogue_files",
     "item_id",
@@ -46,7 +49,11 @@ ITEMS_FILE = Path("stac") / "items.ndjson"
 CATALOGUES_DIR = Path("stac") / "catalogues"
 IMAGED_FILE = Path("imaged.geojson")
 ERA5_KEY = "era5/era5.zarr"
-SMAP_VERSION = "Vv7032"
+SMAP_VERSIONS: dict[int, tuple[str, str]] = {
+    7: ("SPL4SMGP.007", "Vv7032"),
+    8: ("SPL4SMGP.008", "Vv8010"),
+}
+"""Product folder and science version id of the SPL4SMGP versions the replica writes."""
 
 
 def catalogue_files(name: str) -> tuple[Path, Path, Path]:
@@ -70,14 +77,18 @@ def s2_key(tile_id: str, day: dt.date, item: str, asset: str) -> str:
     return f"{COLLECTION}/{int(zone)}/{band}/{square}/{day.year}/{day.month}/{item}/{asset}.tif"
 
 
-def smap_key(start: dt.datetime) -> str:
+def smap_key(start: dt.datetime, version: int = 7, layout: Literal["days", "flat"] = "days") -> str:
     """Object key of the SMAP L4 SPL4SMGP granule whose 3-hour average starts at ``start``.
 
-    The file name carries the centre of the averaging period (01:30, 04:30, ... 22:30 UTC).
+    The file name carries the centre of the averaging period (01:30, 04:30, ... 22:30 UTC) and
+    the science version id of product ``version`` (:data:`SMAP_VERSIONS`); ``layout="days"``
+    puts it in NSIDC's day folder, ``"flat"`` directly in the product folder.
     """
+    product, science = SMAP_VERSIONS[version]
     centre = start + dt.timedelta(minutes=90)
-    name = f"SMAP_L4_SM_gph_{centre:%Y%m%dT%H%M%S}_{SMAP_VERSION}_001.h5"
-    return f"smap/SPL4SMGP.007/{centre:%Y.%m.%d}/{name}"
+    name = f"SMAP_L4_SM_gph_{centre:%Y%m%dT%H%M%S}_{science}_001.h5"
+    folder = f"smap/{product}" if layout == "flat" else f"smap/{product}/{centre:%Y.%m.%d}"
+    return f"{folder}/{name}"
 
 
 def srtm_key(lon: int, lat: int) -> str:

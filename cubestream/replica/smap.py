@@ -1,12 +1,17 @@
 """SMAP L4 soil moisture of the replica: SPL4SMGP granules, 8 per day, in the real HDF5 layout.
 
 Each granule holds the 3-hour averages of one period (00:00-03:00 ... 21:00-24:00 UTC), named by the
-period's centre (:func:`cubestream.replica.layout.smap_key`). Layout as in the NSIDC files: root
-datasets ``cell_lat``, ``cell_lon`` (float32), ``cell_row``, ``cell_column`` (uint32, global EASE
-indices), ``x``, ``y`` (float64 cell centres, metres), ``time`` (the period's centre, seconds since
+period's centre and the version (:func:`cubestream.replica.layout.smap_key`: ``SPL4SMGP.007`` with
+``Vv7032`` by default, ``SPL4SMGP.008`` with ``Vv8010``; NSIDC's day folders or a flat folder).
+Layout as in the NSIDC files (``shared/real-formats/smap_l4_layout.md``): root datasets
+``cell_lat``, ``cell_lon`` (float32, units ``degrees``, fill -9999, ``DIMENSION_LABELS`` and
+``grid_mapping``), ``cell_row``, ``cell_column`` (uint32, global EASE indices), ``x``, ``y``
+(float64 cell centres, metres), ``time`` (the period's centre, seconds since
 2000-01-01T11:58:55.816) and ``EASE2_global_projection``; the group ``Geophysical_Data`` (float32,
-``_FillValue`` -9999, gzip + shuffle); the group ``Metadata`` (``DatasetIdentification``,
-``Extent``). The grid is EASE-Grid 2.0 global 9 km (EPSG:6933, 3856 x 1624 cells) cropped to the
+``_FillValue``/``missing_value``/``fmissing_value`` -9999, ``coordinates "cell_lat cell_lon"``,
+gzip + shuffle); the group ``Metadata`` (``DatasetIdentification``, ``Extent``); the global
+attributes of the GMAO writer (``Title``, ``Conventions``, ...). The grid is EASE-Grid 2.0 global
+9 km (EPSG:6933, 3856 x 1624 cells) cropped to the
 cells under ``world.bbox`` plus ``spec.smap_margin_cells``; the root attributes ``ease_row_offset``
 and ``ease_col_offset`` place the crop in the global grid (so does ``cell_row`` / ``cell_column``).
 Cells whose centre is open water (land cover 80) hold the fill value everywhere, as in the product.
@@ -50,6 +55,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import h5py
 import numpy as np
@@ -59,7 +65,7 @@ from pyproj import Transformer
 from cubestream.errors import ReplicaError
 from cubestream.replica.diurnal import cosine_mean, day_fractions
 from cubestream.replica.drivers import POROSITY
-from cubestream.replica.layout import smap_key
+from cubestream.replica.layout import SMAP_VERSIONS, smap_key
 from cubestream.replica.world import World
 
 __all__ = [
@@ -77,8 +83,9 @@ __all__ = [
 EASE_CELL_M = 9008.055210146
 """Cell size of the EASE-Grid 2.0 global 9 km grid (metres)."""
 EASE_COLS, EASE_ROWS = 3856, 1624
-EASE_X0, EASE_Y0 = -17367530.44516138, 7314540.83085046
-"""Upper-left corner of the global grid (EPSG:6933 metres)."""
+EASE_X0, EASE_Y0 = -17367530.4451615, 7314540.8306386
+"""Upper-left corner of the global grid (EPSG:6933 metres; NASA Harmony's geotransform, i.e.
+1928 and 812 cells from the origin)."""
 FILL_VALUE = np.float32(-9999.0)
 TIME_EPOCH = dt.datetime(2000, 1, 1, 11, 58, 55, 816000)
 """Origin of the ``time`` dataset (J2000 in UTC)."""
@@ -276,15 +283,41 @@ def _dataset(
         ds.attrs[key] = value
 
 
+GRID_MAPPING = "EASE2_global_projection"
+_FILL_ATTRS = {"_FillValue": FILL_VALUE, "fmissing_value": FILL_VALUE, "missing_value": FILL_VALUE}
+_GRID_ATTRS = {"DIMENSION_LABELS": "y, x", "grid_mapping": GRID_MAPPING}
+ROOT_ATTRS = {
+    "Title": "SMAP L4_SM Geophysical (GPH) Data Granule",
+    "Conventions": "CF",
+    "Institution": "cubestream replica (synthetic; not NASA data)",
+    "Comment": "HDF-5",
+    "References": "see SMAP L4_SM Product Specification Documentation",
+}
+"""Global attributes, as the GMAO writer sets them (institution and source replaced)."""
+
+
 def _write_coordinates(f: h5py.File, crop: _Crop) -> None:
     rows, cols = crop.lat.shape
     row_index = np.arange(crop.row0, crop.row0 + rows, dtype=np.uint32)
     col_index = np.arange(crop.col0, crop.col0 + cols, dtype=np.uint32)
-    fill = {"_FillValue": FILL_VALUE}
-    lat_attrs = {"units": "degrees_north", "long_name": "Center latitude of cell", **fill}
-    lon_attrs = {"units": "degrees_east", "long_name": "Center longitude of cell", **fill}
-    _dataset(f, "cell_lat", crop.lat, {**lat_attrs, "valid_min": -90.0, "valid_max": 90.0})
-    _dataset(f, "cell_lon", crop.lon, {**lon_attrs, "valid_min": -180.0, "valid_max": 180.0})
+    cell = {"units": "degrees", **_FILL_ATTRS, **_GRID_ATTRS}
+    _dataset(
+        f,
+        "cell_lat",
+        crop.lat,
+        {**cell, "long_name": "Center latitude of cell", "valid_min": -90.0, "valid_max": 90.0},
+    )
+    _dataset(
+        f,
+        "cell_lon",
+        crop.lon,
+        {
+            **cell,
+            "long_name": "Center longitude of cell",
+            "valid_min": -180.0,
+            "valid_max": 179.9989929,
+        },
+    )
     _dataset(
         f,
         "cell_row",
@@ -297,11 +330,11 @@ def _write_coordinates(f: h5py.File, crop: _Crop) -> None:
         np.repeat(col_index[None, :], rows, axis=0),
         {"long_name": "Column index of cell in the global EASE-Grid 2.0 9 km grid"},
     )
-    x_attrs = {"units": "m", "standard_name": "projection_x_coordinate", "axis": "X"}
-    y_attrs = {"units": "m", "standard_name": "projection_y_coordinate", "axis": "Y"}
-    _dataset(f, "x", crop.x, {**x_attrs, "long_name": "X coordinate of cell center in EASE 2.0"})
-    _dataset(f, "y", crop.y, {**y_attrs, "long_name": "Y coordinate of cell center in EASE 2.0"})
-    proj = f.create_dataset("EASE2_global_projection", data=np.bytes_(""), track_times=False)
+    for axis, values in (("x", crop.x), ("y", crop.y)):
+        long_name = f"{axis.upper()} coordinate of cell center in EASE 2.0 global projection"
+        attrs = {"standard_name": f"projection_{axis}_coordinate", "axis": axis.upper()}
+        _dataset(f, axis, values, {"long_name": long_name, **attrs, "units": "m"})
+    proj = f.create_dataset(GRID_MAPPING, data=np.bytes_(""), track_times=False)
     proj.attrs.update(
         grid_mapping_name="lambert_cylindrical_equal_area",
         standard_parallel=30.0,
@@ -310,6 +343,7 @@ def _write_coordinates(f: h5py.File, crop: _Crop) -> None:
         false_northing=0.0,
     )
     f.attrs.update(
+        **ROOT_ATTRS,
         ease_grid="EASE-Grid 2.0 global 9 km (EPSG:6933), 3856 columns x 1624 rows",
         ease_row_offset=np.int32(crop.row0),
         ease_col_offset=np.int32(crop.col0),
@@ -318,9 +352,9 @@ def _write_coordinates(f: h5py.File, crop: _Crop) -> None:
     )
 
 
-def _write_metadata(f: h5py.File, crop: _Crop) -> None:
+def _write_metadata(f: h5py.File, crop: _Crop, version: int) -> None:
     """The ``Metadata`` group; per-granule strings get fixed-length placeholders to fill in."""
-    name_length = len(Path(smap_key(dt.datetime(2000, 1, 1))).name)
+    name_length = len(Path(smap_key(dt.datetime(2000, 1, 1), version)).name)
     ident = f.create_group("Metadata/DatasetIdentification", track_order=False)
     ident.attrs.update(
         shortName=np.bytes_("SPL4SMGP"),
@@ -329,7 +363,7 @@ def _write_metadata(f: h5py.File, crop: _Crop) -> None:
             " Geophysical Data"
         ),
         SMAPShortName=np.bytes_("L4_SM_gph"),
-        VersionID=np.bytes_("7"),
+        VersionID=np.bytes_(str(version)),
         fileName=np.bytes_(" " * name_length),
         originatorOrganizationName=np.bytes_("cubestream replica (synthetic; not NASA data)"),
     )
@@ -344,7 +378,7 @@ def _write_metadata(f: h5py.File, crop: _Crop) -> None:
     )
 
 
-def _template(crop: _Crop) -> bytes:
+def _template(crop: _Crop, version: int) -> bytes:
     """A granule with everything but the per-period values: coordinates, attributes, groups."""
     buffer = io.BytesIO()
     with h5py.File(buffer, "w", libver=("v110", "v110")) as f:
@@ -371,11 +405,13 @@ def _template(crop: _Crop) -> bytes:
             ds.attrs.update(
                 units=units,
                 long_name=long_name,
-                _FillValue=FILL_VALUE,
                 valid_min=np.float32(low),
                 valid_max=np.float32(high),
+                coordinates="cell_lat cell_lon",
+                **_FILL_ATTRS,
+                **_GRID_ATTRS,
             )
-        _write_metadata(f, crop)
+        _write_metadata(f, crop, version)
     return buffer.getvalue()
 
 
@@ -424,7 +460,13 @@ def _compressed_day(
     return list(pool.map(granule, range(8)))
 
 
-def write_smap(world: World, objects_dir: Path) -> list[str]:
+def write_smap(
+    world: World,
+    objects_dir: Path,
+    *,
+    version: int = 7,
+    layout: Literal["days", "flat"] = "days",
+) -> list[str]:
     """Write the world's SMAP L4 SPL4SMGP granules, 8 per day.
 
     Parameters
@@ -433,6 +475,12 @@ def write_smap(world: World, objects_dir: Path) -> list[str]:
         The replica world (its drivers, statics, bbox and spec).
     objects_dir : Path
         Directory the bucket's objects live in.
+    version : {7, 8}
+        Product version: ``SPL4SMGP.007`` with ``Vv7032`` names, or ``SPL4SMGP.008`` with
+        ``Vv8010`` (the values are the same).
+    layout : {"days", "flat"}
+        NSIDC's day folders, or every granule directly in the product folder
+        (:func:`cubestream.replica.layout.smap_key`).
 
     Returns
     -------
@@ -442,8 +490,13 @@ def write_smap(world: World, objects_dir: Path) -> list[str]:
     Raises
     ------
     ReplicaError
-        If the world lies outside the EASE-Grid 2.0 global grid (beyond about 85 degrees).
+        If the world lies outside the EASE-Grid 2.0 global grid (beyond about 85 degrees), or
+        ``version`` is not one the replica writes.
     """
+    if version not in SMAP_VERSIONS:
+        raise ReplicaError(
+            f"SMAP version {version} unknown: the replica writes {list(SMAP_VERSIONS)}"
+        )
     crop = _crop(world.bbox, world.spec.smap_margin_cells)
     if crop.lat.size == 0:
         raise ReplicaError(f"the world {world.bbox} lies outside the EASE-Grid 2.0 global grid")
@@ -452,14 +505,14 @@ def write_smap(world: World, objects_dir: Path) -> list[str]:
     water = landcover == 80
     daily = _daily_at_cells(world, crop, landcover)
     shapes = _Shapes.at(lon)
-    template = _template(crop)
+    template = _template(crop, version)
     keys = []
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
         for d, day in enumerate(world.days):
             chunks = _compressed_day(_day_values(daily, d, shapes), water, pool)
             for k in range(8):
                 start = dt.datetime.combine(day, dt.time(3 * k))
-                key = smap_key(start)
+                key = smap_key(start, version, layout)
                 _write_granule(Path(objects_dir) / key, template, chunks[k], start)
                 keys.append(key)
     return keys

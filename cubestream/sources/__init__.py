@@ -6,7 +6,11 @@ level-1 build reads, and says clearly which field of which item or file is missi
 - :mod:`.stac`: find Sentinel-2 items, through a STAC API or in an items file;
 - :mod:`.sentinel2`: one adapter per Sentinel-2 L2A catalogue, picked from the items or named;
 - :mod:`.offsets`: the reflectance offset of each item, from metadata and verified on pixels;
-- :mod:`.check`: ``cubestream stac check``, the report of what a catalogue's items resolve to.
+- :mod:`.check`: ``cubestream stac check``, the report of what a catalogue's items resolve to;
+- :mod:`.dem`: elevation from SRTM or Copernicus DEM tiles, one raster or VRT, or a STAC collection;
+- :mod:`.smap`: SMAP L4 granules (V7, V8) in NSIDC day folders or one flat folder;
+- :mod:`.era5`: ERA5 in today's Zarr layout, ARCO-ERA5, new-CDS NetCDF or WeatherBench2;
+- :mod:`.config`: the runtime knobs of reading (GDAL options, retries) in one place.
 """
 
 __all__: list[str] = []

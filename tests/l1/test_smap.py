@@ -267,5 +267,5 @@ def test_served_over_s3_equals_local(replica_root: Path, replica_endpoints: Endp
     bad = remote[0].replace("2022.01.10/", "2022.01.10/x")
     with pytest.raises(AssetNotFoundError, match=r"2022\.01\.10/xSMAP_L4_SM_gph_20220110T013000"):
         smap_cubes([bad], cubes, storage_options=options)
-    with pytest.raises(AssetNotFoundError, match=r"2022-01-10 \(0 of 8\)"):
+    with pytest.raises(AssetNotFoundError, match=r"no SMAP L4 granules under .*smap/nowhere"):
         list_granules(replica_endpoints.s3_url("smap/nowhere"), start, start, options)

@@ -27,7 +27,7 @@ from cubestream.replica.world import World
 
 # EASE-Grid 2.0 global 9 km, from the NSIDC grid definition (independent of the writer's constants)
 EASE_CELL = 9008.055210146
-EASE_X0, EASE_Y0 = -17367530.44516138, 7314540.83085046
+EASE_X0, EASE_Y0 = -17367530.4451615, 7314540.8306386
 J2000 = dt.datetime(2000, 1, 1, 11, 58, 55, 816000)
 
 
