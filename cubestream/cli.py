@@ -192,6 +192,7 @@ def _l1(args: argparse.Namespace) -> int:
         auxiliary=AuxiliarySources(
             smap=args.smap,
             era5=args.era5,
+            era5_layout=args.era5_layout,
             srtm=args.srtm,
             landcover=args.landcover,
             geomorphons=args.geomorphons,
@@ -213,7 +214,17 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
     p.add_argument("--endpoints", help="JSON line of `cubestream replica serve` (S3 settings)")
     p.add_argument("--smap", help="SMAP L4 prefix holding YYYY.MM.DD/ folders (path or s3://)")
-    p.add_argument("--era5", help="ERA5 Zarr store (path or s3://)")
+    p.add_argument(
+        "--era5",
+        help="ERA5 source: a Zarr store (today's layout, ARCO-ERA5, WeatherBench2) or new-CDS "
+        "NetCDF (a .nc file, glob, folder or .zip); path or URL",
+    )
+    p.add_argument(
+        "--era5-layout",
+        choices=["auto", "cubestream", "arco", "cds", "weatherbench2"],
+        default="auto",
+        help="layout of --era5 (default: detected from its names, dimensions and attributes)",
+    )
     p.add_argument("--srtm", help="prefix holding srtm/<S02E036>.tif (path, s3:// or http)")
     p.add_argument("--landcover", help="land-cover class raster (WorldCover codes), path or URL")
     p.add_argument("--geomorphons", help="geomorphon class raster (1..10), path or URL")

@@ -18,6 +18,7 @@ import pandas as pd
 import zarr
 
 from cubestream.l1.store import COMPRESSOR
+from cubestream.sources.era5 import Era5Layout
 
 __all__ = [
     "CLASS_LAYERS",
@@ -42,7 +43,8 @@ class AuxiliarySources:
     smap : str, optional
         Prefix holding ``YYYY.MM.DD/SMAP_L4_SM_gph_*.h5`` (path or ``s3://``).
     era5 : str, optional
-        The ERA5 Zarr store.
+        The ERA5 source: a Zarr store (today's layout, ARCO-ERA5, WeatherBench2) or new-CDS
+        NetCDF (a file, glob, folder or ``.zip``).
     srtm : str, optional
         Prefix holding ``srtm/<S02E036>.tif``.
     landcover, geomorphons : str, optional
@@ -52,6 +54,8 @@ class AuxiliarySources:
         fsspec options for ``s3://`` sources (SMAP, ERA5).
     era5_margin_deg : float
         Margin of the ERA5 window around the tile's boxes.
+    era5_layout : {"auto", "cubestream", "arco", "cds", "weatherbench2"}
+        Layout of the ERA5 source (:mod:`cubestream.sources.era5`); ``"auto"`` detects it.
     """
 
     smap: str | None = None
@@ -61,6 +65,7 @@ class AuxiliarySources:
     geomorphons: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
     era5_margin_deg: float = 0.25
+    era5_layout: Era5Layout = "auto"
 
 
 def _open(url: str, options: dict[str, Any] | None, tile: str) -> Any:
@@ -243,6 +248,7 @@ def write_era5(
         end,
         sources.era5_margin_deg,
         sources.storage_options or None,
+        layout=sources.era5_layout,
     )
     coords = {
         "era5_time": ("era5_time", _days(data["era5_time"].values)),
@@ -260,6 +266,7 @@ def write_era5(
         {
             "long_name": "ERA5 daily aggregates around the tile",
             "source": sources.era5,
+            "era5_layout": str(data.attrs.get("era5_layout", sources.era5_layout)),
             "units_per_variable": list(data.attrs.get("units", ())),
         },
     )

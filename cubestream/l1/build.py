@@ -119,6 +119,7 @@ class L1Config:
             "days_per_chunk": self.days_per_chunk,
             "smap": self.auxiliary.smap,
             "era5": self.auxiliary.era5,
+            "era5_layout": self.auxiliary.era5_layout,
             "srtm": self.auxiliary.srtm,
             "landcover": self.auxiliary.landcover,
             "geomorphons": self.auxiliary.geomorphons,

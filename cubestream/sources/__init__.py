@@ -1,0 +1,3 @@
+"""Readers of the real archives, one module per kind of input."""
+
+__all__: list[str] = []

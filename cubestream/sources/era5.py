@@ -1,0 +1,541 @@
+"""ERA5 as users have it: one adapter per layout, each giving the canonical dataset of L1.
+
+:func:`open_era5` opens a source lazily (metadata and coordinates only, no Dask), picks its
+layout (named by the user, or detected from names, dimensions and attributes: never guessed)
+and returns the *canonical dataset* that :func:`cubestream.l1.era5.era5_tile` reads:
+
+- data variables with the short names ``t2m d2m sp tp e pev ssr`` (those the source has) over
+  ``(time, latitude, longitude)``; ``time`` sorted and unique; latitude and longitude as stored
+  (either order, longitudes -180..180 or 0..360: :func:`era5_tile` handles both);
+- each summed variable (``tp e pev ssr``) tells its accumulation convention: the attribute
+  ``accumulation_period_hours = k`` says each value is the amount over the ``k`` hours ending at
+  ``time`` (per-step amounts); without it, ``GRIB_stepType = "accum"`` or an ``accumulation``
+  attribute says raw forecast accumulations (restarting at 06 and 18 UTC).
+
+Layouts
+
+=================  ====================================  ==========================================
+layout             detected by                           normalisation
+=================  ====================================  ==========================================
+``cubestream``     ``time``; short names; summed         none (raw forecast accumulations, the
+                   variables say ``accum``               replica's store)
+``arco``           ``time``; long names                  long -> short names; ``time`` cut to
+                   (``2m_temperature`` ...); attribute   ``valid_time_start`` .. the later of
+                   ``valid_time_start``                  ``valid_time_stop`` and
+                                                         ``valid_time_stop_era5t``; hourly amounts
+``cds``            ``valid_time``; short names; NetCDF   files stitched along ``valid_time``
+                   file, glob, folder or ``.zip``        (a step held twice keeps ERA5 ``0001``
+                                                         over ERA5T ``0005``); hourly amounts
+``weatherbench2``  ``time``; long names; no              long -> short names; at 6 h steps ``tp``
+                   ``valid_time_start``                  from ``total_precipitation_6hr``
+=================  ====================================  ==========================================
+
+A 6-hourly WeatherBench2 store has no 6-hour amounts of ``e``, ``pev``, ``ssr`` (its hourly
+accumulations hold the last hour only): those are left out and named in the dataset's
+``unavailable`` attribute. Legacy CDS NetCDF (``time``, short names, no GRIB attributes) is not
+detected: name it with ``--era5-layout cds``; one with an ``expver`` *dimension* is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import fsspec
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+from cubestream.errors import AssetNotFoundError, AssetReadError
+
+__all__ = [
+    "ADAPTERS",
+    "ERA5_LAYOUTS",
+    "LONG_NAMES",
+    "SUMMED",
+    "VARIABLES",
+    "Era5Adapter",
+    "Era5Layout",
+    "Era5Source",
+    "detect_layout",
+    "open_era5",
+]
+
+Era5Layout = Literal["auto", "cubestream", "arco", "cds", "weatherbench2"]
+ERA5_LAYOUTS: tuple[str, ...] = ("auto", "cubestream", "arco", "cds", "weatherbench2")
+"""Values of ``--era5-layout``."""
+VARIABLES = ("t2m", "d2m", "sp", "tp", "e", "pev", "ssr")
+"""Short names of the canonical dataset."""
+SUMMED = ("tp", "e", "pev", "ssr")
+"""Accumulated (summed) variables."""
+LONG_NAMES = {
+    "2m_temperature": "t2m",
+    "2m_dewpoint_temperature": "d2m",
+    "surface_pressure": "sp",
+    "total_precipitation": "tp",
+    "evaporation": "e",
+    "potential_evaporation": "pev",
+    "surface_net_solar_radiation": "ssr",
+}
+"""ARCO-ERA5 / WeatherBench2 (CDS long) names -> short names."""
+OPTION = "--era5-layout {cubestream,arco,cds,weatherbench2}"
+_NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".zip")
+_ZARR_MARKERS = ("zarr.json", ".zgroup", ".zmetadata")
+_HOUR = np.timedelta64(1, "h")
+Parts = Sequence[tuple[str, xr.Dataset]]
+
+
+@dataclass(frozen=True)
+class Era5Source:
+    """An opened ERA5 source: where it is, its layout and its canonical dataset."""
+
+    url: str
+    layout: str
+    dataset: xr.Dataset
+
+
+class Era5Adapter(Protocol):
+    """One layout: how to recognise it and how to turn it into the canonical dataset."""
+
+    layout: str
+
+    def mismatches(self, ds: xr.Dataset) -> list[str]:
+        """What in ``ds`` does not fit this layout (empty: it fits)."""
+        ...
+
+    def normalise(self, parts: Parts, url: str) -> xr.Dataset:
+        """The canonical dataset of the opened ``parts`` (file name, dataset); lazy."""
+        ...
+
+
+# --- checks shared by the adapters --------------------------------------------------------------
+
+
+def _says_accumulated(attrs: dict[Any, Any]) -> bool:
+    return attrs.get("GRIB_stepType") == "accum" or "accumulation" in attrs
+
+
+def _names_and_time(ds: xr.Dataset, names: Sequence[str], time: str, kind: str) -> list[str]:
+    out = []
+    if time not in ds.dims:
+        out.append(f"no '{time}' dimension (dimensions: {sorted(map(str, ds.dims))})")
+    if not any(n in ds.data_vars for n in names):
+        out.append(f"none of the {kind} names {list(names)}")
+    return out
+
+
+def _one(parts: Parts, layout: str, url: str) -> xr.Dataset:
+    if len(parts) != 1:
+        raise AssetReadError(
+            f"the ERA5 source {url} is {len(parts)} NetCDF files; the {layout} layout is one "
+            "Zarr store (NetCDF files are the cds layout)"
+        )
+    return parts[0][1]
+
+
+def _per_step(attrs: dict[Any, Any], hours: int, how: str) -> dict[Any, Any]:
+    return {**attrs, "accumulation_period_hours": hours, "accumulation": how}
+
+
+def _step_hours(ds: xr.Dataset, url: str) -> int:
+    times = ds["time"].values
+    if len(times) < 2:
+        raise AssetReadError(f"the ERA5 source {url} holds fewer than two time steps")
+    return int(np.min(np.diff(times)) // _HOUR)
+
+
+# --- the adapters -------------------------------------------------------------------------------
+
+
+class CubestreamAdapter:
+    """Today's layout: short names, ``time``, raw forecast accumulations (no change)."""
+
+    layout = "cubestream"
+
+    def mismatches(self, ds: xr.Dataset) -> list[str]:
+        out = _names_and_time(ds, VARIABLES, "time", "short")
+        bare = [v for v in SUMMED if v in ds.data_vars and not _says_accumulated(ds[v].attrs)]
+        if bare:
+            out.append(
+                f"{bare} lack accumulation attributes (GRIB_stepType 'accum' or 'accumulation')"
+            )
+        return out
+
+    def normalise(self, parts: Parts, url: str) -> xr.Dataset:
+        ds = _one(parts, self.layout, url)
+        return ds[[v for v in VARIABLES if v in ds.data_vars]]
+
+
+class ArcoAdapter:
+    """ARCO-ERA5: long names, hourly amounts, data only in the ``valid_time_*`` window."""
+
+    layout = "arco"
+
+    def mismatches(self, ds: xr.Dataset) -> list[str]:
+        out = _names_and_time(ds, list(LONG_NAMES), "time", "long")
+        if "valid_time_start" not in ds.attrs:
+            out.append("no attribute 'valid_time_start'")
+        return out
+
+    def normalise(self, parts: Parts, url: str) -> xr.Dataset:
+        ds = _one(parts, self.layout, url)
+        if "valid_time_start" not in ds.attrs or "valid_time_stop" not in ds.attrs:
+            raise AssetReadError(
+                f"the ARCO-ERA5 store {url} lacks the attributes valid_time_start/valid_time_stop"
+                " that bound its data; name another layout with " + OPTION
+            )
+        stops = [ds.attrs["valid_time_stop"], ds.attrs.get("valid_time_stop_era5t")]
+        stop = max(str(s) for s in stops if s)
+        window = ds.sel(time=slice(str(ds.attrs["valid_time_start"]), stop))
+        return _renamed(window, 1, "ARCO-ERA5 hourly: the amount over the hour ending at time")
+
+
+class WeatherBench2Adapter:
+    """WeatherBench2 ERA5: long names at 1 or 6 hours; 6-hour precipitation sums."""
+
+    layout = "weatherbench2"
+
+    def mismatches(self, ds: xr.Dataset) -> list[str]:
+        out = _names_and_time(ds, list(LONG_NAMES), "time", "long")
+        if "valid_time_start" in ds.attrs:
+            out.append("has ARCO-ERA5's attribute 'valid_time_start'")
+        return out
+
+    def normalise(self, parts: Parts, url: str) -> xr.Dataset:
+        ds = _one(parts, self.layout, url)
+        step = _step_hours(ds, url)
+        if step == 1:
+            return _renamed(ds, 1, "WeatherBench2 hourly: the amount over the hour ending at time")
+        names = {f"{long}_{step}hr": short for long, short in LONG_NAMES.items()}
+        instant = {k: v for k, v in LONG_NAMES.items() if v not in SUMMED and k in ds.data_vars}
+        period = {k: v for k, v in names.items() if k in ds.data_vars}
+        lost = [v for k, v in LONG_NAMES.items() if v in SUMMED and v not in period.values()]
+        out = ds[[*instant, *period]].rename({**instant, **period})
+        how = f"WeatherBench2 {step}-hourly sums: the amount over the {step} hours ending at time"
+        for v in period.values():
+            out[v].attrs = _per_step(out[v].attrs, step, how)
+        out.attrs["unavailable"] = (
+            f"{lost}: the {step}-hourly store {url} has no {step}-hour amounts of them "
+            "(hourly accumulations sampled every few hours cannot be summed to days)"
+        )
+        return out
+
+
+def _renamed(ds: xr.Dataset, hours: int, how: str) -> xr.Dataset:
+    present = {k: v for k, v in LONG_NAMES.items() if k in ds.data_vars}
+    out = ds[list(present)].rename(present)
+    for v in SUMMED:
+        if v in out.data_vars:
+            out[v].attrs = _per_step(out[v].attrs, hours, how)
+    return out
+
+
+class CdsAdapter:
+    """New-CDS NetCDF: ``valid_time``, ``expver`` per step, one file per stepType."""
+
+    layout = "cds"
+
+    def mismatches(self, ds: xr.Dataset) -> list[str]:
+        return _names_and_time(ds, VARIABLES, "valid_time", "short")
+
+    def normalise(self, parts: Parts, url: str) -> xr.Dataset:
+        return _stitch(parts, url)
+
+
+ADAPTERS: dict[str, Era5Adapter] = {
+    a.layout: a for a in (CubestreamAdapter(), ArcoAdapter(), CdsAdapter(), WeatherBench2Adapter())
+}
+"""The adapter of each layout."""
+
+
+def detect_layout(ds: xr.Dataset, url: str) -> str:
+    """The one layout ``ds`` fits; raises naming what each layout misses otherwise.
+
+    Raises
+    ------
+    AssetReadError
+        If no layout or several fit.
+    """
+    misses = {name: adapter.mismatches(ds) for name, adapter in ADAPTERS.items()}
+    fits = [name for name, miss in misses.items() if not miss]
+    if len(fits) == 1:
+        return fits[0]
+    names = sorted(map(str, ds.data_vars))
+    shown = names[:12] + (["..."] if len(names) > 12 else [])
+    if not fits:
+        why = "; ".join(f"{name}: {', '.join(miss)}" for name, miss in misses.items())
+        raise AssetReadError(
+            f"unknown ERA5 layout of {url} (variables {shown}, dimensions "
+            f"{sorted(map(str, ds.dims))}): {why}. Name the layout with {OPTION}"
+        )
+    raise AssetReadError(f"ambiguous ERA5 layout of {url}: it fits {fits}; name one with {OPTION}")
+
+
+# --- stitching NetCDF files (cds) ---------------------------------------------------------------
+
+
+class _Rows(BackendArray):
+    """Rows (the first axis) gathered lazily from variables of several files."""
+
+    def __init__(self, parts: list[xr.Variable], part: NDArray[np.intp], row: NDArray[np.intp]):
+        self.parts, self.part, self.row = parts, part, row
+        self.shape = (len(part), *parts[0].shape[1:])
+        self.dtype = parts[0].dtype
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> Any:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._get
+        )
+
+    def _get(self, key: tuple[Any, ...]) -> NDArray[Any]:
+        rows = np.arange(self.shape[0])[key[0]]
+        wanted = np.atleast_1d(rows)
+        pieces: list[tuple[NDArray[np.intp], NDArray[Any]]] = []
+        for p in np.unique(self.part[wanted]):
+            mine = np.flatnonzero(self.part[wanted] == p)
+            local = self.row[wanted[mine]]
+            lo, hi = int(local.min()), int(local.max())
+            block = np.asarray(self.parts[p][(slice(lo, hi + 1), *key[1:])])
+            pieces.append((mine, block[local - lo]))
+        if not pieces:
+            return np.asarray(self.parts[0][(slice(0, 0), *key[1:])])
+        out = np.empty((len(wanted), *pieces[0][1].shape[1:]), dtype=pieces[0][1].dtype)
+        for mine, values in pieces:
+            out[mine] = values
+        return out[0] if np.ndim(rows) == 0 else out
+
+
+def _time_name(ds: xr.Dataset, name: str) -> str:
+    if "expver" in ds.dims:
+        raise AssetReadError(
+            f"the ERA5 NetCDF {name} has an 'expver' dimension (legacy CDS): it is not read; "
+            "download it again from the new CDS (data_format netcdf)"
+        )
+    for time in ("valid_time", "time"):
+        if time in ds.dims:
+            return time
+    raise AssetReadError(f"the ERA5 NetCDF {name} has no 'valid_time' or 'time' dimension")
+
+
+def _priority(ds: xr.Dataset, time: str) -> NDArray[np.int64]:
+    """0 for ERA5 (``expver`` 0001) steps, 1 for any other (ERA5T 0005) or unknown."""
+    if "expver" not in ds.variables:
+        return np.ones(ds.sizes[time], dtype=np.int64)
+    codes = np.asarray(ds["expver"].values).astype(str)
+    return np.where(np.char.strip(codes) == "0001", 0, 1).astype(np.int64)
+
+
+def _pick(parts: list[tuple[str, xr.Dataset, str]]) -> tuple[NDArray[Any], NDArray[np.intp]]:
+    """Times held by ``parts`` once each (ERA5 before ERA5T, then file order): times, keys."""
+    times = np.concatenate([ds[t].values.astype("datetime64[ns]") for _, ds, t in parts])
+    priority = np.concatenate([_priority(ds, t) for _, ds, t in parts])
+    order = np.lexsort((np.arange(len(times)), priority, times))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = times[order][1:] != times[order][:-1]
+    keep = order[first]
+    return times[keep], keep
+
+
+def _stitch(parts: Parts, url: str) -> xr.Dataset:
+    """One canonical dataset from the files of a CDS download (lazy; see the module docstring)."""
+    timed = [(name, ds, _time_name(ds, name)) for name, ds in parts]
+    _same_grid(timed, url)
+    columns: dict[str, tuple[NDArray[Any], list[tuple[str, xr.Dataset, str]], NDArray[Any]]] = {}
+    for v in VARIABLES:
+        holding = [p for p in timed if v in p[1].data_vars]
+        if holding:
+            times, keep = _pick(holding)
+            columns[v] = (times, holding, keep)
+    if not columns:
+        raise AssetReadError(
+            f"the ERA5 NetCDF files of {url} hold none of {list(VARIABLES)} "
+            f"(files: {[name for name, _ in parts]})"
+        )
+    common = columns[next(iter(columns))][0]
+    for times, _, _ in columns.values():
+        common = np.intersect1d(common, times)
+    first = timed[0][1]
+    data = {v: _column(v, common, *columns[v]) for v in columns}
+    coords = {"time": common, "latitude": first["latitude"], "longitude": first["longitude"]}
+    return xr.Dataset(data, coords=coords, attrs={"source": url, "era5_layout": "cds"})
+
+
+def _column(
+    v: str,
+    common: NDArray[Any],
+    times: NDArray[Any],
+    holding: list[tuple[str, xr.Dataset, str]],
+    keep: NDArray[np.intp],
+) -> xr.Variable:
+    sizes = [ds.sizes[t] for _, ds, t in holding]
+    part = np.repeat(np.arange(len(holding)), sizes)[keep]
+    row = np.concatenate([np.arange(n) for n in sizes])[keep]
+    at = np.searchsorted(times, common)
+    variables = [ds[v].variable for _, ds, _ in holding]
+    attrs = dict(variables[0].attrs)
+    if v in SUMMED:
+        attrs = _per_step(attrs, 1, "CDS hourly: the amount over the hour ending at valid_time")
+    array = indexing.LazilyIndexedArray(_Rows(variables, part[at], row[at]))
+    dims = ("time", *variables[0].dims[1:])
+    chunk = min(sizes)
+    return xr.Variable(dims, array, attrs, encoding={"chunks": (chunk, *variables[0].shape[1:])})
+
+
+def _same_grid(timed: list[tuple[str, xr.Dataset, str]], url: str) -> None:
+    name0, ds0, _ = timed[0]
+    for name, ds, _ in timed[1:]:
+        for axis in ("latitude", "longitude"):
+            if not np.array_equal(ds[axis].values, ds0[axis].values):
+                raise AssetReadError(
+                    f"the ERA5 NetCDF files {name0} and {name} of {url} have different "
+                    f"{axis} grids; download them on one grid"
+                )
+
+
+# --- opening ------------------------------------------------------------------------------------
+
+
+def _is_netcdf(fs: Any, path: str) -> bool:
+    if any(c in path for c in "*?["):
+        return True
+    if path.rstrip("/").lower().endswith(_NETCDF_SUFFIXES):
+        return True
+    if ".zarr" in path.rsplit("/", 1)[-1].lower() or not fs.isdir(path):
+        return False
+    return not any(fs.exists(f"{path.rstrip('/')}/{m}") for m in _ZARR_MARKERS)
+
+
+def _netcdf_paths(fs: Any, path: str, url: str) -> list[str]:
+    if any(c in path for c in "*?["):
+        found = sorted(fs.glob(path))
+    elif fs.isdir(path):
+        found = sorted(p for p in fs.ls(path, detail=False) if p.lower().endswith(_NETCDF_SUFFIXES))
+    else:
+        found = [path] if fs.exists(path) else []
+    if not found:
+        raise AssetNotFoundError(f"no ERA5 NetCDF (.nc or .zip) file found at {url}")
+    return found
+
+
+def _unzipped(fs: Any, path: str) -> list[str]:
+    """The ``.nc`` members of a zip, extracted once into a cache folder (per zip identity)."""
+    info = fs.info(path)
+    key = f"{path}|{info.get('size')}|{info.get('mtime') or info.get('LastModified') or ''}"
+    cache = Path(tempfile.gettempdir()) / "cubestream-era5"
+    root = cache / hashlib.sha1(key.encode()).hexdigest()
+    if not root.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        part = Path(tempfile.mkdtemp(prefix="partial-", dir=cache))
+        with fs.open(path, "rb") as raw, zipfile.ZipFile(raw) as archive:
+            members = [m for m in archive.namelist() if m.lower().endswith((".nc", ".nc4"))]
+            if not members:
+                raise AssetReadError(f"the zip {path} holds no .nc file ({archive.namelist()})")
+            for member in members:
+                (part / Path(member).name).write_bytes(archive.read(member))
+        try:
+            os.rename(part, root)
+        except OSError:  # another process extracted it first
+            shutil.rmtree(part, ignore_errors=True)
+    return sorted(str(p) for p in root.iterdir() if p.suffix in (".nc", ".nc4"))
+
+
+def _open_netcdf(target: Any, name: str, url: str) -> xr.Dataset:
+    """Open one NetCDF file (a local path or an open file object) lazily."""
+    try:
+        return xr.open_dataset(target, chunks=None, cache=False)
+    except FileNotFoundError as exc:
+        raise AssetNotFoundError(f"ERA5 NetCDF {name} not found ({url}): {exc}") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        raise AssetReadError(
+            f"cannot open the ERA5 NetCDF {name} of {url}: {exc} (NetCDF-4 files need h5netcdf)"
+        ) from exc
+
+
+def _open_zarr(url: str, storage_options: dict[str, Any] | None) -> xr.Dataset:
+    """Open the store lazily (no Dask, no caching: indexing reads only the chunks it meets)."""
+    try:
+        with warnings.catch_warnings():  # a store without consolidated metadata is fine
+            warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated")
+            return xr.open_dataset(
+                url,
+                engine="zarr",
+                chunks=None,
+                cache=False,
+                storage_options=storage_options if "://" in url else None,
+            )
+    except FileNotFoundError as exc:
+        raise AssetNotFoundError(f"ERA5 Zarr store not found: {url} ({exc})") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        raise AssetReadError(f"cannot open the ERA5 Zarr store {url}: {exc}") from exc
+
+
+def _open_parts(
+    url: str, storage_options: dict[str, Any] | None
+) -> tuple[list[tuple[str, xr.Dataset]], bool]:
+    """The opened datasets of ``url`` and whether they are NetCDF files."""
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options if "://" in url else {}) or {})
+    if not _is_netcdf(fs, path):
+        return [(url, _open_zarr(url, storage_options))], False
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    parts = []
+    for found in _netcdf_paths(fs, path, url):
+        if found.lower().endswith(".zip"):
+            parts += [(f, _open_netcdf(f, f, url)) for f in _unzipped(fs, found)]
+        else:
+            parts.append(
+                (found, _open_netcdf(found if local else fs.open(found, "rb"), found, url))
+            )
+    return parts, True
+
+
+def open_era5(
+    url: str, layout: Era5Layout | str = "auto", storage_options: dict[str, Any] | None = None
+) -> Era5Source:
+    """Open an ERA5 source lazily as the canonical dataset (see the module docstring).
+
+    Parameters
+    ----------
+    url : str
+        A Zarr store, or NetCDF: a file, a glob, a folder of ``.nc`` files or a ``.zip`` of them;
+        a path or an fsspec URL.
+    layout : {"auto", "cubestream", "arco", "cds", "weatherbench2"}
+        The layout, or ``"auto"`` to detect it.
+    storage_options : dict, optional
+        fsspec options for URLs.
+
+    Returns
+    -------
+    Era5Source
+        The url, the layout used and the canonical dataset (nothing read but coordinates).
+
+    Raises
+    ------
+    AssetNotFoundError
+        If the source does not exist.
+    AssetReadError
+        If it cannot be read, or its layout is unknown, ambiguous or not the one named.
+    """
+    if layout not in ERA5_LAYOUTS:
+        raise ValueError(f"era5 layout must be one of {list(ERA5_LAYOUTS)}, not {layout!r}")
+    parts, netcdf = _open_parts(url, storage_options)
+    if layout == "auto":
+        checked = [detect_layout(ds, name) for name, ds in parts]
+        layout = checked[0]
+        if netcdf and set(checked) != {"cds"}:
+            raise AssetReadError(
+                f"the NetCDF files of {url} are detected as {checked}; NetCDF is read as the "
+                f"cds layout only ({OPTION})"
+            )
+    dataset = ADAPTERS[layout].normalise(parts, url)
+    dataset.attrs = {**dataset.attrs, "era5_layout": layout, "source": url}
+    return Era5Source(url=url, layout=layout, dataset=dataset)
