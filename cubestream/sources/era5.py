@@ -366,8 +366,30 @@ def _stitch(parts: Parts, url: str) -> xr.Dataset:
         common = np.intersect1d(common, times)
     first = timed[0][1]
     data = {v: _column(v, common, *columns[v]) for v in columns}
-    coords = {"time": common, "latitude": first["latitude"], "longitude": first["longitude"]}
+    coords: dict[str, Any] = {
+        "time": common,
+        "latitude": first["latitude"],
+        "longitude": first["longitude"],
+    }
+    if any("expver" in ds.variables for _, ds, _ in timed):
+        coords["expver"] = ("time", _expver(common, *columns[next(iter(columns))]))
     return xr.Dataset(data, coords=coords, attrs={"source": url, "era5_layout": "cds"})
+
+
+def _expver(
+    common: NDArray[Any],
+    times: NDArray[Any],
+    holding: list[tuple[str, xr.Dataset, str]],
+    keep: NDArray[np.intp],
+) -> NDArray[np.str_]:
+    """The ``expver`` of each step kept ('' where a file has none)."""
+    codes = [
+        np.asarray(ds["expver"].values).astype(str)
+        if "expver" in ds.variables
+        else np.full(ds.sizes[t], "")
+        for _, ds, t in holding
+    ]
+    return np.concatenate(codes)[keep][np.searchsorted(times, common)]
 
 
 def _column(
@@ -430,7 +452,8 @@ def _netcdf_paths(fs: Any, path: str, url: str) -> list[str]:
 def _unzipped(fs: Any, path: str) -> list[str]:
     """The ``.nc`` members of a zip, extracted once into a cache folder (per zip identity)."""
     info = fs.info(path)
-    key = f"{path}|{info.get('size')}|{info.get('mtime') or info.get('LastModified') or ''}"
+    stamps = [str(info.get(k)) for k in ("size", "mtime", "LastModified", "ETag", "created")]
+    key = "|".join([fs.unstrip_protocol(path), *stamps])
     cache = Path(tempfile.gettempdir()) / "cubestream-era5"
     root = cache / hashlib.sha1(key.encode()).hexdigest()
     if not root.is_dir():
@@ -483,7 +506,8 @@ def _open_parts(
     url: str, storage_options: dict[str, Any] | None
 ) -> tuple[list[tuple[str, xr.Dataset]], bool]:
     """The opened datasets of ``url`` and whether they are NetCDF files."""
-    fs, path = fsspec.core.url_to_fs(url, **(storage_options if "://" in url else {}) or {})
+    options = (storage_options or {}) if "://" in url else {}
+    fs, path = fsspec.core.url_to_fs(url, **options)
     if not _is_netcdf(fs, path):
         return [(url, _open_zarr(url, storage_options))], False
     local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))

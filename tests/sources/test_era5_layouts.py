@@ -11,14 +11,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import h5netcdf.legacyapi as netcdf
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
 
-from cubestream.errors import AssetReadError
+from cubestream.errors import AssetNotFoundError, AssetReadError
+from cubestream.l1.auxiliary import AuxiliarySources, write_era5
+from cubestream.l1.build import L1Config
 from cubestream.l1.era5 import era5_tile
-from cubestream.replica.era5 import write_era5
+from cubestream.replica.era5 import write_era5 as write_replica_era5
 from cubestream.replica.era5_layouts import ARCO_NAMES, CDS_FILES, write_era5_arco, write_era5_cds
 from cubestream.replica.layout import ERA5_KEY
 from cubestream.replica.spec import ReplicaSpec, preset
@@ -42,7 +46,7 @@ def world() -> World:
 @pytest.fixture(scope="module")
 def stores(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("era5-layouts")
-    write_era5(world, root / "objects")
+    write_replica_era5(world, root / "objects")
     write_era5_arco(world, root / "arco.zarr")
     write_era5_cds(world, root / "cds")
     (zipped,) = write_era5_cds(world, root / "cds-zip", zipped=True)
@@ -389,3 +393,46 @@ def test_unknown_and_ambiguous_layouts_are_errors_naming_the_store(tmp_path: Pat
         open_era5(str(tmp_path / "both.zarr"))
     with pytest.raises(ValueError, match="era5 layout must be one of"):
         open_era5(str(tmp_path / "both.zarr"), layout="grib")
+
+
+# --- through fsspec URLs and the L1 writer ------------------------------------------------------
+
+
+def test_cds_files_and_zip_behind_a_url(stores: dict[str, str], today: xr.DataArray) -> None:
+    memory = fsspec.filesystem("memory")
+    for name in CDS_FILES.values():
+        memory.pipe(f"/era5-all/{name}", Path(stores["cds"], name).read_bytes())
+    memory.pipe("/era5-zip/download.zip", Path(stores["cds-zip"]).read_bytes())
+    try:
+        for url in (
+            "memory://era5-all/*.nc",
+            "memory://era5-all",
+            "memory://era5-zip/download.zip",
+        ):
+            _assert_same_days(era5_tile(url, BBOX, START, END), today)
+        with pytest.raises(AssetNotFoundError, match=r"memory://nowhere/\*\.nc"):
+            open_era5("memory://nowhere/*.nc")
+    finally:
+        memory.rm(["/era5-all", "/era5-zip"], recursive=True)
+
+
+def test_the_l1_writer_records_the_layout(stores: dict[str, str], tmp_path: Path) -> None:
+    url = str(tmp_path / "l1.zarr")
+    zarr.open_group(url, mode="w", zarr_format=3).create_group("37MBU")
+    values = {}
+    for layout in ("cubestream", "arco"):
+        aux = AuxiliarySources(era5=stores[layout], era5_layout=layout)  # type: ignore[arg-type]
+        assert write_era5(url, None, "37MBU", BBOX, aux, START, END) == "era5"
+        era5 = zarr.open_group(url, mode="r")["37MBU"]["era5"]
+        assert era5.attrs["era5_layout"] == layout and era5.attrs["complete"]
+        values[layout] = era5[...]
+    np.testing.assert_allclose(values["arco"], values["cubestream"], rtol=1e-5, atol=1e-6 * 2e7)
+    signature = L1Config(
+        locations="x",
+        stac="y",
+        out=url,
+        start=START,
+        end=END,
+        auxiliary=AuxiliarySources(era5=stores["cds"], era5_layout="cds"),
+    ).signature()
+    assert signature["era5_layout"] == "cds" and signature["era5"] == stores["cds"]
