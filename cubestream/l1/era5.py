@@ -10,8 +10,8 @@ The data flow of :func:`era5_tile`:
    latitude order is kept; longitudes may be stored -180..180 or 0..360: the window may wrap,
    and comes out in the bbox's convention).
 3. Read the window one time chunk of the store at a time (stores are chunked in time over the
-   full grid, so this reads only the chunks under the time range, each once; chunks shorter than
-   a day, as ARCO's one-hour chunks, are read a day at a time), de-accumulate the accumulated
+   full grid, so this reads only the chunks under the time range, each once; finer chunks, as
+   ARCO's one hour, are read :data:`BLOCK_DAYS` at a time), de-accumulate the accumulated
    variables, carrying the last step over from one block to the next.
 4. Aggregate per UTC day ``D`` into running sums, minima and maxima.
 
@@ -80,6 +80,8 @@ AGGREGATES: dict[str, tuple[Statistic, ...]] = {
 """Daily statistics per ERA5 variable (see the module docstring)."""
 FORECAST_STARTS_UTC = (6, 18)
 """UTC hours the raw ERA5 forecasts, and so their accumulations, start at."""
+BLOCK_DAYS = 31
+"""Fewest days read at once from stores chunked finer (ARCO-ERA5: one hour per chunk)."""
 _HOUR = np.timedelta64(1, "h")
 _DAY = np.timedelta64(1, "D")
 Array = NDArray[np.float64]
@@ -352,7 +354,7 @@ def era5_tile(
     shape = (len(plan.window.lat), len(plan.window.lon))
     daily = _Daily((end - start).days + 1, len(plan.sources), shape)
     chunk = int(ds[plan.sources[0].name].encoding.get("chunks", (rows.stop,))[0])
-    chunk *= -(-24 // step_hours // chunk)  # whole chunks, at least a day of steps
+    chunk *= -(-BLOCK_DAYS * 24 // step_hours // chunk)  # whole chunks, >= BLOCK_DAYS of steps
     previous: dict[str, Array] = {}
     for block in _blocks(rows, chunk):
         _aggregate(ds, plan, block, times[block], daily, previous)
