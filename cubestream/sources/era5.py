@@ -224,10 +224,11 @@ class WeatherBench2Adapter:
         how = f"WeatherBench2 {step}-hourly sums: the amount over the {step} hours ending at time"
         for v in period.values():
             out[v].attrs = _per_step(out[v].attrs, step, how)
-        out.attrs["unavailable"] = (
-            f"{lost}: the {step}-hourly store {url} has no {step}-hour amounts of them "
-            "(hourly accumulations sampled every few hours cannot be summed to days)"
-        )
+        if lost:
+            out.attrs["unavailable"] = (
+                f"{lost}: the {step}-hourly store {url} has no {step}-hour amounts of them "
+                "(hourly accumulations sampled every few hours cannot be summed to days)"
+            )
         return out
 
 
@@ -373,7 +374,14 @@ def _stitch(parts: Parts, url: str) -> xr.Dataset:
     }
     if any("expver" in ds.variables for _, ds, _ in timed):
         coords["expver"] = ("time", _expver(common, *columns[next(iter(columns))]))
-    return xr.Dataset(data, coords=coords, attrs={"source": url, "era5_layout": "cds"})
+    attrs = {"source": url, "era5_layout": "cds"}
+    absent = [v for v in VARIABLES if v not in columns]
+    if absent:
+        attrs["unavailable"] = (
+            f"{absent}: not in the files {[name for name, _ in parts]}; a CDS download is an "
+            "accum and an instant file: give both (their folder, a glob or the .zip)"
+        )
+    return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def _expver(
@@ -404,6 +412,12 @@ def _column(
     row = np.concatenate([np.arange(n) for n in sizes])[keep]
     at = np.searchsorted(times, common)
     variables = [ds[v].variable for _, ds, _ in holding]
+    for (name, _, time), variable in zip(holding, variables, strict=True):
+        if variable.dims[0] != time:
+            raise AssetReadError(
+                f"{v} of the ERA5 NetCDF {name} has dimensions {variable.dims}; "
+                f"'{time}' must come first"
+            )
     attrs = dict(variables[0].attrs)
     if v in SUMMED:
         attrs = _per_step(attrs, 1, "CDS hourly: the amount over the hour ending at valid_time")

@@ -158,6 +158,8 @@ def test_cds_is_opened_lazily_and_one_file_of_a_download_reads_alone(
     assert ds.time.dtype == np.dtype("datetime64[ns]") and ds.time.to_index().is_unique
     accum = era5_tile(stores["cds-file"], BBOX, START, END, variables=("tp", "ssr"))
     assert list(accum.era5_variable.values) == ["tp_sum", "ssr_sum"]
+    with pytest.raises(AssetReadError, match=r"\['t2m', 'd2m', 'sp'\].*accum and an instant file"):
+        era5_tile(stores["cds-file"], BBOX, START, END)
 
 
 # --- expver ---------------------------------------------------------------------------------------
