@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 import zarr
 
+from cubestream.cli import build_parser
 from cubestream.errors import AssetNotFoundError, AssetReadError
 from cubestream.l1.auxiliary import AuxiliarySources, write_era5
 from cubestream.l1.build import L1Config
@@ -438,3 +439,14 @@ def test_the_l1_writer_records_the_layout(stores: dict[str, str], tmp_path: Path
         auxiliary=AuxiliarySources(era5=stores["cds"], era5_layout="cds"),
     ).signature()
     assert signature["era5_layout"] == "cds" and signature["era5"] == stores["cds"]
+
+
+def test_the_l1_command_line_takes_the_layout(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["l1", "--locations", "l.parquet", "--stac", "s", "--out", "o", "--start", "2021-12-01"]
+    base += ["--end", "2021-12-10", "--era5", "era5.nc.zip"]
+    parser = build_parser()
+    assert parser.parse_args(base).era5_layout == "auto"
+    assert parser.parse_args([*base, "--era5-layout", "arco"]).era5_layout == "arco"
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--era5-layout", "grib"])
+    assert "invalid choice: 'grib'" in capsys.readouterr().err
