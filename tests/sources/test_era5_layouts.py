@@ -28,7 +28,7 @@ from cubestream.replica.era5_layouts import ARCO_NAMES, CDS_FILES, write_era5_ar
 from cubestream.replica.layout import ERA5_KEY
 from cubestream.replica.spec import ReplicaSpec, preset
 from cubestream.replica.world import World
-from cubestream.sources import era5 as sources
+from cubestream.sources import _era5_files as era5_files
 from cubestream.sources.era5 import open_era5
 
 START, END = dt.date(2021, 12, 1), dt.date(2021, 12, 10)
@@ -153,7 +153,7 @@ def test_cds_is_opened_lazily_and_one_file_of_a_download_reads_alone(
         raise AssertionError("opening read data")
 
     with monkeypatch.context() as patch:
-        patch.setattr(sources._Rows, "_get", refuse)
+        patch.setattr(era5_files.Rows, "_get", refuse)
         ds = open_era5(stores["cds"]).dataset
     assert {"t2m", "d2m", "sp", "tp", "e", "pev", "ssr"} == set(ds.data_vars)
     assert ds.time.dtype == np.dtype("datetime64[ns]") and ds.time.to_index().is_unique
