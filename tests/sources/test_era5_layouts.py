@@ -16,6 +16,7 @@ import h5netcdf.legacyapi as netcdf
 import numpy as np
 import pytest
 import xarray as xr
+import xarray.backends.zarr as xarray_zarr
 import zarr
 
 from cubestream.cli import build_parser
@@ -108,6 +109,26 @@ def test_arco_store_is_read_in_its_valid_time_window(world: World, stores: dict[
     assert ds.time.values[-1] == last
     assert not ds["t2m"].isnull().any()
     assert ds["tp"].attrs["accumulation_period_hours"] == 1
+
+
+def test_zarr_layouts_are_opened_reading_coordinates_only(
+    stores: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    get = xarray_zarr.ZarrArrayWrapper.__getitem__
+
+    def recording(self: Any, key: Any) -> Any:
+        read.append(self._array.basename)
+        return get(self, key)
+
+    monkeypatch.setattr(xarray_zarr.ZarrArrayWrapper, "__getitem__", recording)
+    for layout in ("cubestream", "arco"):
+        ds = open_era5(stores[layout]).dataset
+        assert set(read) <= {"time", "latitude", "longitude"}, (layout, set(read))
+        assert read  # the coordinates
+        read.clear()
+    assert np.isfinite(ds["t2m"].isel(time=0).values).all()
+    assert read == ["2m_temperature"]  # data only when indexed
 
 
 def test_deaccumulation_per_convention(
