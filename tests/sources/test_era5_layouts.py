@@ -51,7 +51,7 @@ def stores(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     write_replica_era5(world, root / "objects")
     write_era5_arco(world, root / "arco.zarr")
     write_era5_cds(world, root / "cds")
-    (zipped,) = write_era5_cds(world, root / "cds-zip", zipped=True)
+    (zipped,) = write_era5_cds(world, root / "cds-zip", zipped=True, era5t_days=2)
     return {
         "cubestream": str(root / "objects" / ERA5_KEY),
         "arco": str(root / "arco.zarr"),
@@ -178,6 +178,8 @@ def test_cds_is_opened_lazily_and_one_file_of_a_download_reads_alone(
         ds = open_era5(stores["cds"]).dataset
     assert {"t2m", "d2m", "sp", "tp", "e", "pev", "ssr"} == set(ds.data_vars)
     assert ds.time.dtype == np.dtype("datetime64[ns]") and ds.time.to_index().is_unique
+    codes = np.asarray(open_era5(stores["cds-zip"]).dataset.expver.values).astype(str)
+    assert (codes[-49:] == "0005").all() and (codes[:-49] == "0001").all()  # 2 days of ERA5T
     accum = era5_tile(stores["cds-file"], BBOX, START, END, variables=("tp", "ssr"))
     assert list(accum.era5_variable.values) == ["tp_sum", "ssr_sum"]
     with pytest.raises(AssetReadError, match=r"\['t2m', 'd2m', 'sp'\].*accum and an instant file"):
