@@ -103,8 +103,9 @@ def _unzipped(fs: Any, path: str) -> list[str]:
             members = [m for m in archive.namelist() if m.lower().endswith((".nc", ".nc4"))]
             if not members:
                 raise AssetReadError(f"the zip {path} holds no .nc file ({archive.namelist()})")
-            for member in members:
-                (part / Path(member).name).write_bytes(archive.read(member))
+            for member in members:  # streamed: a global month is gigabytes
+                with archive.open(member) as src, open(part / Path(member).name, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 24)
         try:
             os.rename(part, root)
         except OSError:  # another process extracted it first
