@@ -1,9 +1,9 @@
 """Finding and opening the files of an ERA5 source, lazily; rows gathered from several files.
 
-Private helpers of :mod:`cubestream.sources.era5`: a source is a Zarr store, or NetCDF files (a
-file, a glob, a folder of ``.nc`` files or a ``.zip`` of them, the zip extracted once into the
-temporary folder, keyed by its path, size and time stamps); :class:`Rows` reads the first axis of
-a variable stitched from several files, only when indexed.
+Private helpers of :mod:`cubestream.sources.era5`. A source is a Zarr store, or NetCDF files: a
+file, a glob, a folder of ``.nc`` files or a ``.zip`` of them, the zip extracted once into
+``$CUBESTREAM_ERA5_CACHE`` or the temporary folder, keyed by its path, size and time stamps.
+:class:`Rows` reads the first axis of a variable stitched from several files, only when indexed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from xarray.core import indexing
 
 from cubestream.errors import AssetNotFoundError, AssetReadError
 
-__all__ = ["Rows", "open_parts"]
+__all__ = ["CACHE_ENV", "Rows", "open_parts"]
+
+CACHE_ENV = "CUBESTREAM_ERA5_CACHE"
+"""Environment variable naming the folder zips are extracted into (default: the temporary one)."""
 
 _NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".zip")
 _ZARR_MARKERS = ("zarr.json", ".zgroup", ".zmetadata")
@@ -94,7 +97,7 @@ def _unzipped(fs: Any, path: str) -> list[str]:
     info = fs.info(path)
     stamps = [str(info.get(k)) for k in ("size", "mtime", "LastModified", "ETag", "created")]
     key = "|".join([fs.unstrip_protocol(path), *stamps])
-    cache = Path(tempfile.gettempdir()) / "cubestream-era5"
+    cache = Path(os.environ.get(CACHE_ENV) or Path(tempfile.gettempdir()) / "cubestream-era5")
     root = cache / hashlib.sha1(key.encode()).hexdigest()
     if not root.is_dir():
         cache.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,13 @@ HEADER = (
     Path(__file__).parents[1] / "data" / "real" / "era5" / "cds_new_ncdump_h_single_2020-01.txt"
 )
 ARCO_NAMES_SHORT = {long: short for short, long in ARCO_NAMES.items()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def zip_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(era5_files.CACHE_ENV, str(tmp_path_factory.mktemp("era5-zip-cache")))
+        yield
 
 
 @pytest.fixture(scope="module")
