@@ -119,6 +119,48 @@ def test_arco_store_is_read_in_its_valid_time_window(world: World, stores: dict[
     assert ds["tp"].attrs["accumulation_period_hours"] == 1
 
 
+def test_arco_west_of_greenwich_wraps_0_360_and_keeps_latitude_descending(tmp_path: Path) -> None:
+    """A global 0..359.75 ARCO grid; the bbox straddles 0 E; hourly tp varies with longitude."""
+    lon = np.arange(0.0, 360.0, 0.25)
+    lat = np.array([0.5, 0.25, 0.0, -0.25])
+    hours = np.arange(-24, 4 * 24)  # a padded day before the data
+    times = np.datetime64("2023-03-01T00", "ns") + hours * np.timedelta64(1, "h")
+    amount = np.broadcast_to(1e-4 * (1 + lon / 360), (len(hours), len(lat), len(lon)))
+    tp = np.where((hours >= 0)[:, None, None], amount, np.nan).astype(np.float32)
+    ds = xr.Dataset(
+        {"total_precipitation": (("time", "latitude", "longitude"), tp, {"units": "m"})},
+        coords={"time": times, "latitude": lat, "longitude": lon},
+        attrs={"valid_time_start": "2023-03-01", "valid_time_stop": "2023-03-03"},
+    )
+    ds.to_zarr(
+        tmp_path / "arco.zarr",
+        consolidated=False,
+        encoding={"total_precipitation": {"chunks": (1, 4, 1440)}},
+    )
+    got = era5_tile(
+        str(tmp_path / "arco.zarr"),
+        (-0.3, 0.1, 0.2, 0.3),
+        dt.date(2023, 3, 1),
+        dt.date(2023, 3, 2),
+        margin_deg=0.1,
+        variables=("tp",),
+    )
+    assert got.attrs["era5_layout"] == "arco"
+    np.testing.assert_allclose(got.longitude, [-0.25, 0.0, 0.25])
+    np.testing.assert_allclose(got.latitude, [0.25, 0.0])
+    want = 24e-4 * (1 + np.array([359.75, 0.0, 0.25]) / 360)
+    np.testing.assert_allclose(got.values[:, 0, 0, :], [want, want], rtol=1e-6)
+    with pytest.raises(AssetReadError, match=r"does not hold every step .* 2023-03-04T00:00"):
+        era5_tile(  # 03-03 needs 03-04 00:00, after valid_time_stop
+            str(tmp_path / "arco.zarr"),
+            (-0.3, 0.1, 0.2, 0.3),
+            dt.date(2023, 3, 1),
+            dt.date(2023, 3, 3),
+            margin_deg=0.1,
+            variables=("tp",),
+        )
+
+
 def test_zarr_layouts_are_opened_reading_coordinates_only(
     stores: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
