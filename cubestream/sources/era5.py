@@ -397,6 +397,19 @@ def _same_grid(timed: list[tuple[str, xr.Dataset, str]], url: str) -> None:
                 )
 
 
+def _check_named(ds: xr.Dataset, layout: str, name: str) -> None:
+    """A named layout needs its time dimension and some of its variable names."""
+    names = list(LONG_NAMES) if layout in ("arco", "weatherbench2") else list(VARIABLES)
+    times = ("valid_time", "time") if layout == "cds" else ("time",)
+    if not any(t in ds.dims for t in times) or not any(n in ds.data_vars for n in names):
+        raise AssetReadError(
+            f"{name} is not in the {layout} ERA5 layout: it needs a {' or '.join(times)} "
+            f"dimension and some of {names} (it has dimensions {sorted(map(str, ds.dims))}, "
+            f"variables {sorted(map(str, ds.data_vars))[:12]}); name another with {OPTION} or "
+            "leave it to auto"
+        )
+
+
 def open_era5(
     url: str, layout: Era5Layout | str = "auto", storage_options: dict[str, Any] | None = None
 ) -> Era5Source:
@@ -423,6 +436,8 @@ def open_era5(
         If the source does not exist.
     AssetReadError
         If it cannot be read, or its layout is unknown, ambiguous or not the one named.
+    ValueError
+        If ``layout`` is not one of the layouts.
     """
     if layout not in ERA5_LAYOUTS:
         raise ValueError(f"era5 layout must be one of {list(ERA5_LAYOUTS)}, not {layout!r}")
@@ -435,6 +450,9 @@ def open_era5(
                 f"the NetCDF files of {url} are detected as {checked}; NetCDF is read as the "
                 f"cds layout only ({OPTION})"
             )
+    else:
+        for name, ds in parts:
+            _check_named(ds, layout, name)
     dataset = ADAPTERS[layout].normalise(parts, url)
     dataset.attrs = {**dataset.attrs, "era5_layout": layout, "source": url}
     return Era5Source(url=url, layout=layout, dataset=dataset)

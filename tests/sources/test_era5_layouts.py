@@ -467,6 +467,8 @@ def test_unknown_and_ambiguous_layouts_are_errors_naming_the_store(tmp_path: Pat
     both.to_zarr(tmp_path / "both.zarr", consolidated=False)
     with pytest.raises(AssetReadError, match=r"ambiguous .*both\.zarr.*\['cubestream', 'arco'\]"):
         open_era5(str(tmp_path / "both.zarr"))
+    with pytest.raises(AssetReadError, match=r"odd\.zarr is not in the arco ERA5 layout.*swvl1"):
+        open_era5(str(tmp_path / "odd.zarr"), layout="arco")
     with pytest.raises(ValueError, match="era5 layout must be one of"):
         open_era5(str(tmp_path / "both.zarr"), layout="grib")
 
