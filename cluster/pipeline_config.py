@@ -119,6 +119,7 @@ class L1Options:
     endpoints: str | None = None
     smap: str | None = None
     era5: str | None = None
+    era5_layout: Literal["auto", "cubestream", "arco", "cds", "weatherbench2"] | None = None
     srtm: str | None = None
     landcover: str | None = None
     geomorphons: str | None = None

@@ -224,6 +224,7 @@ def _l1(args: argparse.Namespace) -> int:
             era5=args.era5,
             srtm=args.dem,
             dem_source=args.dem_source,
+            era5_layout=args.era5_layout,
             landcover=args.landcover,
             geomorphons=args.geomorphons,
             storage_options=source_options,
@@ -269,7 +270,17 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
         "--smap-version",
         help="SPL4SMGP version to read where several are mixed: 7, 8 or a science id (Vv8010)",
     )
-    p.add_argument("--era5", help="ERA5 Zarr store (path or s3://)")
+    p.add_argument(
+        "--era5",
+        help="ERA5 source: a Zarr store (today's layout, ARCO-ERA5, WeatherBench2) or new-CDS "
+        "NetCDF (a .nc file, glob, folder or .zip); path or URL",
+    )
+    p.add_argument(
+        "--era5-layout",
+        choices=["auto", "cubestream", "arco", "cds", "weatherbench2"],
+        default="auto",
+        help="layout of --era5 (default: detected from its names, dimensions and attributes)",
+    )
     p.add_argument(
         "--dem",
         "--srtm",

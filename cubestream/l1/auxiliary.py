@@ -20,6 +20,7 @@ import zarr
 
 from cubestream.l1.store import COMPRESSOR
 from cubestream.sources.dem import DemKind
+from cubestream.sources.era5 import Era5Layout
 
 __all__ = [
     "CLASS_LAYERS",
@@ -48,7 +49,8 @@ class AuxiliarySources:
         SPL4SMGP product version (``"8"``) or science version id (``"Vv8010"``) to read where
         several lie under ``smap``.
     era5 : str, optional
-        The ERA5 Zarr store.
+        The ERA5 source: a Zarr store (today's layout, ARCO-ERA5, WeatherBench2) or new-CDS
+        NetCDF (a file, glob, folder or ``.zip``).
     srtm : str, optional
         The DEM source (the name is historical): a folder or prefix of SRTM or Copernicus tiles,
         a VRT or raster, a STAC items file or ``stac+https://...``
@@ -62,6 +64,8 @@ class AuxiliarySources:
         fsspec options for ``s3://`` sources (SMAP, ERA5).
     era5_margin_deg : float
         Margin of the ERA5 window around the tile's boxes.
+    era5_layout : {"auto", "cubestream", "arco", "cds", "weatherbench2"}
+        Layout of the ERA5 source (:mod:`cubestream.sources.era5`); ``"auto"`` detects it.
     """
 
     smap: str | None = None
@@ -73,6 +77,7 @@ class AuxiliarySources:
     geomorphons: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
     era5_margin_deg: float = 0.25
+    era5_layout: Era5Layout = "auto"
 
 
 def _open(url: str, options: dict[str, Any] | None, tile: str) -> Any:
@@ -257,6 +262,7 @@ def write_era5(
         end,
         sources.era5_margin_deg,
         sources.storage_options or None,
+        layout=sources.era5_layout,
     )
     coords = {
         "era5_time": ("era5_time", _days(data["era5_time"].values)),
@@ -274,6 +280,7 @@ def write_era5(
         {
             "long_name": "ERA5 daily aggregates around the tile",
             "source": sources.era5,
+            "era5_layout": str(data.attrs.get("era5_layout", sources.era5_layout)),
             "units_per_variable": list(data.attrs.get("units", ())),
         },
     )

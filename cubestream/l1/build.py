@@ -136,6 +136,7 @@ class L1Config:
             "smap": self.auxiliary.smap,
             "smap_version": self.auxiliary.smap_version,
             "era5": self.auxiliary.era5,
+            "era5_layout": self.auxiliary.era5_layout,
             "srtm": self.auxiliary.srtm,
             "dem_source": self.auxiliary.dem_source,
             "landcover": self.auxiliary.landcover,

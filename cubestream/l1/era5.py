@@ -2,14 +2,17 @@
 
 The data flow of :func:`era5_tile`:
 
-1. Open the Zarr store lazily with xarray (fsspec for URLs): metadata only, no Dask.
+1. Open the source lazily through its layout's adapter (:func:`cubestream.sources.era5.open_era5`:
+   ARCO-ERA5, new-CDS NetCDF, WeatherBench2 or today's Zarr, detected or named), which gives the
+   canonical dataset: short names over ``(time, latitude, longitude)``; metadata only, no Dask.
 2. Plan: the time steps ``[start 00:00, end + 1 00:00]`` (checked present and regular) and the
    window, the cells whose centres lie in the bbox grown by ``margin_deg`` (the store's
    latitude order is kept; longitudes may be stored -180..180 or 0..360: the window may wrap,
    and comes out in the bbox's convention).
 3. Read the window one time chunk of the store at a time (stores are chunked in time over the
-   full grid, so this reads only the chunks under the time range, each once), de-accumulate the
-   accumulated variables, carrying the last step over from one block to the next.
+   full grid, so this reads only the chunks under the time range, each once; finer chunks, as
+   ARCO's one hour, are read :data:`BLOCK_DAYS` at a time), de-accumulate the accumulated
+   variables, carrying the last step over from one block to the next.
 4. Aggregate per UTC day ``D`` into running sums, minima and maxima.
 
 Daily values
@@ -29,7 +32,10 @@ output                           variable   statistic over day ``D``            
 ===============================  =========  ==========================================  ======
 
 De-accumulation
-    A variable is accumulated when its attributes say so (``GRIB_stepType`` ``accum``, or an
+    A summed variable with the attribute ``accumulation_period_hours = k`` holds per-step amounts
+    (the amount over the ``k`` hours ending at ``t``, as ARCO-ERA5, CDS and WeatherBench2 serve
+    them; the adapters set it): ``a(t) = A(t)``, and ``k`` must equal the time step. Otherwise a
+    variable is accumulated when its attributes say so (``GRIB_stepType`` ``accum``, or an
     ``accumulation`` attribute). Raw ERA5 forecasts accumulate from their start (06 and 18 UTC,
     ``forecast_starts_utc``): the value ``A(t)`` is the amount over ``(t0, t]``, ``t0`` the
     latest start strictly before ``t``, so ``n(t) = min_s ((hour(t) - s - 1) mod 24) + 1``
@@ -48,7 +54,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -57,7 +62,8 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from cubestream.errors import AssetNotFoundError, AssetReadError
+from cubestream.errors import AssetReadError
+from cubestream.sources.era5 import Era5Layout, open_era5
 
 __all__ = ["AGGREGATES", "FORECAST_STARTS_UTC", "era5_tile", "output_names"]
 
@@ -74,6 +80,8 @@ AGGREGATES: dict[str, tuple[Statistic, ...]] = {
 """Daily statistics per ERA5 variable (see the module docstring)."""
 FORECAST_STARTS_UTC = (6, 18)
 """UTC hours the raw ERA5 forecasts, and so their accumulations, start at."""
+BLOCK_DAYS = 31
+"""Fewest days read at once from stores chunked finer (ARCO-ERA5: one hour per chunk)."""
 _HOUR = np.timedelta64(1, "h")
 _DAY = np.timedelta64(1, "D")
 Array = NDArray[np.float64]
@@ -85,24 +93,6 @@ def output_names(variables: Sequence[str]) -> list[str]:
 
 
 # --- opening and planning -----------------------------------------------------------------------
-
-
-def _open_store(url: str, storage_options: dict[str, Any] | None) -> xr.Dataset:
-    """Open the store lazily (no Dask, no caching: indexing reads only the chunks it meets)."""
-    try:
-        with warnings.catch_warnings():  # a store without consolidated metadata is fine
-            warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated")
-            return xr.open_dataset(
-                url,
-                engine="zarr",
-                chunks=None,
-                cache=False,
-                storage_options=storage_options if "://" in url else None,
-            )
-    except FileNotFoundError as exc:
-        raise AssetNotFoundError(f"ERA5 Zarr store not found: {url} ({exc})") from exc
-    except (OSError, ValueError, KeyError) as exc:
-        raise AssetReadError(f"cannot open the ERA5 Zarr store {url}: {exc}") from exc
 
 
 def _time_range(times: NDArray[np.datetime64], start: dt.date, end: dt.date, url: str) -> slice:
@@ -225,19 +215,34 @@ class _Source:
     units: str
 
 
-def _sources(ds: xr.Dataset, variables: Sequence[str], url: str) -> list[_Source]:
+def _sources(ds: xr.Dataset, variables: Sequence[str], url: str, step_hours: int) -> list[_Source]:
     missing = [v for v in variables if v not in ds.data_vars]
     unknown = [v for v in variables if v not in AGGREGATES]
     if missing or unknown:
+        why = f" ({ds.attrs['unavailable']})" if missing and "unavailable" in ds.attrs else ""
         raise AssetReadError(
             f"ERA5 variables {missing or unknown} are "
-            + (f"not in the store {url}" if missing else f"not in the table {sorted(AGGREGATES)}")
+            + (
+                f"not in the store {url}{why}"
+                if missing
+                else f"not in the table {sorted(AGGREGATES)}"
+            )
         )
     out = []
     for v in variables:
         attrs = ds[v].attrs
-        accum = attrs.get("GRIB_stepType") == "accum" or "accumulation" in attrs
-        out.append(_Source(v, accum and "sum" in AGGREGATES[v], str(attrs.get("units", ""))))
+        summed = "sum" in AGGREGATES[v]
+        period = attrs.get("accumulation_period_hours")
+        if summed and period is not None and int(period) != step_hours:
+            raise AssetReadError(
+                f"{v} of the ERA5 store {url} holds amounts over {period} h but the store's step "
+                f"is {step_hours} h: summing them would not give the day's total; use a store "
+                f"with {period}-hourly steps"
+            )
+        accum = period is None and (
+            attrs.get("GRIB_stepType") == "accum" or "accumulation" in attrs
+        )
+        out.append(_Source(v, accum and summed, str(attrs.get("units", ""))))
     return out
 
 
@@ -293,13 +298,15 @@ def era5_tile(
     *,
     variables: tuple[str, ...] = tuple(AGGREGATES),
     forecast_starts_utc: tuple[int, ...] = FORECAST_STARTS_UTC,
+    layout: Era5Layout = "auto",
 ) -> xr.DataArray:
     """Daily ERA5 values over a window around a tile (see the module docstring).
 
     Parameters
     ----------
     url : str
-        The ERA5 Zarr store: a path or an fsspec URL.
+        The ERA5 source: a Zarr store, or NetCDF files (a file, glob, folder or ``.zip``); a
+        path or an fsspec URL.
     bbox : tuple of float
         ``(min_lon, min_lat, max_lon, max_lat)`` of the tile's cubes (WGS84).
     start, end : datetime.date
@@ -312,40 +319,48 @@ def era5_tile(
     variables : tuple of str
         Store variables to read, each a key of :data:`AGGREGATES`.
     forecast_starts_utc : tuple of int
-        UTC hours accumulations restart at.
+        UTC hours raw forecast accumulations restart at.
+    layout : {"auto", "cubestream", "arco", "cds", "weatherbench2"}
+        The source's layout (:mod:`cubestream.sources.era5`); ``"auto"`` detects it.
 
     Returns
     -------
     xarray.DataArray
         ``(era5_time, era5_variable, latitude, longitude)`` float32; ``era5_time`` holds the
         days (midnight UTC), ``era5_variable`` the :func:`output_names`, ``attrs["units"]``
-        the units per ``era5_variable``.
+        the units per ``era5_variable``, ``attrs["era5_layout"]`` the source's layout.
 
     Raises
     ------
     AssetNotFoundError
         If the store does not exist.
     AssetReadError
-        If it cannot be read, lacks a variable or a time step, or no cell is near the bbox.
+        If it cannot be read, its layout is unknown or ambiguous, it lacks a variable or a time
+        step, or no cell is near the bbox.
     """
-    ds = _open_store(url, storage_options)
+    source = open_era5(url, layout, storage_options)
+    ds = source.dataset
     times = ds["time"].values.astype("datetime64[ns]")
     rows = _time_range(times, start, end, url)
+    step_hours = int((times[rows.start + 1] - times[rows.start]) // _HOUR)
     plan = _Plan(
         url=url,
-        sources=_sources(ds, variables, url),
+        sources=_sources(ds, variables, url, step_hours),
         window=_window(ds["latitude"].values, ds["longitude"].values, bbox, margin_deg, url),
         midnight=np.datetime64(start, "ns"),
-        step_hours=int((times[rows.start + 1] - times[rows.start]) // _HOUR),
+        step_hours=step_hours,
         forecast_starts=forecast_starts_utc,
     )
     shape = (len(plan.window.lat), len(plan.window.lon))
     daily = _Daily((end - start).days + 1, len(plan.sources), shape)
     chunk = int(ds[plan.sources[0].name].encoding.get("chunks", (rows.stop,))[0])
+    chunk *= -(-BLOCK_DAYS * 24 // step_hours // chunk)  # whole chunks, >= BLOCK_DAYS of steps
     previous: dict[str, Array] = {}
     for block in _blocks(rows, chunk):
         _aggregate(ds, plan, block, times[block], daily, previous)
-    return _result(daily, plan.sources, start, plan.window)
+    result = _result(daily, plan.sources, start, plan.window)
+    result.attrs["era5_layout"] = source.layout
+    return result
 
 
 def _read(ds: xr.Dataset, name: str, block: slice, window: _Window, url: str) -> Array:

@@ -157,12 +157,14 @@ def _daily(world: World, grid: _Grid) -> dict[str, Array]:
 
 
 def _accumulate(
-    total: Array, fractions: Array, first: int, last: int, step: int
+    total: Array, fractions: Array, first: int, last: int, step: int, period: int | None = None
 ) -> NDArray[np.float32]:
-    """Raw-forecast accumulations at hour labels ``first, first + step, ... < last``.
+    """Accumulations at hour labels ``first, first + step, ... < last``.
 
     ``total`` is ``(day, lat, lon)`` daily totals, ``fractions`` ``(24, lon)`` hourly fractions;
-    labels count hours from the first day 00:00.
+    labels count hours from the first day 00:00. Raw forecast accumulations (since the 06 or 18
+    UTC start) without ``period``; with it, the amount over the ``period`` hours ending at each
+    label (per-step amounts, as ARCO-ERA5 and CDS serve them), from the same hourly amounts.
     """
     ends = np.arange(first - 12, last)  # the hourly interval (j - 1, j] for each j
     start_hour = ends - 1
@@ -171,13 +173,27 @@ def _accumulate(
     cumulative = np.concatenate([np.zeros((1, *total.shape[1:])), np.cumsum(amounts, axis=0)])
     labels = np.arange(first, last, step)
     held = (labels % 24 - FORECAST_STARTS_UTC[0] - 1) % 12 + 1  # hours since the forecast start
+    if period is not None:
+        held = np.full_like(labels, period)
     position = labels - ends[0] + 1
     return np.asarray(cumulative[position] - cumulative[position - held], dtype=np.float32)
 
 
-def _block(world: World, grid: _Grid, daily: dict[str, Array], first: int, last: int) -> xr.Dataset:
-    """Every variable at hour labels ``first, first + step, ... < last``."""
-    step = world.spec.era5_step_hours
+def _block(
+    world: World,
+    grid: _Grid,
+    daily: dict[str, Array],
+    first: int,
+    last: int,
+    *,
+    step: int | None = None,
+    period: int | None = None,
+) -> xr.Dataset:
+    """Every variable at hour labels ``first, first + step, ... < last`` (see :func:`_accumulate`).
+
+    ``step`` defaults to the spec's ``era5_step_hours``.
+    """
+    step = step or world.spec.era5_step_hours
     labels = np.arange(first, last, step)
     day = np.minimum(labels // 24, daily["t2m"].shape[0] - 1)
     hour = (labels - 24 * day)[:, None]
@@ -190,7 +206,7 @@ def _block(world: World, grid: _Grid, daily: dict[str, Array], first: int, last:
     }
     for name, (driver, factor, shape) in ACCUMULATED.items():
         fractions = day_fractions(shape, 1, grid.lon)
-        values[name] = _accumulate(factor * daily[driver], fractions, first, last, step)
+        values[name] = _accumulate(factor * daily[driver], fractions, first, last, step, period)
     dims = ("time", "latitude", "longitude")
     return xr.Dataset({k: (dims, np.asarray(v, dtype=np.float32)) for k, v in values.items()})
 
