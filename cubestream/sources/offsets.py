@@ -61,7 +61,9 @@ PRESENT_BELOW = 0.1
 ABSENT_BELOW = 0.5
 """At least this share below 1000 DN: the +1000 is not in the data."""
 PROBE_RESOLUTION = 240.0
-"""Metres per pixel of the probe read (served from the COGs' overviews)."""
+"""Coarsest metres per pixel of the probe read (served from the COGs' overviews)."""
+PROBE_MIN_PIXELS = 128
+"""Pixels the probe grid has at least along the shorter side of its bounds (down to 30 m)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,15 +214,21 @@ def probe_item(
     epsg: int,
     bounds: tuple[float, float, float, float],
     gdal_options: dict[str, Any],
-    resolution: float = PROBE_RESOLUTION,
+    resolution: float | None = None,
 ) -> PixelEvidence:
     """Read ``item``'s blue band and scene classes over ``bounds`` (tile CRS) on a coarse grid.
 
-    Both are read onto the same ``resolution`` grid with nearest resampling (GDAL serves them
-    from the COGs' overviews), so the probe costs a few hundred kB per item.
+    Both are read onto the same grid with nearest resampling (GDAL serves them from the COGs'
+    overviews), so the probe costs a few hundred kB per item. The grid is
+    :data:`PROBE_RESOLUTION` metres, finer where the bounds are small (at least
+    :data:`PROBE_MIN_PIXELS` a side, at most 30 m), so that a tile with few cubes still shows
+    enough dark pixels.
     """
     from cubestream.sources._probe import read_coarse
 
+    if resolution is None:
+        side = min(bounds[2] - bounds[0], bounds[3] - bounds[1])
+        resolution = max(30.0, min(PROBE_RESOLUTION, side / PROBE_MIN_PIXELS))
     blue = read_coarse(item.hrefs["B02"], epsg, bounds, resolution, gdal_options)
     scl = read_coarse(item.hrefs["SCL"], epsg, bounds, resolution, gdal_options)
     return pixel_evidence(blue, scl)
