@@ -84,7 +84,7 @@ class Sources:
     stac: str
     smap: str
     era5: str
-    srtm: str
+    dem: str
     landcover: str
     geomorphons: str
     start: str
@@ -120,7 +120,7 @@ def served_sources(
         stac=stac or str(root / layout.ITEMS_FILE),
         smap=f"{prefix}/{_REPLICA_SMAP}",
         era5=f"{prefix}/{_REPLICA_ERA5}",
-        srtm=prefix,
+        dem=prefix,
         landcover=f"{prefix}/{layout.strata_key('landcover')}",
         geomorphons=f"{prefix}/{layout.strata_key('geomorphons')}",
         start=period[0],

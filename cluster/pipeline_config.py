@@ -116,11 +116,16 @@ class L1Options:
     stac: str | None = None
     start: str | None = None
     end: str | None = None
+    collection: str | None = None
+    provider: Literal["earth-search", "earth-search-c1", "planetary-computer", "cdse"] | None = None
+    offset: Literal["trust", "verify", "detect"] | None = None
     endpoints: str | None = None
     smap: str | None = None
+    smap_version: str | None = None
     era5: str | None = None
     era5_layout: Literal["auto", "cubestream", "arco", "cds", "weatherbench2"] | None = None
-    srtm: str | None = None
+    dem: str | None = None
+    dem_source: Literal["auto", "srtm", "copernicus", "vrt", "stac"] | None = None
     landcover: str | None = None
     geomorphons: str | None = None
     max_cloud_cover: float | None = None
@@ -468,7 +473,7 @@ def _check_sources(spec: PipelineSpec) -> None:
             where.fail(
                 f"l1.{key}",
                 "is missing: without a replica section L1 needs stac, start and end "
-                "(and its auxiliary sources smap, era5, srtm, landcover, geomorphons)",
+                "(and its auxiliary sources smap, era5, dem, landcover, geomorphons)",
             )
 
 

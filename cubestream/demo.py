@@ -147,6 +147,10 @@ def _stage_l1(demo: Path, endpoints: Any) -> dict[str, Any]:
             "cubes_per_second": round(cubes / seconds, 2),
             "sentinel2_bytes_fetched": fetched,
             "sentinel2_requests": sum("sentinel-2-l2a" in line for line in lines),
+            "offset_decisions": {
+                tile: entry.get("offset_decisions") for tile, entry in report["tiles"].items()
+            },
+            "offset_disagreements": [d["item"] for d in report.get("offset_disagreements", [])],
         },
     }
 
