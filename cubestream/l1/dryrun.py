@@ -3,7 +3,7 @@
 Per tile: the items, days and read blocks (tasks) of the plan, and the bytes the build expects
 to fetch, counted once per item and band under the read blocks:
 
-- ``expected_bytes``: where the asset states its ``file:size`` (Earth Search does), that size
+- ``expected_bytes``: where the asset states its ``file:size`` (Earth Search C1, CDSE), that size
   times the share of the tile the read blocks cover (COG blocks compress alike over a tile, so
   this is the estimate); elsewhere the uncompressed size below;
 - ``expected_bytes_uncompressed``: the native pixels under the read blocks (each band at its own

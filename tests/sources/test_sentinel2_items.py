@@ -163,3 +163,60 @@ def test_bands_with_different_offsets_or_a_foreign_scale_are_refused() -> None:
         raw["assets"][key]["raster:bands"][0]["scale"] = 0.001
     with pytest.raises(ItemSchemaError, match=r"scale is 0\.001"):
         to_s2_item(raw)
+
+
+C1_ITEM = REAL / "earth-search-c1_S2B_T38XNF_20250422T091553_L2A.json"
+
+
+def _one_cube(tile_id: str) -> Any:
+    """The tile's box at row 5, col 5, with the columns the planner reads."""
+    import pandas as pd
+    from pyproj import Transformer
+
+    from cubestream import grid
+
+    tile = grid.tile(tile_id)
+    x_min, y_max = tile.x0 + 5 * 3840, tile.y0 - 5 * 3840
+    to_ll = Transformer.from_crs(tile.epsg, 4326, always_xy=True).transform
+    lon, lat = to_ll([x_min, x_min + 3840], [y_max - 3840, y_max])
+    return pd.DataFrame(
+        [
+            {
+                "cube_id": f"{tile_id}0505", "tile": tile_id, "epsg": tile.epsg, "row": 5,
+                "col": 5, "x_min": x_min, "y_min": y_max - 3840, "x_max": x_min + 3840,
+                "y_max": y_max, "lon": sum(lon) / 2, "lat": sum(lat) / 2, "min_lon": min(lon),
+                "min_lat": min(lat), "max_lon": max(lon), "max_lat": max(lat),
+            }
+        ]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("path", [ES_2025, C1_ITEM, PC_2024, ES_2023])
+def test_real_items_plan_and_dry_run(path: Path) -> None:
+    """Search, plan and the dry run's byte estimate on each provider's real items."""
+    from cubestream import grid
+    from cubestream.l1.dryrun import dry_run_entry
+    from cubestream.l1.plan import plan_tile
+
+    first = to_s2_item(_one(path))
+    items = search_items(str(path), first.tile, (-180, -90, 180, 90), first.day, first.day)
+    plan = plan_tile(grid.tile(first.tile), _one_cube(first.tile), items)
+    assert plan.offsets == tuple(i.offset.dn for i in items)
+    entry = dry_run_entry(plan, 1024)
+    assert entry["read_blocks"] == 1 and entry["providers"] == [first.provider]
+    # one 1024 px read block (30.72 km a side) of each 10 m / 20 m band, per item
+    side = 1024 * 30.0
+    pixels = 3 * (side / 10) ** 2 * 2 + 6 * (side / 20) ** 2 * 2 + (side / 20) ** 2
+    assert entry["expected_bytes_uncompressed"] == pytest.approx(len(items) * pixels, rel=1e-6)
+    sizes = [
+        (i.raw["assets"][key].get("file:size"))
+        for i in items
+        for key in (
+            ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir08", "swir16",
+             "swir22", "scl") if i.provider.startswith("earth-search") else ()
+        )
+    ]  # fmt: skip
+    if sizes and all(sizes):
+        share = side**2 / 109800.0**2
+        assert entry["expected_bytes"] == pytest.approx(sum(sizes) * share, rel=1e-6)
+        assert entry["expected_bytes"] < entry["expected_bytes_uncompressed"]
