@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from cubestream.errors import InputError, InputNotFoundError, TileNotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["COLUMN_KINDS", "check_locations"]
 
@@ -28,11 +29,6 @@ COLUMN_KINDS = {
 }  # fmt: skip
 """Kind of each required column of the locations table."""
 
-_KIND_OK = {
-    "string": lambda s: pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s),
-    "integer": pd.api.types.is_integer_dtype,
-    "number": lambda s: pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s),
-}
 _FIX = "make it with `cubestream sample`"
 
 
@@ -55,13 +51,23 @@ def _read(path: str) -> pd.DataFrame:
         ) from None
 
 
+def _is_kind(values: pd.Series, kind: str) -> bool:
+    from pandas.api import types
+
+    if kind == "string":
+        return bool(types.is_string_dtype(values) or types.is_object_dtype(values))
+    if kind == "integer":
+        return bool(types.is_integer_dtype(values))
+    return bool(types.is_numeric_dtype(values) and not types.is_bool_dtype(values))
+
+
 def _check_columns(table: pd.DataFrame, path: str, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise InputError(f"the locations table {path} lacks the columns {missing}; {_FIX}")
     for name in columns:
         kind = COLUMN_KINDS.get(name)
-        if kind and not _KIND_OK[kind](table[name]):
+        if kind and not _is_kind(table[name], kind):
             raise InputError(
                 f"column {name!r} of the locations table {path} holds {table[name].dtype}, "
                 f"not {kind} values; {_FIX}"
@@ -71,6 +77,8 @@ def _check_columns(table: pd.DataFrame, path: str, columns: Sequence[str]) -> No
 
 
 def _check_grid(table: pd.DataFrame, path: str) -> None:
+    import numpy as np
+
     from cubestream import grid
 
     rows, cols = table["row"].to_numpy(), table["col"].to_numpy()

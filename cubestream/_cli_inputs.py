@@ -16,7 +16,7 @@ from cubestream.checks import (
     read_json_line,
     store_kind,
 )
-from cubestream.errors import InputError, InputNotFoundError
+from cubestream.errors import CubestreamError, InputError, InputNotFoundError
 
 __all__ = [
     "check_inspect",
@@ -36,9 +36,10 @@ def endpoints(path: str) -> Any:
     line = read_json_line(path, "--endpoints")
     try:
         return Endpoints.from_json(json.dumps(line))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (CubestreamError, KeyError, TypeError, ValueError):
         raise InputError(
-            f"the --endpoints file {path} is not a line of `cubestream replica serve` ({exc})"
+            f"the --endpoints file {path} is not a line of `cubestream replica serve` (its "
+            "first line lacks fields or has wrong ones): copy that line again"
         ) from None
 
 

@@ -20,6 +20,7 @@ from cubestream.errors import (
     RemoteServiceError,
     StacSearchError,
     UsageError,
+    WorkFailedError,
 )
 
 __all__ = ["DEBUG_ENV", "ExitCode", "debug_wanted", "error_kind", "guarded"]
@@ -69,6 +70,8 @@ def error_kind(exc: BaseException) -> ExitCode:
     """The exit code of an exception: its kind, or :attr:`ExitCode.INTERNAL` for a bug."""
     if isinstance(exc, UsageError):
         return ExitCode.USAGE
+    if isinstance(exc, WorkFailedError):
+        return ExitCode.FAILED
     if _is_remote(exc):
         return ExitCode.REMOTE
     if isinstance(exc, (CubestreamError, *_FILE_ERRORS)):

@@ -159,7 +159,12 @@ def check_store(
     url: str, kind: Literal["l1", "l2"], storage_options: dict[str, Any] | None = None
 ) -> None:
     """Raise unless ``url`` is a readable Zarr store of ``kind`` (``l1`` or ``l2``)."""
-    found = store_kind(url, storage_options)
+    try:
+        found = store_kind(url, storage_options)
+    except InputNotFoundError:
+        raise InputNotFoundError(
+            f"no {kind.upper()} store at {url}: build it with {_MADE_BY[kind]} --out {url}"
+        ) from None
     if found == kind:
         return
     what = {"l1": "an L1 store", "l2": "an L2 store", "empty": "an empty store"}.get(

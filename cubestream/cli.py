@@ -12,6 +12,7 @@ from typing import NoReturn, get_args
 from benchmarks.cli import add_bench_parser
 from cluster.cli import add_cluster_parser
 from cluster.pipeline_cli import add_run_parser
+from cubestream import __version__
 from cubestream import _cli_inputs as inputs
 from cubestream._exit import ExitCode, debug_wanted, guarded
 from cubestream.checks import check_source, parse_bbox, parse_date
@@ -320,6 +321,7 @@ def _l2(args: argparse.Namespace) -> int:
     import json
 
     from cubestream.l2 import L2Config, build_l2, export_netcdf
+    from cubestream.l2.masks import INVALID_SCL
 
     storage_options: dict[str, object] = {}
     if args.endpoints:
@@ -336,7 +338,7 @@ def _l2(args: argparse.Namespace) -> int:
         end=args.end,
         tiles=tuple(args.tiles) if args.tiles else None,
         weather=tuple(args.weather) if args.weather else None,
-        invalid_scl=args.invalid_scl,
+        invalid_scl=args.invalid_scl or INVALID_SCL,
         reach_days=args.reach_days,
         min_valid_fraction=args.min_valid_fraction,
         kndvi_normalise=args.kndvi_normalise,
@@ -377,8 +379,6 @@ def _scl_classes(text: str) -> tuple[int, ...]:
 
 
 def _add_l2(sub: argparse._SubParsersAction) -> None:
-    from cubestream.l2.masks import INVALID_SCL
-
     p = sub.add_parser("l2", help="X4: build the level-2 store of gap-filled 10-daily samples")
     p.add_argument("--l1", required=True, help="L1 store of `cubestream l1` (path or s3://)")
     p.add_argument("--locations", required=True, help="locations table (holds the splits)")
@@ -398,10 +398,9 @@ def _add_l2(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--invalid-scl",
         type=_scl_classes,
-        default=INVALID_SCL,
-        help="comma-separated SCL classes that make an observation invalid (default "
-        + ",".join(str(c) for c in INVALID_SCL)
-        + ")",
+        default=None,
+        help="comma-separated SCL classes that make an observation invalid (default: "
+        "cubestream.l2.masks.INVALID_SCL, no data, saturated, shadows, clouds, cirrus, snow)",
     )
     p.add_argument("--reach-days", type=int, default=90, help="days read beyond the window ends")
     p.add_argument(
@@ -426,9 +425,9 @@ def _add_l2(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    inputs.check_train(args.rest)
     from trainers.cli import main as train_main
 
-    inputs.check_train(args.rest)
     return train_main(["--help", *args.rest] if args.help else args.rest)
 
 
@@ -511,17 +510,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}; see `{self.prog} -h`\n")
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("cubestream")
-    except PackageNotFoundError:
-        from cubestream import __version__
-
-        return f"{__version__} (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cubestream`` command."""
     parser = _Parser(
@@ -530,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 done, 1 part of the work failed, 2 usage, 3 input, "
         "4 remote service, 70 internal error (a bug), 130 interrupted",
     )
-    parser.add_argument("--version", action="version", version=f"cubestream {_version()}")
+    parser.add_argument("--version", action="version", version=f"cubestream {__version__}")
     parser.add_argument(
         "--debug", action="store_true", help="print the traceback of errors (or CUBESTREAM_DEBUG=1)"
     )

@@ -42,6 +42,7 @@ __all__ = [
     "TileNotFoundError",
     "UnusableSampleError",
     "UsageError",
+    "WorkFailedError",
 ]
 
 
@@ -63,6 +64,10 @@ class InputNotFoundError(InputError, FileNotFoundError):
 
 class RemoteServiceError(CubestreamError, ConnectionError):
     """A remote service (STAC API, object store, scheduler) cannot be reached or failed."""
+
+
+class WorkFailedError(CubestreamError, RuntimeError):
+    """Part of the work asked for failed (a stage, a job); the message says where (exit code 1)."""
 
 
 class GridError(CubestreamError, RuntimeError):

@@ -141,5 +141,5 @@ def test_train_help_and_errors(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "fit" in capsys.readouterr().out
     missing = tmp_path / "missing.zarr"
     args = ["train", "fit", "--config", str(CONFIGS / "rnn.yaml"), "--data.store", str(missing)]
-    assert main(args) == 2
+    assert main(args) == 3  # ExitCode.INPUT
     assert "no L2 store" in capsys.readouterr().err
