@@ -14,14 +14,7 @@ import traceback
 from collections.abc import Callable
 from enum import IntEnum
 
-from cubestream.errors import (
-    AssetReadError,
-    CubestreamError,
-    RemoteServiceError,
-    StacSearchError,
-    UsageError,
-    WorkFailedError,
-)
+from cubestream.errors import CubestreamError, RemoteServiceError, UsageError, WorkFailedError
 
 __all__ = ["DEBUG_ENV", "ExitCode", "debug_wanted", "error_kind", "guarded"]
 
@@ -57,13 +50,23 @@ _FILE_ERRORS = (
 )
 
 
+_REMOTE_MODULES = ("requests", "urllib3", "aiohttp", "botocore", "pystac_client")
+"""Packages whose exceptions mean a service failed or could not be reached."""
+
+
 def _is_remote(exc: BaseException) -> bool:
-    if isinstance(exc, RemoteServiceError | StacSearchError | ConnectionError | TimeoutError):
+    if isinstance(exc, RemoteServiceError | ConnectionError | TimeoutError):
         return True
-    if isinstance(exc, AssetReadError) and not isinstance(exc, FileNotFoundError):
-        return True
-    requests = sys.modules.get("requests")
-    return requests is not None and isinstance(exc, requests.RequestException)
+    return type(exc).__module__.split(".")[0] in _REMOTE_MODULES
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def error_kind(exc: BaseException) -> ExitCode:
@@ -72,11 +75,12 @@ def error_kind(exc: BaseException) -> ExitCode:
         return ExitCode.USAGE
     if isinstance(exc, WorkFailedError):
         return ExitCode.FAILED
+    if isinstance(exc, CubestreamError):
+        # remote when a service's failure caused it (a search, an object read), else input
+        return ExitCode.REMOTE if any(map(_is_remote, _chain(exc))) else ExitCode.INPUT
     if _is_remote(exc):
         return ExitCode.REMOTE
-    if isinstance(exc, (CubestreamError, *_FILE_ERRORS)):
-        return ExitCode.INPUT
-    return ExitCode.INTERNAL
+    return ExitCode.INPUT if isinstance(exc, _FILE_ERRORS) else ExitCode.INTERNAL
 
 
 def _one_line(exc: BaseException) -> str:

@@ -60,10 +60,14 @@ def _locations(tile_id: str = TILE) -> pd.DataFrame:
     )
 
 
-def _l1_store(path: Path, *, complete: bool) -> Path:
+def _l1_store(path: Path, *, complete: bool, dims: bool = True) -> Path:
+    """An L1 store's skeleton: one tile group with ``s2`` (enough to tell its kind)."""
     root = zarr.open_group(path, mode="w", zarr_format=3)
     group = root.create_group(TILE, attributes={"tile": TILE, "epsg": 32737, "resolution": 30})
-    group.create_array("s2", shape=(1, 1, 1, 4, 4), dtype="uint16", fill_value=0)
+    names = ("cube", "time", "band", "y", "x") if dims else None
+    group.create_array(
+        "s2", shape=(1, 1, 1, 4, 4), dtype="uint16", fill_value=0, dimension_names=names
+    )
     if complete:
         group.attrs["complete"] = True
     return path
@@ -104,6 +108,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (d / "items.ndjson").write_text("")
     _l1_store(d / "l1.zarr", complete=True)
     _l1_store(d / "half_l1.zarr", complete=False)
+    _l1_store(d / "nodims.zarr", complete=True, dims=False)
     write_synthetic_l2(d / "l2.zarr", samples=2, size=8)
     paths = {p.name: str(p) for p in d.iterdir()}
     paths["dir"] = str(d)
@@ -157,6 +162,7 @@ CASES = {
     "inspect-corrupt-table": Case(("inspect", "{corrupt.parquet}"), INPUT, "corrupt.parquet"),
     "inspect-empty-table": Case(("inspect", "{empty.parquet}"), INPUT, "empty.parquet"),
     "inspect-missing-table": Case(("inspect", "{missing}.parquet"), INPUT, "missing.parquet"),
+    "inspect-undecodable-store": Case(("inspect", "{nodims.zarr}"), INPUT, "nodims.zarr"),
     # l1: the locations table
     "l1-missing-table": Case(_l1("missing"), INPUT, "missing", L1_OUT),
     "l1-corrupt-table": Case(_l1("corrupt.parquet"), INPUT, "corrupt.parquet", L1_OUT),
@@ -244,6 +250,7 @@ CASES = {
     "stac-bbox-empty": Case(
         ("stac", "check", "{items.ndjson}", "--bbox", "5,5,5,5"), USAGE, "5,5,5,5"
     ),
+    "stac-items-not-json": Case(("stac", "check", "{a.txt}"), INPUT, "a.txt"),
     "stac-missing-file": Case(("stac", "check", "{missing}.ndjson"), INPUT, "missing.ndjson"),
     "stac-bad-end": Case(
         ("stac", "check", "{items.ndjson}", "--end", "2020-13-01"), USAGE, "--end"
@@ -315,6 +322,32 @@ def test_bad_input_fails_cleanly(
     assert _fill(case.names, world) in lines[0]
     if case.out is not None:
         assert not _looks_complete(Path(_fill(case.out, world)))
+
+
+def test_a_half_written_store_is_inspected_as_not_complete(
+    world: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inspect", world["half_l1.zarr"]]) == 0
+    assert f"group {TILE}: complete=None" in capsys.readouterr().out
+
+
+def test_error_kinds() -> None:
+    from cubestream._exit import error_kind
+    from cubestream.errors import AssetReadError, L2InputError, StacSearchError, UsageError
+
+    def caused(error: Exception, cause: BaseException) -> Exception:
+        error.__cause__ = cause
+        return error
+
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert error_kind(caused(StacSearchError("search failed"), refused)) == ExitCode.REMOTE
+    assert error_kind(StacSearchError("items.ndjson:1: not a JSON STAC item")) == ExitCode.INPUT
+    assert error_kind(caused(AssetReadError("B04.tif"), TimeoutError())) == ExitCode.REMOTE
+    assert error_kind(L2InputError("no L1 store")) == ExitCode.INPUT
+    assert error_kind(UsageError("--start after --end")) == ExitCode.USAGE
+    assert error_kind(FileNotFoundError(2, "No such file", "x")) == ExitCode.INPUT
+    assert error_kind(caused(ZeroDivisionError(), refused)) == ExitCode.INTERNAL
+    assert error_kind(KeyError("x")) == ExitCode.INTERNAL
 
 
 def test_an_unexpected_error_prints_its_traceback_and_says_it_is_a_bug(
