@@ -123,6 +123,7 @@ def _sample(args: argparse.Namespace) -> int:
         write_locations,
     )
 
+    inputs.check_sample(args)
     if args.replica:
         strata = StrataSources.from_replica(Path(args.replica))
         area = args.area or str(Path(args.replica) / "imaged.geojson")
@@ -136,7 +137,6 @@ def _sample(args: argparse.Namespace) -> int:
             "give the strata rasters: --replica DIR, or all of --climate, --landcover and "
             "--geomorphons (paths or URLs)"
         )
-    inputs.check_sample(args)
     strata = replace(strata, max_water_fraction=args.max_water)
     config = SampleConfig(
         area=area,
