@@ -283,7 +283,17 @@ def _in_fresh_process(config: SampleConfig) -> dict[str, Any]:
 # --- the record -----------------------------------------------------------------------------
 
 
-_PACKAGES = ("numpy", "pandas", "pyarrow", "rasterio", "gdal", "pyproj", "shapely", "scipy")
+_PACKAGES = (
+    "cubestream",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "rasterio",
+    "gdal",
+    "pyproj",
+    "shapely",
+    "scipy",
+)
 
 
 def _settings(settings: Settings, config: SampleConfig) -> dict[str, Any]:

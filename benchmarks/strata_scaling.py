@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 import rasterio
 
+from cubestream import __version__
 from cubestream.grid import tile
 from cubestream.replica.spec import ReplicaSpec
 from cubestream.replica.strata import write_strata
@@ -131,6 +132,7 @@ def measure(
             "python": platform.python_version(),
             "gdal": rasterio.__gdal_version__,
             "rasterio": rasterio.__version__,
+            "cubestream": __version__,
             "machine": platform.machine(),
         },
     }

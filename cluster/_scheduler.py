@@ -76,7 +76,10 @@ def scontrol_job(job_id: str) -> dict[str, str] | None:
     except subprocess.CalledProcessError as exc:
         if "Invalid job id" in (exc.stderr or ""):
             return None
-        raise
+        message = " ".join((exc.stderr or exc.stdout or "").split())[-300:]
+        raise SchedulerUnavailableError(
+            f"`scontrol show job {job_id}` failed: {message}; is SLURM configured here?"
+        ) from None
     fields: dict[str, str] = {}
     for token in out.split():
         key, sep, value = token.partition("=")

@@ -1,12 +1,13 @@
 """All exceptions of the cluster package.
 
-Each inherits :class:`cubestream.errors.CubestreamError` (the CLI prints one line and exits 2)
-and the matching builtin, so callers can catch either.
+Each inherits :class:`cubestream.errors.CubestreamError` (the CLI prints one line and exits with
+the code of its kind, :class:`cubestream._exit.ExitCode`) and the matching builtin, so callers can
+catch either.
 """
 
 from __future__ import annotations
 
-from cubestream.errors import CubestreamError
+from cubestream.errors import CubestreamError, WorkFailedError
 
 __all__ = [
     "ClusterError",
@@ -55,7 +56,7 @@ class JobNotFoundError(ClusterError, LookupError):
     """The scheduler does not know a job id (never submitted, or forgotten after MinJobAge)."""
 
 
-class ClusterJobError(ClusterError):
+class ClusterJobError(ClusterError, WorkFailedError):
     """A job ended in a failed state (FAILED, CANCELLED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY)."""
 
 
@@ -83,5 +84,5 @@ class PipelineStateError(PipelineError, ValueError):
     """The pipeline's state file is unreadable, or a stage needed first is not done."""
 
 
-class PipelineStageError(PipelineError):
+class PipelineStageError(PipelineError, WorkFailedError):
     """A stage's command failed; the message gives its exit status, log and what to do."""

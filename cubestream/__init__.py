@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 __all__ = ["__version__"]
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("cubestream")
+    """The installed distribution's version (``pyproject.toml``), as ``cubestream --version``."""
+except PackageNotFoundError:  # a checkout on PYTHONPATH that was never installed
+    __version__ = "0+unknown"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import get_args
+from typing import NoReturn, get_args
 
 from benchmarks.cli import add_bench_parser
 from cluster.cli import add_cluster_parser
 from cluster.pipeline_cli import add_run_parser
-from cubestream.errors import CubestreamError, SamplingError
+from cubestream import __version__
+from cubestream import _cli_inputs as inputs
+from cubestream._exit import ExitCode, debug_wanted, guarded
+from cubestream.checks import check_source, parse_bbox, parse_date
+from cubestream.errors import UsageError
 from cubestream.sources.offsets import OFFSET_POLICIES
 from cubestream.sources.sentinel2 import PROVIDERS
 
@@ -119,6 +123,7 @@ def _sample(args: argparse.Namespace) -> int:
         write_locations,
     )
 
+    inputs.check_sample(args)
     if args.replica:
         strata = StrataSources.from_replica(Path(args.replica))
         area = args.area or str(Path(args.replica) / "imaged.geojson")
@@ -128,7 +133,7 @@ def _sample(args: argparse.Namespace) -> int:
         )
         area = args.area or "africa"
     else:
-        raise SamplingError(
+        raise UsageError(
             "give the strata rasters: --replica DIR, or all of --climate, --landcover and "
             "--geomorphons (paths or URLs)"
         )
@@ -178,7 +183,6 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 
 
 def _l1(args: argparse.Namespace) -> int:
-    import datetime as dt
     import json
 
     from cubestream.l1 import IntegrityPolicy, L1Config, build_l1
@@ -188,19 +192,18 @@ def _l1(args: argparse.Namespace) -> int:
     storage_options: dict[str, object] = {}
     source_options: dict[str, object] = {}
     if args.endpoints:
-        from cubestream.replica.serve import Endpoints
-
-        endpoints = Endpoints.from_json(Path(args.endpoints).read_text().strip().splitlines()[0])
+        endpoints = inputs.endpoints(args.endpoints)
         gdal_env = endpoints.gdal_env()
         source_options = endpoints.storage_options()
         if args.out.startswith("s3://"):
             storage_options = endpoints.storage_options()
+    inputs.check_l1(args, storage_options)
     config = L1Config(
         locations=args.locations,
         stac=args.stac,
         out=args.out,
-        start=dt.date.fromisoformat(args.start),
-        end=dt.date.fromisoformat(args.end),
+        start=args.start,
+        end=args.end,
         collection=args.collection,
         provider=args.provider,
         offset=args.offset,
@@ -247,8 +250,8 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--locations", required=True, help="locations table of `cubestream sample`")
     p.add_argument("--stac", required=True, help="STAC API URL or a local items file")
     p.add_argument("--out", required=True, help="L1 store: local path or s3:// URL")
-    p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    p.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
+    p.add_argument("--start", required=True, type=parse_date, help="first day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, type=parse_date, help="last day, YYYY-MM-DD")
     _add_catalogue_options(p)
     p.add_argument(
         "--offset",
@@ -315,17 +318,15 @@ def _add_l1(sub: argparse._SubParsersAction) -> None:
 
 
 def _l2(args: argparse.Namespace) -> int:
-    import datetime as dt
     import json
 
     from cubestream.l2 import L2Config, build_l2, export_netcdf
+    from cubestream.l2.masks import INVALID_SCL
 
     storage_options: dict[str, object] = {}
     if args.endpoints:
-        from cubestream.replica.serve import Endpoints
-
-        line = Path(args.endpoints).read_text().strip().splitlines()[0]
-        storage_options = Endpoints.from_json(line).storage_options()
+        storage_options = inputs.endpoints(args.endpoints).storage_options()
+    inputs.check_l2(args, storage_options if args.l1.startswith("s3://") else {})
     config = L2Config(
         l1=args.l1,
         locations=args.locations,
@@ -333,11 +334,11 @@ def _l2(args: argparse.Namespace) -> int:
         windows_per_cube=args.windows_per_cube,
         seed=args.seed,
         samples_per_chunk=args.samples_per_chunk,
-        start=dt.date.fromisoformat(args.start) if args.start else None,
-        end=dt.date.fromisoformat(args.end) if args.end else None,
+        start=args.start,
+        end=args.end,
         tiles=tuple(args.tiles) if args.tiles else None,
         weather=tuple(args.weather) if args.weather else None,
-        invalid_scl=args.invalid_scl,
+        invalid_scl=args.invalid_scl or INVALID_SCL,
         reach_days=args.reach_days,
         min_valid_fraction=args.min_valid_fraction,
         kndvi_normalise=args.kndvi_normalise,
@@ -378,8 +379,6 @@ def _scl_classes(text: str) -> tuple[int, ...]:
 
 
 def _add_l2(sub: argparse._SubParsersAction) -> None:
-    from cubestream.l2.masks import INVALID_SCL
-
     p = sub.add_parser("l2", help="X4: build the level-2 store of gap-filled 10-daily samples")
     p.add_argument("--l1", required=True, help="L1 store of `cubestream l1` (path or s3://)")
     p.add_argument("--locations", required=True, help="locations table (holds the splits)")
@@ -388,17 +387,20 @@ def _add_l2(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--windows-per-cube", type=int, default=1, help="45-step windows per cube")
     p.add_argument("--seed", type=int, default=0, help="seed of the window draws")
     p.add_argument("--samples-per-chunk", type=int, default=1, help="samples per chunk")
-    p.add_argument("--start", help="first day admitted, YYYY-MM-DD (default: the L1 range)")
-    p.add_argument("--end", help="last day admitted, YYYY-MM-DD (default: the L1 range)")
+    p.add_argument(
+        "--start", type=parse_date, help="first day admitted, YYYY-MM-DD (default: the L1 range)"
+    )
+    p.add_argument(
+        "--end", type=parse_date, help="last day admitted, YYYY-MM-DD (default: the L1 range)"
+    )
     p.add_argument("--tiles", nargs="*", help="use only these tiles of the L1 store")
     p.add_argument("--weather", nargs="*", help="daily L1 weather variables to keep (default all)")
     p.add_argument(
         "--invalid-scl",
         type=_scl_classes,
-        default=INVALID_SCL,
-        help="comma-separated SCL classes that make an observation invalid (default "
-        + ",".join(str(c) for c in INVALID_SCL)
-        + ")",
+        default=None,
+        help="comma-separated SCL classes that make an observation invalid (default: "
+        "cubestream.l2.masks.INVALID_SCL, no data, saturated, shadows, clouds, cirrus, snow)",
     )
     p.add_argument("--reach-days", type=int, default=90, help="days read beyond the window ends")
     p.add_argument(
@@ -423,6 +425,7 @@ def _add_l2(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    inputs.check_train(args.rest)
     from trainers.cli import main as train_main
 
     return train_main(["--help", *args.rest] if args.help else args.rest)
@@ -444,6 +447,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _inspect(args: argparse.Namespace) -> int:
     from cubestream.inspect import describe
 
+    inputs.check_inspect(args.store)
     print(describe(args.store))
     return 0
 
@@ -465,18 +469,16 @@ def _add_catalogue_options(p: argparse.ArgumentParser) -> None:
 
 
 def _stac_check(args: argparse.Namespace) -> int:
-    import datetime as dt
-
+    from cubestream.checks import check_dates
     from cubestream.sources.check import check_items
 
-    bbox = tuple(float(v) for v in args.bbox.split(",")) if args.bbox else None
-    if bbox is not None and len(bbox) != 4:
-        raise CubestreamError(f"--bbox {args.bbox!r} must be min_lon,min_lat,max_lon,max_lat")
+    check_dates(args.start, args.end)
+    check_source(args.source, "STAC API")
     failed = check_items(
         args.source,
-        bbox=bbox,
-        start=dt.date.fromisoformat(args.start),
-        end=dt.date.fromisoformat(args.end),
+        bbox=args.bbox,
+        start=args.start,
+        end=args.end,
         collection=args.collection,
         provider=args.provider,
         out=sys.stdout,
@@ -492,16 +494,34 @@ def _add_stac(sub: argparse._SubParsersAction) -> None:
         help="one JSON line per item: tile, date, provider, band hrefs, scale, offset and why",
     )
     p.add_argument("source", help="STAC API URL or a local items file")
-    p.add_argument("--bbox", help="min_lon,min_lat,max_lon,max_lat (needed for an API)")
-    p.add_argument("--start", default="2015-06-23", help="first day, YYYY-MM-DD")
-    p.add_argument("--end", default="2100-01-01", help="last day, YYYY-MM-DD")
+    p.add_argument(
+        "--bbox", type=parse_bbox, help="min_lon,min_lat,max_lon,max_lat (needed for an API)"
+    )
+    p.add_argument("--start", type=parse_date, default="2015-06-23", help="first day, YYYY-MM-DD")
+    p.add_argument("--end", type=parse_date, default="2100-01-01", help="last day, YYYY-MM-DD")
     _add_catalogue_options(p)
     p.set_defaults(func=_stac_check)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (and exit :attr:`ExitCode.USAGE`)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}; see `{self.prog} -h`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cubestream`` command."""
-    parser = argparse.ArgumentParser(prog="cubestream", description=__doc__)
+    parser = _Parser(
+        prog="cubestream",
+        description=__doc__,
+        epilog="exit codes: 0 done, 1 part of the work failed, 2 usage, 3 input, "
+        "4 remote service, 70 internal error (a bug), 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"cubestream {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of errors (or CUBESTREAM_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_replica(sub)
     _add_sample(sub)
@@ -517,15 +537,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; errors of cubestream print one clear line and exit with status 2."""
-    args = build_parser().parse_args(argv)
+    """Run the command line; return its exit code (:class:`~cubestream._exit.ExitCode`).
+
+    Errors a user can fix print one line naming the item and exit with the code of their kind;
+    unexpected ones print their traceback (``--debug`` or ``CUBESTREAM_DEBUG=1``: every error).
+    """
+    parser = build_parser()
     try:
-        return int(args.func(args))
-    except CubestreamError as exc:
-        print(f"cubestream: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else int(ExitCode.USAGE)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return guarded(lambda: func(args), debug=debug_wanted(args.debug))
 
 
 if __name__ == "__main__":

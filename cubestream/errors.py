@@ -12,6 +12,8 @@ __all__ = [
     "CubestreamError",
     "GridError",
     "IncompleteSourceWarning",
+    "InputError",
+    "InputNotFoundError",
     "ItemSchemaError",
     "L1Error",
     "L2Error",
@@ -26,6 +28,7 @@ __all__ = [
     "OffsetError",
     "PortInUseError",
     "ProviderError",
+    "RemoteServiceError",
     "ReplacedGranuleWarning",
     "ReplicaError",
     "ReplicaNotFoundError",
@@ -38,11 +41,33 @@ __all__ = [
     "StrataNotFoundError",
     "TileNotFoundError",
     "UnusableSampleError",
+    "UsageError",
+    "WorkFailedError",
 ]
 
 
 class CubestreamError(Exception):
     """Base class of every error raised by cubestream."""
+
+
+class UsageError(CubestreamError, ValueError):
+    """Options that cannot go together, or an option value that cannot be used (exit code 2)."""
+
+
+class InputError(CubestreamError, ValueError):
+    """An input (table, store, config, output) is unreadable, malformed or of the wrong kind."""
+
+
+class InputNotFoundError(InputError, FileNotFoundError):
+    """An input file, directory or store is not where it was asked for."""
+
+
+class RemoteServiceError(CubestreamError, ConnectionError):
+    """A remote service (STAC API, object store, scheduler) cannot be reached or failed."""
+
+
+class WorkFailedError(CubestreamError, RuntimeError):
+    """Part of the work asked for failed (a stage, a job); the message says where (exit code 1)."""
 
 
 class GridError(CubestreamError, RuntimeError):

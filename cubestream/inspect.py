@@ -6,6 +6,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from cubestream.errors import InputError
+
 __all__ = ["describe"]
 
 
@@ -66,8 +68,20 @@ def _describe_l2(url: str, root: Any) -> str:
     return "\n".join(lines)
 
 
-def _describe_zarr(url: str) -> str:
+def _open(url: str, group: str | None) -> Any:
+    """A group as a Dataset; a store that xarray cannot read is an input error."""
     import xarray as xr
+
+    try:
+        return xr.open_zarr(url, group=group, consolidated=False, mask_and_scale=group is None)
+    except (KeyError, ValueError) as exc:
+        where = f"group {group} of {url}" if group else url
+        raise InputError(
+            f"cannot read {where} as a dataset ({exc}); is it a store cubestream wrote?"
+        ) from exc
+
+
+def _describe_zarr(url: str) -> str:
     import zarr
 
     root = zarr.open_group(url, mode="r")
@@ -79,7 +93,7 @@ def _describe_zarr(url: str) -> str:
     groups = sorted(name for name, _ in root.groups())
     for name in groups:
         group = root[name]
-        ds = xr.open_zarr(url, group=name, consolidated=False, mask_and_scale=False)
+        ds = _open(url, name)
         sizes = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
         lines.append(f"  group {name}: complete={group.attrs.get('complete')} {sizes}")
         for var in ds.data_vars:
@@ -89,7 +103,7 @@ def _describe_zarr(url: str) -> str:
                     f"chunks={ds[var].encoding.get('chunks')}"
                 )
     if not groups:
-        ds = xr.open_zarr(url, consolidated=False)
+        ds = _open(url, None)
         lines.append(str(ds))
     report = Path(url.rstrip("/") + ".report.json")
     if report.exists():

@@ -8,10 +8,14 @@ one NetCDF file per sample for the earlier tools.
 
 from __future__ import annotations
 
-from cubestream.l2.build import L2Config, build_l2
-from cubestream.l2.check import check_store
-from cubestream.l2.export import export_netcdf
-from cubestream.l2.schema import STEP_DAYS, STEPS, VARIABLES
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cubestream.l2.build import L2Config, build_l2
+    from cubestream.l2.check import check_store
+    from cubestream.l2.export import export_netcdf
+    from cubestream.l2.schema import STEP_DAYS, STEPS, VARIABLES
 
 __all__ = [
     "STEPS",
@@ -22,3 +26,20 @@ __all__ = [
     "check_store",
     "export_netcdf",
 ]
+
+_WHERE = {
+    "L2Config": "build",
+    "build_l2": "build",
+    "check_store": "check",
+    "export_netcdf": "export",
+    "STEP_DAYS": "schema",
+    "STEPS": "schema",
+    "VARIABLES": "schema",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (keeps ``cubestream --help`` quick)."""
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -142,6 +142,14 @@ def _check_existing(root: Path, spec: ReplicaSpec, overwrite: bool) -> bool:
             f"{root} already holds a replica of another spec; pass --overwrite to replace it "
             "or choose another directory"
         )
+    if root.is_dir() and any(root.iterdir()) and not (root / layout.OBJECTS_DIR).is_dir():
+        raise ReplicaError(
+            f"{root} is not empty and holds no replica (no {SPEC_FILE}, no "
+            f"{layout.OBJECTS_DIR}/); pass --overwrite to replace its contents or choose "
+            "another directory"
+        )
+    if root.exists() and not root.is_dir():
+        raise ReplicaError(f"{root} is a file; give a directory for the replica")
     return False
 
 

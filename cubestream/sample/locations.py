@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cubestream import __version__
 from cubestream.errors import SamplingError
 from cubestream.sample.allocate import AllocationRule, draw, stratum_keys
 from cubestream.sample.area import Area, parse_area
@@ -146,6 +147,7 @@ def sample_locations(config: SampleConfig) -> SampleResult:
     table = _table(boxes, chosen, config)
     eligible = boxes[boxes["eligible"]]
     context = {
+        "cubestream": __version__,
         "area": config.area,
         "target": config.target,
         "allocation": config.allocation.__dict__ | {"columns": list(config.allocation.columns)},

@@ -137,7 +137,7 @@ def test_without_slurm_commands_the_error_says_so(
         status("1")
     with pytest.raises(SchedulerUnavailableError, match="`sbatch` is not installed"):
         submit(TrainJob(config=CONFIG, workdir=tmp_path))
-    assert main(["cluster", "status", "1"]) == 2
+    assert main(["cluster", "status", "1"]) == 4  # ExitCode.REMOTE: no scheduler
     assert "cubestream: error: `scontrol` is not installed" in capsys.readouterr().err
 
 

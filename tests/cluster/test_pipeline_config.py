@@ -136,11 +136,11 @@ def test_a_trainer_config_that_writes_outside_its_root_is_refused(tmp_path: Path
         load_pipeline(_write(tmp_path, data))
 
 
-def test_a_bad_config_through_the_cli_is_one_line_and_status_2(
+def test_a_bad_config_through_the_cli_is_one_line_and_status_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _write(tmp_path, {**_minimal(), "l2": {"windows": 2}})
-    assert main(["run", str(path), "--dry-run"]) == 2
+    assert main(["run", str(path), "--dry-run"]) == 3  # ExitCode.INPUT
     err = capsys.readouterr().err.strip()
     assert err.startswith("cubestream: error:") and "l2.windows is not a known key" in err
     assert "\n" not in err

@@ -89,7 +89,7 @@ def test_the_replica_recipe_runs_end_to_end_then_resumes_stage_by_stage(
 
     # 3. a wrong l2 option: l2 fails, the stages before it stay done, nothing is lost
     bad = _recipe(tmp_path, pipeline_replica, l2={"windows-per-cube": 0})
-    with pytest.raises(PipelineStageError, match=r"stage l2 failed \(exit status 2\)") as error:
+    with pytest.raises(PipelineStageError, match=r"stage l2 failed \(exit status 3\)") as error:
         _run(bad, work)
     message = str(error.value)
     assert "windows_per_cube must be at least 1" in message
@@ -128,10 +128,10 @@ def test_a_served_replica_feeds_l1_and_a_failing_stage_is_resumed_from(
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(data))
 
-    assert main(["run", str(path), "--workdir", str(work)]) == 2
+    assert main(["run", str(path), "--workdir", str(work)]) == 1  # ExitCode.FAILED: a stage
     captured = capsys.readouterr()
     err = captured.err.strip()
-    assert err.startswith("cubestream: error: stage l2 failed (exit status 2)")
+    assert err.startswith("cubestream: error: stage l2 failed (exit status 3)")
     assert "no window to build" in err and "\n" not in err
     assert "replica serve" in captured.out and "--endpoints" in captured.out
     endpoints = json.loads((work / "endpoints.json").read_text())

@@ -330,5 +330,5 @@ def test_inspect_and_cli(built: Path, capsys: pytest.CaptureFixture[str], tmp_pa
     text = describe(str(built))
     assert "L2 store" in text and "8 samples (train 6, val 2)" in text and "skipped: 4" in text
     code = main(["l2", "--l1", str(tmp_path / "none"), "--locations", "x.parquet", "--out", "y"])
-    assert code == 2 and "no L1 store" in capsys.readouterr().err
+    assert code == 3 and "no L1 store" in capsys.readouterr().err
     shutil.rmtree(tmp_path, ignore_errors=True)

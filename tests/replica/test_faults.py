@@ -193,7 +193,7 @@ def test_cli_rejects_a_bad_fail_rate(replica: Path) -> None:
     result = subprocess.run(
         [*command, "--fail-rate", "2"], capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 2 and result.stdout == ""
+    assert result.returncode == 3 and result.stdout == ""  # ExitCode.INPUT
     assert result.stderr.startswith("cubestream: error: fail rate must be within [0, 1], not 2")
 
 

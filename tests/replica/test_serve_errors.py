@@ -189,7 +189,7 @@ def test_cli_missing_dir(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
+    assert result.returncode == 3  # ExitCode.INPUT
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

@@ -137,6 +137,6 @@ def test_cli_reports_bad_input_clearly(tmp_path: Path) -> None:
          "--replica", str(tmp_path), "--target", "5", "--out", str(tmp_path / "x.parquet")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert run.returncode == 2
+    assert run.returncode == 3  # ExitCode.INPUT: the area is unusable
     assert run.stderr.startswith("cubestream: error:")
     assert not (tmp_path / "x.parquet").exists()
