@@ -57,7 +57,7 @@ def check_l1(args: argparse.Namespace, storage_options: dict[str, Any]) -> None:
 
     check_dates(args.start, args.end)
     check_locations(args.locations, ("tile", "epsg", *CUBE_COLUMNS))
-    check_source(args.stac, "STAC API")
+    check_source(args.stac, "STAC source (--stac: API URL or items file)")
     check_output_store(args.out, "l1", storage_options or None)
     check_profile(args.cluster)
 

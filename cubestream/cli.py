@@ -473,7 +473,7 @@ def _stac_check(args: argparse.Namespace) -> int:
     from cubestream.sources.check import check_items
 
     check_dates(args.start, args.end)
-    check_source(args.source, "STAC API")
+    check_source(args.source, "STAC source (API URL or items file)")
     failed = check_items(
         args.source,
         bbox=args.bbox,
