@@ -425,6 +425,10 @@ def _add_l2(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.help and not args.rest:
+        # the subcommands without importing torch; `train fit --help` is LightningCLI's own
+        args.print_help()
+        return 0
     inputs.check_train(args.rest)
     from trainers.cli import main as train_main
 
@@ -436,12 +440,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "train",
         help="X5: fit, validate, test or predict with a YAML config (LightningCLI)",
         description="cubestream train fit|validate|test|predict --config FILE [--key value ...]; "
-        "`cubestream train fit --help` lists every option.",
+        "`cubestream train fit --help` lists every option (LightningCLI's help: it imports "
+        "torch, which takes seconds).",
         add_help=False,
     )
-    p.add_argument("-h", "--help", action="store_true", help="the LightningCLI help")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="LightningCLI arguments")
-    p.set_defaults(func=_train)
+    p.add_argument("-h", "--help", action="store_true", help="this help, or with a subcommand "
+                   "(`train fit --help`) the LightningCLI help")  # fmt: skip
+    p.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        help="fit | validate | test | predict, then the LightningCLI arguments",
+    )
+    p.set_defaults(func=_train, print_help=p.print_help)
 
 
 def _inspect(args: argparse.Namespace) -> int:
