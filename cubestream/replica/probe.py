@@ -20,6 +20,7 @@ from cubestream.replica import layout
 from cubestream.replica.serve import Endpoints
 from cubestream.replica.spec import load_spec
 from cubestream.replica.world import World
+from cubestream.sources.sentinel2 import names_tile, to_s2_item
 
 __all__ = [
     "access_log_bytes",
@@ -101,8 +102,8 @@ def probe_all(root: Path, endpoints: Endpoints) -> dict[str, Any]:
     started = time.perf_counter()
     items = search_stac(endpoints, world.bbox, f"{acq.day.isoformat()}/{acq.day.isoformat()}")
     search_s = time.perf_counter() - started
-    item = next(i for i in items if i["properties"]["s2:tile_id"] == tile_id)
-    href = item["assets"]["red"]["href"]
+    item = next(to_s2_item(i) for i in items if names_tile(i, tile_id))
+    href = item.hrefs["B04"]
     key = href.split(f"/{endpoints.bucket}/", 1)[1]
     local_path = root / layout.OBJECTS_DIR / key
     mark = _log_length(endpoints)

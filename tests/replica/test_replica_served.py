@@ -14,6 +14,7 @@ import xarray as xr
 from cubestream.replica import layout
 from cubestream.replica.probe import (
     access_log_bytes,
+    probe_all,
     read_cog_window,
     read_era5,
     read_smap_hyperslab,
@@ -118,3 +119,13 @@ def test_era5_zarr_over_s3(replica_root: Path, replica_endpoints: Endpoints):
     xr.testing.assert_identical(
         remote.t2m.isel(time=slice(0, 30)).load(), local.t2m.isel(time=slice(0, 30)).load()
     )
+
+
+def test_probe_all_finds_the_tile_in_every_item_generation(
+    replica_root: Path, replica_endpoints: Endpoints
+):
+    """The demo's serve stage: the items of 2023 and 2025 style both name their tile."""
+    figures = probe_all(replica_root, replica_endpoints)
+    assert figures["stac_items_found"] >= 1
+    assert figures["cog_window_identical"]
+    assert 0 < figures["cog_window_bytes_sent"] < figures["cog_file_bytes"]
