@@ -8,8 +8,9 @@ one NetCDF file per sample for the earlier tools.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cubestream._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from cubestream.l2.build import L2Config, build_l2
@@ -38,8 +39,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use (keeps ``cubestream --help`` quick)."""
-    if name in _WHERE:
-        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)

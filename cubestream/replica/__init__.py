@@ -7,8 +7,9 @@ an S3 API and a STAC API; :class:`ReplicaSpec` and :func:`preset` define worlds.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cubestream._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from cubestream.replica.create import create_replica
@@ -50,8 +51,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use (keeps ``cubestream --help`` quick)."""
-    if name in _WHERE:
-        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)
