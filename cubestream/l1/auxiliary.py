@@ -81,7 +81,10 @@ class AuxiliarySources:
 
 
 def _open(url: str, options: dict[str, Any] | None, tile: str) -> Any:
-    return zarr.open_group(url, mode="r+", zarr_format=3, storage_options=options)[tile]
+    group = zarr.open_group(
+        url, mode="r+", zarr_format=3, use_consolidated=False, storage_options=options
+    )
+    return group[tile]
 
 
 def aux_done(group: Any, name: str) -> bool:
@@ -121,6 +124,8 @@ def _write(
         fill_value=np.nan if values.dtype.kind == "f" else 0,
     )
     array[...] = values
+    if dims[-2:] == ("y", "x"):
+        attrs = {**attrs, "grid_mapping": "spatial_ref", "coordinates": "easting northing"}
     array.attrs.update({**attrs, "complete": True})
 
 

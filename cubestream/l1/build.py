@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cubestream import __version__, grid
+from cubestream._consolidated import consolidate
 from cubestream._dask import dask_client, run_jobs
 from cubestream.errors import CubestreamError, L1Error
 from cubestream.l1.auxiliary import (
@@ -423,6 +424,7 @@ def build_l1(config: L1Config, *, dry_run: bool = False) -> dict[str, Any]:
     report["offset_disagreements"] = [
         d for entry in report["tiles"].values() for d in entry.get("offset_disagreements", [])
     ]
+    consolidate(config.out, config.storage_options or None)  # the store as this build left it
     report["seconds"] = round(time.perf_counter() - started, 2)
     _write_report(config, report)
     return report

@@ -11,7 +11,14 @@ Layout of a tile group (DESIGN.md section 3)::
     <tile>/smap        (cube, day, smap_variable) float32
     <tile>/era5        (era5_time, era5_variable, latitude, longitude) float32
     coordinates: cube (cube_id), time, band, y, x (pixel centres' offsets), and per cube
-    x_min, y_min, x_max, y_max, lon, lat, min_lon, min_lat, max_lon, max_lat, row, col
+    x_min, y_min, x_max, y_max, lon, lat, min_lon, min_lat, max_lon, max_lat, row, col,
+    easting (cube, x) and northing (cube, y): the UTM pixel centres of each cube
+    <tile>/spatial_ref ()                      the tile's CRS as a CF grid mapping (with WKT);
+                                               every gridded variable names it in grid_mapping
+
+:func:`cubestream.georef.open_l1_cube` opens one cube with UTM ``x``/``y`` and its CRS set
+(rioxarray), the one call that places its pixels on the Earth. The root's metadata is
+consolidated once the build completes (one read opens the store, over S3 too).
 
 Chunks: ``s2`` one cube x 16 days x all bands x 128 x 128 (4.7 MB raw), ``scl`` and
 ``data_fraction`` the same along cube and time. No sharding: every chunk is written by one task
@@ -30,6 +37,8 @@ import pandas as pd
 import zarr
 from zarr.codecs import BloscCodec
 
+from cubestream._consolidated import drop_consolidated
+from cubestream.georef import CUBE_ATTRS, GEO_COORDINATES, grid_mapping_attrs
 from cubestream.l1.plan import CUBE_COLUMNS, TilePlan
 from cubestream.l1.sentinel2 import BANDS
 
@@ -42,8 +51,17 @@ COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
 def open_root(
     url: str, storage_options: dict[str, Any] | None = None, mode: Literal["r", "a"] = "a"
 ) -> Any:
-    """Open (or create) the store's root group, local path or ``s3://`` URL."""
-    return zarr.open_group(url, mode=mode, zarr_format=3, storage_options=storage_options)
+    """Open (or create) the store's root group, local path or ``s3://`` URL.
+
+    For writing (``mode="a"``) the consolidated metadata is dropped first and not used: it is
+    written again when the build completes (:mod:`cubestream._consolidated`).
+    """
+    if mode == "r":
+        return zarr.open_group(url, mode="r", zarr_format=3, storage_options=storage_options)
+    drop_consolidated(url, storage_options)
+    return zarr.open_group(
+        url, mode=mode, zarr_format=3, use_consolidated=False, storage_options=storage_options
+    )
 
 
 def _array(
@@ -146,7 +164,45 @@ def _coords(group: Any, plan: TilePlan) -> None:
             chunks=(n,),
             dtype=values.dtype,
             dims=("cube",),
-            attrs={"units": "degrees" if "l" in column[:3] else "m"},
+            attrs=CUBE_ATTRS[column],
+        )
+    _georeference(group, plan)
+
+
+def _georeference(group: Any, plan: TilePlan) -> None:
+    """``spatial_ref`` (the CF grid mapping) and the UTM pixel centres of every cube."""
+    _array(
+        group,
+        "spatial_ref",
+        np.array(0, np.int32),
+        shape=(),
+        chunks=(),
+        dtype="int32",
+        dims=(),
+        attrs=grid_mapping_attrs(plan.epsg),
+    )
+    n = len(plan.cubes)
+    offsets = (np.arange(128) + 0.5) * 30.0
+    x_min = plan.cubes["x_min"].to_numpy(np.float64)
+    y_max = plan.cubes["y_max"].to_numpy(np.float64)
+    for name, values, dim, axis in (
+        ("easting", x_min[:, None] + offsets, "x", "x"),
+        ("northing", y_max[:, None] - offsets, "y", "y"),
+    ):
+        _array(
+            group,
+            name,
+            values,
+            shape=(n, 128),
+            chunks=(n, 128),
+            dtype="float64",
+            dims=("cube", dim),
+            attrs={
+                "units": "m",
+                "standard_name": f"projection_{axis}_coordinate",
+                "long_name": f"{name} of the pixel centre in the tile's UTM CRS",
+                "grid_mapping": "spatial_ref",
+            },
         )
 
 
@@ -167,7 +223,7 @@ def create_template(root: Any, plan: TilePlan, build: dict[str, Any]) -> Any:
     )
     _coords(group, plan)
     n, t, k = len(plan.cubes), len(plan.days), plan.days_per_chunk
-    coords = " ".join(CUBE_COLUMNS[1:])
+    coords = " ".join((*CUBE_COLUMNS[1:], *GEO_COORDINATES))
     _array(
         group,
         "s2",
@@ -181,6 +237,7 @@ def create_template(root: Any, plan: TilePlan, build: dict[str, Any]) -> Any:
             "add_offset": 0.0,
             "_FillValue": 0,
             "coordinates": coords,
+            "grid_mapping": "spatial_ref",
             "long_name": "Sentinel-2 L2A surface reflectance (baseline offset removed)",
         },
     )
@@ -196,6 +253,7 @@ def create_template(root: Any, plan: TilePlan, build: dict[str, Any]) -> Any:
             "long_name": "Sentinel-2 scene classification",
             "_FillValue": 0,
             "coordinates": coords,
+            "grid_mapping": "spatial_ref",
         },
     )
     _array(

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from cubestream.georef import grid_mapping_attrs
 from cubestream.l2.check import check_store
 from cubestream.l2.plan import strings
 from cubestream.l2.store import EXTRAS, open_store
@@ -59,8 +60,12 @@ def _dataset(root: Any, i: int, meta: dict[str, np.ndarray], netcdf3: bool) -> x
         values = np.asarray(array[i])
         if netcdf3 and values.dtype == np.uint8:
             values = values.astype(np.int16)  # NetCDF-3 has no unsigned bytes
-        data[name] = (dims, values, {"long_name": array.attrs.get("long_name", "")})
+        attrs = {"long_name": array.attrs.get("long_name", "")}
+        if dims[-2:] == ("y", "x"):
+            attrs["grid_mapping"] = "spatial_ref"
+        data[name] = (dims, values, attrs)
     epsg = int(meta["epsg"][i])
+    data["spatial_ref"] = ((), np.int32(0), grid_mapping_attrs(epsg))
     attrs = {
         "cube_id": str(meta["cube_id"][i]),
         "split": str(meta["split"][i]),
@@ -82,8 +87,8 @@ def _dataset(root: Any, i: int, meta: dict[str, np.ndarray], netcdf3: bool) -> x
             "weather_variable",
             strings(root["weather_variable"][...]),
         ),
-        "y": ("y", y, {"units": "m", "long_name": f"northing, EPSG:{epsg}"}),
-        "x": ("x", x, {"units": "m", "long_name": f"easting, EPSG:{epsg}"}),
+        "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"}),
+        "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
 

@@ -17,7 +17,9 @@ extra           dtype    meaning
 ``lon, lat``    float64  the cube's centre (WGS84)
 ==============  =======  ==============================================================
 
-Pixel ``(y, x)`` of a sample is centred at ``(x_min + x, y_max + y)`` in EPSG ``epsg``.
+Pixel ``(y, x)`` of a sample is centred at ``(x_min + x, y_max + y)`` in EPSG ``epsg``;
+:func:`cubestream.georef.open_l2_sample` opens a sample so placed (UTM ``x``/``y``, CRS set).
+Once complete, the root's metadata is consolidated (one read opens the store).
 Compression: zstd through Blosc, byte-shuffled: a 128 px sample (33 MB raw, 80 % of it the
 float32 ``s2``) takes about 21 MB on the replica.
 
@@ -45,7 +47,9 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
+from cubestream._consolidated import consolidate
 from cubestream.errors import L2Error
+from cubestream.georef import L2_EXTRA_ATTRS
 from cubestream.l1.store import existing_chunks
 from cubestream.l2.plan import SampleSpec, strings
 from cubestream.l2.schema import BANDS, STEP_DAYS, STEPS, VARIABLES, chunks_of
@@ -211,7 +215,8 @@ def create_template(
     root["start_time"][...] = np.array([s.start for s in samples], np.int64)
     for name, dtype in EXTRAS.items():
         values = np.array([getattr(s, name) for s in samples])
-        _coord(root, name, values if dtype == "str" else values.astype(dtype), {}, "sample")
+        values = values if dtype == "str" else values.astype(dtype)
+        _coord(root, name, values, L2_EXTRA_ATTRS[name], "sample")
     offsets = (np.arange(size) + 0.5) * 30.0
     _coord(root, "band", np.array(BANDS), {"long_name": "ESA band name"})
     _coord(
@@ -313,4 +318,5 @@ def finalise(
     if not all(math.isfinite(v) for v in [*stats["mean"], *stats["std"], *dem.values()]):
         raise L2Error(f"non-finite normalisation statistics {stats} {dem}: a model input has NaN")
     root.attrs.update({"complete": True})
+    consolidate(url, storage_options)
     return {"weather": stats, "dem": dem, "over": over}

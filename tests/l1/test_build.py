@@ -80,12 +80,19 @@ def _items(replica_root: Path) -> list[dict]:
     return [json.loads(x) for x in (replica_root / layout.ITEMS_FILE).read_text().splitlines()]
 
 
-def _expected(items: list[dict], day: str, asset: str, row: int, col: int) -> np.ndarray:
-    """Independent read: each item's window, offset removed, first item with data wins."""
+def _expected(
+    items: list[dict], day: str, asset: str, row: int, col: int, at: tuple[float, float] = ()
+) -> np.ndarray:
+    """Independent read: each item's window, offset removed, first item with data wins.
+
+    The window is the cube's box ``(row, col)``, or the 128 px whose top-left pixel is centred
+    at the UTM point ``at``.
+    """
     out = np.zeros((128, 128), dtype=np.uint16)
     for item in (i for i in items if i["properties"]["datetime"].startswith(day)):
         with rasterio.open(item["assets"][asset]["href"]) as src:
-            values = src.read(1, window=Window(col * 128, row * 128, 128, 128)).astype(np.int32)
+            top, left = src.index(*at) if at else (row * 128, col * 128)
+            values = src.read(1, window=Window(left, top, 128, 128)).astype(np.int32)
             # the truth of the pixels, whatever the item's metadata says
             offset = -int(src.tags().get("BOA_ADD_OFFSET", 0)) if asset != "scl" else 0
         values = np.where(values > 0, np.maximum(values - offset, 1), 0)
@@ -290,3 +297,67 @@ def test_a_grown_locations_table_rebuilds_the_tile_with_its_new_cubes(
     assert cubes == table["cube_id"].tolist()
     again = build_l1(_config(locations, replica_root, out, scheduler))
     assert again["tiles"]["37MBU"]["state_before"] == "complete"
+
+
+def test_store_is_consolidated_and_standard_tools_open_it(built: Path) -> None:
+    """One read opens the store; xarray opens it without a warning, as a tree too."""
+    import warnings
+
+    from cubestream._consolidated import is_consolidated
+
+    assert is_consolidated(str(built))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(built, group="37MBU")
+        tree = xr.open_datatree(built, engine="zarr")
+    assert tree["37MBU"].dataset["s2"].dims == ("cube", "time", "band", "y", "x")
+    assert ds.s2.attrs["grid_mapping"] == "spatial_ref" == ds.dem.attrs["grid_mapping"]
+    assert ds["spatial_ref"].attrs["grid_mapping_name"] == "transverse_mercator"
+    assert ds["col"].attrs["units"] == "1" and ds["lon"].attrs["units"] == "degrees_east"
+    assert {"easting", "northing"} <= set(ds.coords)
+
+
+def test_a_cube_opened_in_one_call_is_placed_on_the_earth(
+    built: Path, replica_root: Path, tmp_path: Path
+) -> None:
+    """rioxarray's CRS and transform, written to a GeoTIFF, find the source COG's pixels."""
+    from pyproj import Transformer
+
+    from cubestream.georef import open_l1_cube
+
+    items = _items(replica_root)
+    root = xr.open_zarr(built, group="37MBU")
+    for cube_id in root.cube.values[:2]:
+        cube = open_l1_cube(str(built), "37MBU", str(cube_id))
+        assert cube.rio.crs.to_epsg() == 32737
+        x_min, y_max = float(cube.x_min), float(cube.y_max)
+        assert cube.rio.transform() == rasterio.Affine(30, 0, x_min, 0, -30, y_max)
+        centre = Transformer.from_crs(32737, 4326, always_xy=True).transform(
+            x_min + 1920, y_max - 1920
+        )
+        np.testing.assert_allclose(centre, (float(cube.lon), float(cube.lat)), atol=1e-9)
+        t = cube.sizes["time"] // 2
+        day = str(cube.time.values[t])[:10]
+        red = cube.s2.isel(time=t).sel(band="B04").drop_vars("band")
+        tif = tmp_path / f"{cube_id}.tif"
+        red.rio.to_raster(tif)
+        with rasterio.open(tif) as placed:  # GDAL reads the placement back
+            corner = placed.xy(0, 0)
+            values = placed.read(1)  # rioxarray writes the DN with its scale_factor
+            assert placed.scales[0] == 1e-4
+        dn = _expected(items, day, "red", -1, -1, at=corner)
+        np.testing.assert_array_equal(values, dn)
+
+
+def test_gdal_zarr_driver_reads_the_crs_where_it_reads_zarr_v3(built: Path) -> None:
+    """GDAL's Zarr driver finds the grid mapping (a GDAL that knows the v3 ``bytes`` codec)."""
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(f'ZARR:"{built}":/37MBU/dem') as dem:
+            crs = dem.crs
+    except RasterioIOError as exc:
+        if "Unsupported codec: bytes" not in str(exc):
+            raise
+        pytest.skip(f"GDAL {rasterio.__gdal_version__} predates the final Zarr v3 spec: {exc}")
+    assert crs is not None and crs.to_epsg() == 32737

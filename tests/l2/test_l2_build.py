@@ -332,3 +332,26 @@ def test_inspect_and_cli(built: Path, capsys: pytest.CaptureFixture[str], tmp_pa
     code = main(["l2", "--l1", str(tmp_path / "none"), "--locations", "x.parquet", "--out", "y"])
     assert code == 3 and "no L1 store" in capsys.readouterr().err
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_store_is_consolidated_and_a_sample_is_placed_in_one_call(built: Path) -> None:
+    """xarray opens the store without a warning; a sample comes back with its CRS and transform."""
+    import warnings
+
+    import rasterio
+    import xarray as xr
+
+    from cubestream._consolidated import is_consolidated
+    from cubestream.georef import open_l2_sample
+
+    assert is_consolidated(str(built))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(built)
+    assert ds["x_min"].attrs["units"] == "m" and ds["lat"].attrs["units"] == "degrees_north"
+    for index in (0, ds.sizes["sample"] - 1):
+        sample = open_l2_sample(str(built), index)
+        epsg, x_min, y_max = (float(ds[n][index]) for n in ("epsg", "x_min", "y_max"))
+        assert sample.rio.crs.to_epsg() == int(epsg)
+        assert sample.rio.transform() == rasterio.Affine(30, 0, x_min, 0, -30, y_max)
+        np.testing.assert_array_equal(sample.kndvi.values, ds.kndvi[index].values)
