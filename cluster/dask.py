@@ -2,7 +2,8 @@
 
 ``local`` profiles start a LocalCluster of ``jobs * processes`` workers; ``slurm`` and ``pbs``
 profiles start a dask-jobqueue SLURMCluster or PBSCluster, scale it to ``jobs`` batch jobs and
-wait for the first worker. The builds take it through ``cubestream._dask.dask_client(cluster=...)``
+wait for the first worker. The builds take it through ``cubestream._dask.dask_client(cluster=...)``,
+which finds :func:`cluster_client` by name in :mod:`cubestream._plugins`
 (``cubestream l1 ... --cluster PROFILE``).
 """
 
@@ -19,7 +20,33 @@ from cluster import _scheduler
 from cluster.errors import ClusterProfileError, ClusterTimeoutError, SubmitError
 from cluster.profiles import ClusterProfile
 
-__all__ = ["jobqueue_cluster", "profile_client"]
+__all__ = ["cluster_client", "jobqueue_cluster", "profile_client"]
+
+
+@contextmanager
+def cluster_client(spec: str, scheduler: str | None = None) -> Iterator[Any]:
+    """A ``distributed.Client`` on the cluster of the profile ``spec`` (``--cluster``).
+
+    Parameters
+    ----------
+    spec : str
+        A cluster profile: YAML file or shipped name (see :func:`cluster.profiles.load_profile`).
+    scheduler : str, optional
+        A scheduler address given as well (``--scheduler``): refused, one or the other.
+
+    Raises
+    ------
+    ClusterProfileError
+        Both a scheduler and a profile were given, or the profile is malformed.
+    """
+    from cluster.profiles import load_profile
+
+    if scheduler:
+        raise ClusterProfileError(
+            f"give a scheduler ({scheduler}) or a cluster profile ({spec}), not both"
+        )
+    with profile_client(load_profile(spec)) as client:
+        yield client
 
 
 @contextmanager
