@@ -375,8 +375,9 @@ class _Run:
         from cluster._pipeline_batch import follow_train_job
         from cubestream.errors import CubestreamError
 
-        def submitted(job_id: str, script: Path) -> None:
-            self._save("train", replace(record, command=f"sbatch {script}", note=f"job {job_id}"))
+        def submitted(job_id: str, command: str) -> None:
+            self._save("train", replace(record, command=command, note=f"job {job_id}"))
+            script = command.split(" ", 1)[1]
             self.write(f"train: submitted {script} as job {job_id}; waiting for it\n")
 
         try:
