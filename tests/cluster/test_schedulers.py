@@ -129,3 +129,37 @@ def test_submit_on_pbs_runs_qsub_on_the_kept_script(bin_dir: Path, tmp_path: Pat
     assert script.read_text().startswith("#!/bin/bash") and "#PBS -N cubestream-train" in (
         script.read_text()
     )
+
+
+def test_the_pipeline_trains_on_pbs_with_qsub_and_waits_with_qstat(
+    bin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from cluster._pipeline_batch import follow_train_job
+    from cluster.pipeline_config import load_pipeline
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    data = yaml.safe_load((root / "cluster" / "recipes" / "replica.yaml").read_text())
+    data["train"] = {**data["train"], "cluster": "pbs-cpu"}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
+    spec = load_pipeline(tmp_path / "p.yaml", workdir=tmp_path / "w")
+    _fake(bin_dir, "qsub", f"echo {JOB}\n")
+    _fake(bin_dir, "scontrol", f"echo scontrol >> {bin_dir}/scontrol.calls\nexit 1\n")
+    calls = _qstat_in_turn(bin_dir, RUNNING, _finished(tmp_path, 0))
+    commands: list[str] = []
+    monkeypatch.setattr("cluster._pipeline_batch.POLL_S", 0.01)
+
+    assert follow_train_job(spec, None, lambda job_id, command: commands.append(command)) == JOB
+    [command] = commands
+    assert command.startswith("qsub ") and command.endswith(".pbs")
+    assert len(calls.read_text().splitlines()) == 2
+    assert not (bin_dir / "scontrol.calls").exists()
+
+    # a run stopped while its job ran finds the job again and waits for it, submitting nothing
+    calls.unlink()
+    _qstat_in_turn(bin_dir, RUNNING, RUNNING, _finished(tmp_path, 0))
+    note = f"job {JOB}"
+    assert follow_train_job(spec, note, lambda job_id, command: commands.append(command)) == JOB
+    assert len(commands) == 1 and len(calls.read_text().splitlines()) == 3
