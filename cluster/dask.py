@@ -94,6 +94,9 @@ def profile_client(profile: ClusterProfile) -> Iterator[Any]:
 @contextmanager
 def jobqueue_cluster(profile: ClusterProfile) -> Iterator[Any]:
     """The dask-jobqueue cluster (``SLURMCluster``, ``PBSCluster``) of a profile, closed on exit."""
+    from cubestream._extras import require_extra
+
+    require_extra("cluster", f"the Dask cluster of profile {profile.name!r}", "dask_jobqueue")
     import dask_jobqueue
 
     if profile.kind not in SCHEDULERS:

@@ -215,6 +215,9 @@ def _serving(
     faults: Faults,
     catalogue: str | None,
 ) -> Iterator[_Running]:
+    from cubestream._extras import require_extra
+
+    require_extra("replica", "serving a replica (`cubestream replica serve`)", "moto", "rustac")
     # heavy imports (moto, boto3) only once the replica is known to be sound
     from cubestream.replica._s3server import AccessLog, S3Server, upload_objects
 
