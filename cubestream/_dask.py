@@ -2,9 +2,10 @@
 
 :func:`dask_client` starts a LocalCluster of the given size, or connects to a running scheduler
 (``--scheduler ADDRESS``), or starts the cluster of a profile (``--cluster PROFILE``: a
-dask-jobqueue SLURM or PBS cluster: ``cluster.dask``, named in :mod:`cubestream._plugins`). :func:`run_jobs` computes groups of
-delayed tasks (a tile's chunk writes, a block of samples) with one progress bar; a group whose
-task fails has its other tasks cancelled and its first error recorded, and the other groups go on.
+dask-jobqueue SLURM or PBS cluster of ``cluster.dask``, named in :mod:`cubestream._plugins`).
+:func:`run_jobs` computes groups of delayed tasks (a tile's chunk writes, a block of samples)
+with one progress bar; a group whose task fails has its other tasks cancelled and its first
+error recorded, and the other groups go on.
 """
 
 from __future__ import annotations
