@@ -136,7 +136,7 @@ class TrainJob:
         if self.scheduler not in SCHEDULERS:
             known = " or ".join(repr(name) for name in SCHEDULERS)
             self._fail("scheduler", f"is {self.scheduler!r}; use {known}")
-        problem = SCHEDULERS[self.scheduler].check_job(self)
+        problem = SCHEDULERS[self.scheduler].check_walltime(self.time)
         if problem:
             self._fail("time", problem)
         bad = [k for k in self.env if not _ENV_NAME.match(k)]

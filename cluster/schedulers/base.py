@@ -70,8 +70,8 @@ class Scheduler(Protocol):
     script_suffix: str
     jobqueue_class: str
 
-    def check_job(self, job: TrainJob) -> str | None:
-        """What this scheduler cannot run in ``job`` (a message), or None."""
+    def check_walltime(self, walltime: str) -> str | None:
+        """What is wrong with a ``[D-]HH:MM:SS`` time limit for this scheduler, or None."""
         ...
 
     def render(self, job: TrainJob) -> str:

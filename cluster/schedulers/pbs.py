@@ -110,10 +110,10 @@ class Pbs:
     script_suffix = "pbs"
     jobqueue_class = "PBSCluster"
 
-    def check_job(self, job: TrainJob) -> str | None:
+    def check_walltime(self, walltime: str) -> str | None:
         """PBS takes wall times as ``HH:MM:SS`` only (no ``D-`` days)."""
-        if "-" in job.time:
-            return f"is {job.time!r}; PBS takes HH:MM:SS (e.g. '48:00:00')"
+        if "-" in walltime:
+            return f"is {walltime!r}; PBS takes HH:MM:SS (e.g. '48:00:00')"
         return None
 
     def render(self, job: TrainJob) -> str:

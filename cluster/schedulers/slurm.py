@@ -63,8 +63,8 @@ class Slurm:
     script_suffix = "sbatch"
     jobqueue_class = "SLURMCluster"
 
-    def check_job(self, job: TrainJob) -> str | None:
-        """SLURM runs every valid job (``[D-]HH:MM:SS`` limits included)."""
+    def check_walltime(self, walltime: str) -> str | None:
+        """Nothing: SLURM takes ``[D-]HH:MM:SS``."""
         return None
 
     def render(self, job: TrainJob) -> str:
