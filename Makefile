@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install -q -c constraints.txt torch torchvision
 	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q -c constraints.txt --no-build-isolation deepspeed
-	$(BIN)/python -m pip install -q -c constraints.txt --no-build-isolation -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt --no-build-isolation -e ".[dev,replica,train,cluster]"
 	$(BIN)/python -c "import timm, pytorch_lightning, deepspeed, stackstac, xbatcher, rasterio, zarr"
 	touch $@
 

@@ -20,8 +20,8 @@ import pandas as pd
 
 from benchmarks._context import PeakRss
 from benchmarks._peer import peer_cube
+from cubestream.endpoints import Endpoints
 from cubestream.l1 import L1Config, build_l1
-from cubestream.replica.serve import Endpoints
 from cubestream.replica.spec import ReplicaSpec
 
 __all__ = ["Cluster", "fetched", "gdal_env", "on_cluster", "run_build", "run_peer"]

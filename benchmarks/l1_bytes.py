@@ -49,10 +49,10 @@ import pandas as pd
 from benchmarks import _context
 from benchmarks._cog_blocks import CogBytes, cog_bytes, total
 from benchmarks._l1_phases import Cluster, gdal_env, run_build, run_peer
+from cubestream.endpoints import Endpoints
 from cubestream.l1 import L1Config
 from cubestream.l1.sentinel2 import BANDS, READ_BLOCK, SCL
 from cubestream.replica import layout
-from cubestream.replica.serve import Endpoints
 from cubestream.replica.spec import ReplicaSpec, load_spec
 from cubestream.replica.world import World
 from cubestream.sample.boxes import BOX_PIXELS, tile_boxes
@@ -156,7 +156,7 @@ def _replica(settings: Settings) -> Path:
 
 @contextlib.contextmanager
 def _served(root: Path, workdir: Path) -> Iterator[Endpoints]:
-    from cubestream.testing import start_replica_server, stop_replica_server
+    from cubestream.replica.process import start_replica_server, stop_replica_server
 
     process, endpoints = start_replica_server(root, access_log=workdir / "s3-access.ndjson")
     try:

@@ -15,7 +15,7 @@ In one run on this machine, for each model (``rnn``, ``context_rnn`` and ``noop`
    copy of every batch.
 3. The ceiling: a fresh task with the same seed fitted on those batches held in memory; its step
    rate over the real one is the loader's share of the ideal (1 - derived data-wait fraction).
-4. The peer: the same fit over ``trainers.testing.SyntheticL2DataModule``, a map-style torch
+4. The peer: the same fit over ``trainers.synthetic_data.SyntheticL2DataModule``, a map-style torch
    dataset reading the store sample by sample with zarr (no workers).
 5. On a CUDA machine each fit runs on one GPU and the record holds the GPU utilisation sampled
    with ``nvidia-smi`` and the samples/s per GPU; elsewhere they are ``None`` with the reason.
@@ -46,8 +46,8 @@ from benchmarks._train_phases import InMemoryBatches, NoOpTask, StepTimes
 from cubestream.l2.synthetic import write_synthetic_l2
 from trainers.models import RNN, ContextRNN
 from trainers.setting import KndviSetting
+from trainers.synthetic_data import SyntheticL2DataModule
 from trainers.task import ForecastTask
-from trainers.testing import SyntheticL2DataModule
 
 __all__ = ["MODELS", "Settings", "main", "measure", "table"]
 

@@ -4,6 +4,8 @@
 - :mod:`cluster.dask`: :func:`profile_client`, a Dask client on a profile's cluster (LocalCluster,
   dask-jobqueue SLURMCluster or PBSCluster); ``cubestream l1/l2 --cluster PROFILE``.
 - :mod:`cluster.launch`: :class:`TrainJob`, its sbatch and PBS scripts, submit/status/wait/cancel.
+- :mod:`cluster.schedulers`: the :class:`Scheduler` protocol and its SLURM and PBS
+  implementations, registered by name (:data:`SCHEDULERS`, :func:`get_scheduler`).
 - :mod:`cluster.local_slurm`: :class:`LocalSlurm`, a real SLURM on loopback for tests and the demo.
 """
 
@@ -37,8 +39,10 @@ from cluster.launch import (
 )
 from cluster.local_slurm import LocalSlurm
 from cluster.profiles import ClusterProfile, load_profile, shipped_profiles
+from cluster.schedulers import SCHEDULERS, JobState, Scheduler, get_scheduler
 
 __all__ = [
+    "SCHEDULERS",
     "ClusterError",
     "ClusterJobError",
     "ClusterProfile",
@@ -46,6 +50,7 @@ __all__ = [
     "ClusterProfileNotFoundError",
     "ClusterTimeoutError",
     "JobNotFoundError",
+    "JobState",
     "LocalSlurm",
     "LocalSlurmError",
     "PipelineConfigError",
@@ -53,11 +58,13 @@ __all__ = [
     "PipelineError",
     "PipelineStageError",
     "PipelineStateError",
+    "Scheduler",
     "SchedulerUnavailableError",
     "SubmitError",
     "TrainJob",
     "TrainJobError",
     "cancel",
+    "get_scheduler",
     "load_profile",
     "log_path",
     "profile_client",

@@ -1,4 +1,4 @@
-"""The pipeline's training stage as a SLURM batch job (through :mod:`cluster.launch`).
+"""The pipeline's training stage as a batch job, SLURM or PBS (through :mod:`cluster.launch`).
 
 The job trains ``--config`` on the pipeline's L2 store with ``default_root_dir`` and its
 checkpoints in ``<workdir>/train/<name>``; the batch script resumes from the newest checkpoint
@@ -48,7 +48,7 @@ def train_job(spec: PipelineSpec, profile: Any) -> Any:
 
 
 def follow_train_job(
-    spec: PipelineSpec, note: str | None, submitted: Callable[[str, Path], None]
+    spec: PipelineSpec, note: str | None, submitted: Callable[[str, str], None]
 ) -> str:
     """Submit the training job (or find the one in flight) and wait until it completes.
 
@@ -59,7 +59,8 @@ def follow_train_job(
     note : str, optional
         The state file's note of an interrupted training stage (``"job 1234"``).
     submitted : callable
-        Called with the job id and its script once a job is submitted.
+        Called with the job id and its submit command (``sbatch SCRIPT``, ``qsub SCRIPT``) once
+        a job is submitted.
 
     Returns
     -------
@@ -71,26 +72,27 @@ def follow_train_job(
     ClusterJobError
         The job ended in a failed state (the message has its log's last lines).
     """
-    from cluster.launch import FINAL_STATES, status, submit, wait
+    from cluster.launch import script_path, submit
     from cluster.profiles import load_profile
+    from cluster.schedulers import get_scheduler, wait
 
     job = train_job(spec, load_profile(spec.train.cluster))
-    job_id = _in_flight(note, status, FINAL_STATES)
+    scheduler = get_scheduler(job.scheduler)
+    job_id = _in_flight(note, scheduler)
     if job_id is None:
         job_id = submit(job)
-        suffix = "sbatch" if job.scheduler == "slurm" else "pbs"
-        submitted(job_id, job.log_dir / f"{job.job_name}.{suffix}")
-    wait(job_id, poll_s=POLL_S)
+        submitted(job_id, f"{scheduler.submit_program} {script_path(job)}")
+    wait(scheduler, job_id, poll_s=POLL_S)
     return job_id
 
 
-def _in_flight(note: str | None, status: Any, final: frozenset[str]) -> str | None:
+def _in_flight(note: str | None, scheduler: Any) -> str | None:
     match = re.fullmatch(r"job (\S+)", note or "")
     if match is None:
         return None
     from cubestream.errors import CubestreamError
 
     try:
-        return match.group(1) if status(match.group(1)) not in final else None
+        return match.group(1) if not scheduler.status(match.group(1)).final else None
     except CubestreamError:  # forgotten by the scheduler: submit again
         return None

@@ -57,9 +57,8 @@ def run(args: Sequence[str], *, timeout_s: float = 60.0, stdin: str | None = Non
     return done.stdout
 
 
-def check_reachable(kind: str) -> None:
-    """Fail with :class:`SchedulerUnavailableError` unless the SLURM or PBS server answers."""
-    command = ["sinfo", "-h", "-o", "%P"] if kind == "slurm" else ["qstat", "-B"]
+def check_reachable(command: Sequence[str]) -> None:
+    """Fail with :class:`SchedulerUnavailableError` unless ``command`` (``sinfo``) succeeds."""
     try:
         run(command, timeout_s=30)
     except subprocess.CalledProcessError as exc:

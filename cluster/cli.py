@@ -5,6 +5,7 @@
     cubestream cluster submit train --config FILE --nodes 2 --gpus-per-node 4 [--dry-run]
         [-- --trainer.max_epochs 10 ...]
     cubestream cluster status JOBID | cancel JOBID | logs JOBID [--tail N] | wait JOBID
+        [--scheduler slurm|pbs]
     cubestream cluster local-slurm start|status|stop [--dir DIR]
 """
 
@@ -57,8 +58,9 @@ def _submit(args: argparse.Namespace) -> int:
         print(result, end="")
         return 0
     print(result)
-    pattern = "<job_name>.o<id>" if job.scheduler == "pbs" else f"{job.job_name}-{result}.out"
-    print(f"logs: {job.log_dir / pattern}", file=sys.stderr)
+    from cluster.schedulers import get_scheduler
+
+    print(f"logs: {get_scheduler(job.scheduler).log_pattern(job, result)}", file=sys.stderr)
     print(f"checkpoints: {job.ckpt_dir}", file=sys.stderr)
     return 0
 
@@ -66,14 +68,14 @@ def _submit(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from cluster.launch import status
 
-    print(status(args.job_id))
+    print(status(args.job_id, scheduler=args.scheduler))
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
     from cluster.launch import cancel
 
-    cancel(args.job_id)
+    cancel(args.job_id, scheduler=args.scheduler)
     print(f"cancelled {args.job_id}", file=sys.stderr)
     return 0
 
@@ -82,7 +84,7 @@ def _logs(args: argparse.Namespace) -> int:
     from cluster._scheduler import tail
     from cluster.launch import log_path
 
-    path = log_path(args.job_id)
+    path = log_path(args.job_id, scheduler=args.scheduler)
     print(path)
     if args.tail:
         print(tail(path, args.tail))
@@ -92,7 +94,7 @@ def _logs(args: argparse.Namespace) -> int:
 def _wait(args: argparse.Namespace) -> int:
     from cluster.launch import wait
 
-    print(wait(args.job_id, poll_s=args.poll, timeout_s=args.timeout))
+    print(wait(args.job_id, poll_s=args.poll, timeout_s=args.timeout, scheduler=args.scheduler))
     return 0
 
 
@@ -133,25 +135,38 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prologue", action="append", default=[], help="shell line run first")
     p.add_argument("--env", action="append", default=[], help="NAME=VALUE for every task")
     p.add_argument("--python", default=sys.executable, help="python on the nodes")
-    p.add_argument("--scheduler", choices=["slurm", "pbs"], default="slurm")
+    p.add_argument("--scheduler", choices=_schedulers(), default="slurm")
     p.add_argument("--dry-run", action="store_true", help="print the script, submit nothing")
     p.add_argument("extra", nargs="*", help="after --: more LightningCLI arguments")
     p.set_defaults(func=_submit)
 
 
-def _add_job_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="the SLURM state of a job")
+def _schedulers() -> list[str]:
+    from cluster.schedulers import SCHEDULERS
+
+    return list(SCHEDULERS)
+
+
+def _job_id(p: argparse.ArgumentParser) -> None:
     p.add_argument("job_id")
+    p.add_argument(
+        "--scheduler", choices=_schedulers(), default="slurm", help="the job's batch scheduler"
+    )
+
+
+def _add_job_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="the state of a job (SLURM's words; PBS: QUEUED...)")
+    _job_id(p)
     p.set_defaults(func=_status)
     p = sub.add_parser("cancel", help="cancel a job")
-    p.add_argument("job_id")
+    _job_id(p)
     p.set_defaults(func=_cancel)
     p = sub.add_parser("logs", help="the path of a job's log (and its last lines)")
-    p.add_argument("job_id")
+    _job_id(p)
     p.add_argument("--tail", type=int, default=0, help="also print the last N lines")
     p.set_defaults(func=_logs)
     p = sub.add_parser("wait", help="wait for a job to finish; fails with its log if it failed")
-    p.add_argument("job_id")
+    _job_id(p)
     p.add_argument("--poll", type=float, default=5.0, help="seconds between checks")
     p.add_argument("--timeout", type=float, default=None, help="give up after so many seconds")
     p.set_defaults(func=_wait)

@@ -2,24 +2,49 @@
 
 ``local`` profiles start a LocalCluster of ``jobs * processes`` workers; ``slurm`` and ``pbs``
 profiles start a dask-jobqueue SLURMCluster or PBSCluster, scale it to ``jobs`` batch jobs and
-wait for the first worker. The builds take it through ``cubestream._dask.dask_client(cluster=...)``
+wait for the first worker. The builds take it through ``cubestream._dask.dask_client(cluster=...)``,
+which finds :func:`cluster_client` by name in :mod:`cubestream._plugins`
 (``cubestream l1 ... --cluster PROFILE``).
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from cluster import _scheduler
-from cluster.errors import ClusterProfileError, ClusterTimeoutError, SubmitError
+from cluster.errors import ClusterProfileError, ClusterTimeoutError
 from cluster.profiles import ClusterProfile
+from cluster.schedulers import SCHEDULERS, get_scheduler
 
-__all__ = ["jobqueue_cluster", "profile_client"]
+__all__ = ["cluster_client", "jobqueue_cluster", "profile_client"]
+
+
+@contextmanager
+def cluster_client(spec: str, scheduler: str | None = None) -> Iterator[Any]:
+    """A ``distributed.Client`` on the cluster of the profile ``spec`` (``--cluster``).
+
+    Parameters
+    ----------
+    spec : str
+        A cluster profile: YAML file or shipped name (see :func:`cluster.profiles.load_profile`).
+    scheduler : str, optional
+        A scheduler address given as well (``--scheduler``): refused, one or the other.
+
+    Raises
+    ------
+    ClusterProfileError
+        Both a scheduler and a profile were given, or the profile is malformed.
+    """
+    from cluster.profiles import load_profile
+
+    if scheduler:
+        raise ClusterProfileError(
+            f"give a scheduler ({scheduler}) or a cluster profile ({spec}), not both"
+        )
+    with profile_client(load_profile(spec)) as client:
+        yield client
 
 
 @contextmanager
@@ -53,10 +78,10 @@ def profile_client(profile: ClusterProfile) -> Iterator[Any]:
             _announce(profile, client)
             yield client
         return
-    _scheduler.check_reachable(profile.kind)
+    scheduler = get_scheduler(profile.kind)
+    scheduler.check_reachable()
     with jobqueue_cluster(profile) as cluster, Client(cluster) as client:
-        if profile.kind == "slurm":
-            _test_only(profile, cluster.job_script())
+        scheduler.check_worker_script(cluster.job_script(), profile.name)
         if profile.lifetime:
             cluster.adapt(minimum_jobs=profile.jobs, maximum_jobs=profile.jobs)
         else:
@@ -68,12 +93,15 @@ def profile_client(profile: ClusterProfile) -> Iterator[Any]:
 
 @contextmanager
 def jobqueue_cluster(profile: ClusterProfile) -> Iterator[Any]:
-    """The dask-jobqueue ``SLURMCluster`` or ``PBSCluster`` of a profile, closed on exit."""
-    from dask_jobqueue import PBSCluster, SLURMCluster
+    """The dask-jobqueue cluster (``SLURMCluster``, ``PBSCluster``) of a profile, closed on exit."""
+    from cubestream._extras import require_extra
 
-    kind = {"slurm": SLURMCluster, "pbs": PBSCluster}.get(profile.kind)
-    if kind is None:
+    require_extra("cluster", f"the Dask cluster of profile {profile.name!r}", "dask_jobqueue")
+    import dask_jobqueue
+
+    if profile.kind not in SCHEDULERS:
         raise ClusterProfileError(f"cluster profile {profile.name!r} is not a batch cluster")
+    kind = getattr(dask_jobqueue, SCHEDULERS[profile.kind].jobqueue_class)
     try:
         options = {"dashboard_address": ":0"}
         cluster = kind(**profile.jobqueue_kwargs(), scheduler_options=options)
@@ -83,21 +111,6 @@ def jobqueue_cluster(profile: ClusterProfile) -> Iterator[Any]:
         yield cluster
     finally:
         cluster.close()
-
-
-def _test_only(profile: ClusterProfile, script: str) -> None:
-    """Let SLURM check the worker job script without submitting it (``sbatch --test-only``)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".sh") as file:
-        file.write(script)
-        file.flush()
-        try:
-            _scheduler.run(["sbatch", "--test-only", file.name], timeout_s=60)
-        except subprocess.CalledProcessError as exc:
-            message = (exc.stderr or exc.stdout or "").strip()
-            raise SubmitError(
-                f"SLURM rejects the worker jobs of cluster profile {profile.name!r}: {message}\n"
-                f"the job script:\n{script}"
-            ) from None
 
 
 def _wait_for_worker(profile: ClusterProfile, cluster: Any, client: Any) -> None:
@@ -114,15 +127,7 @@ def _jobs_state(profile: ClusterProfile, cluster: Any) -> str:
     ids = [str(job.job_id) for job in cluster.workers.values() if getattr(job, "job_id", None)]
     if not ids:
         return "no job was submitted (see the messages of dask_jobqueue above)"
-    if profile.kind != "slurm":
-        return f"jobs {ids}: check them with `qstat -f`"
-    parts = []
-    for job_id in ids:
-        fields = _scheduler.scontrol_job(job_id) or {}
-        state = f"{fields.get('JobState', 'unknown')} ({fields.get('Reason', '?')})"
-        parts.append(f"job {job_id}: {state}")
-    log = (_scheduler.scontrol_job(ids[0]) or {}).get("StdErr")
-    return "; ".join(parts) + f"\nlast lines of {log}:\n{_scheduler.tail(log, 20)}"
+    return get_scheduler(profile.kind).describe(ids)
 
 
 def _announce(profile: ClusterProfile, client: Any) -> None:

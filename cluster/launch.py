@@ -6,30 +6,23 @@ task per device and Lightning reads the SLURM environment; it asks for SIGUSR1 b
 limit (Lightning saves an HPC checkpoint and requeues the job), keeps a ``last.ckpt`` every few
 steps in ``WORKDIR/checkpoints`` and resumes from the newest checkpoint when the job comes back.
 :func:`render_pbs` writes the same job for PBS (torchrun on every node). :func:`submit`,
-:func:`status`, :func:`wait`, :func:`cancel` and :func:`log_path` talk to SLURM.
+:func:`status`, :func:`wait`, :func:`cancel` and :func:`log_path` talk to the job's scheduler
+(:mod:`cluster.schedulers`: SLURM by default, PBS).
 """
 
 from __future__ import annotations
 
 import re
-import shlex
-import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from string import Template
-from typing import Literal
 
-from cluster import _scheduler
-from cluster.errors import (
-    ClusterJobError,
-    ClusterTimeoutError,
-    JobNotFoundError,
-    SubmitError,
-    TrainJobError,
-)
+from cluster import schedulers
+from cluster.errors import TrainJobError
+from cluster.schedulers import SCHEDULERS, get_scheduler
+from cluster.schedulers.pbs import render_pbs
+from cluster.schedulers.slurm import FAILED_STATES, FINAL_STATES, render_sbatch
 
 __all__ = [
     "FAILED_STATES",
@@ -39,26 +32,14 @@ __all__ = [
     "log_path",
     "render_pbs",
     "render_sbatch",
+    "script_path",
     "status",
     "submit",
     "wait",
 ]
 
-TEMPLATES = Path(__file__).with_name("templates")
-FAILED_STATES = frozenset(
-    {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
-    | {"PREEMPTED"}
-)
-"""SLURM states of a job that ended without success."""
-FINAL_STATES = FAILED_STATES | {"COMPLETED"}
-"""SLURM states of a job that will not run again (a requeued job is PENDING again)."""
-
 _TIME = re.compile(r"^(?:\d+-)?\d{1,3}:[0-5]\d:[0-5]\d$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class _Script(Template):
-    delimiter = "@@"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,8 +87,9 @@ class TrainJob:
         Environment variables exported to every task.
     python : str
         Python executable on the nodes (default: the current one).
-    scheduler : {"slurm", "pbs"}
-        Which script :func:`submit` renders and submits.
+    scheduler : str
+        The scheduler (:data:`cluster.schedulers.SCHEDULERS`: ``slurm``, ``pbs``) whose script
+        :func:`submit` renders and submits.
     """
 
     config: Path
@@ -129,7 +111,7 @@ class TrainJob:
     prologue: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     python: str = sys.executable
-    scheduler: Literal["slurm", "pbs"] = "slurm"
+    scheduler: str = "slurm"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", Path(self.config))
@@ -149,12 +131,14 @@ class TrainJob:
             )
         if not _TIME.match(self.time):
             self._fail("time", f"is {self.time!r}; write it as [D-]HH:MM:SS")
-        if self.scheduler == "pbs" and "-" in self.time:
-            self._fail("time", f"is {self.time!r}; PBS takes HH:MM:SS (e.g. '48:00:00')")
         if self.job_name in ("bash", "interactive") or not re.match(r"^[\w.-]+$", self.job_name):
             self._fail("job_name", f"is {self.job_name!r}; use letters, digits, '-', '_', '.'")
-        if self.scheduler not in ("slurm", "pbs"):
-            self._fail("scheduler", f"is {self.scheduler!r}; use 'slurm' or 'pbs'")
+        if self.scheduler not in SCHEDULERS:
+            known = " or ".join(repr(name) for name in SCHEDULERS)
+            self._fail("scheduler", f"is {self.scheduler!r}; use {known}")
+        problem = SCHEDULERS[self.scheduler].check_walltime(self.time)
+        if problem:
+            self._fail("time", problem)
         bad = [k for k in self.env if not _ENV_NAME.match(k)]
         if bad:
             self._fail("env", f"has names that are not shell variables: {bad}")
@@ -197,87 +181,6 @@ class TrainJob:
         ]  # fmt: skip
 
 
-def _common(job: TrainJob, prefix: str) -> dict[str, str]:
-    exports = [f"export {k}={shlex.quote(str(v))}" for k, v in job.env.items()]
-    return {
-        "job_name": job.job_name,
-        "nodes": str(job.nodes),
-        "tasks_per_node": str(job.tasks),
-        "cpus_per_task": str(job.cpus_per_task),
-        "time": job.time,
-        "log_dir": str(job.log_dir),
-        "directives": "\n".join(f"{prefix} {d}" for d in job.extra_directives),
-        "prologue": "\n".join(job.prologue),
-        "env": "\n".join(exports),
-        "root_dir": shlex.quote(str(job.workdir.absolute())),
-        "ckpt_dir": shlex.quote(str(job.ckpt_dir)),
-        "submit_dir": shlex.quote(str(Path.cwd())),
-    }
-
-
-def render_sbatch(job: TrainJob) -> str:
-    """The SLURM batch script of ``job``.
-
-    ``#SBATCH`` asks for ``nodes`` x ``tasks`` tasks (and ``--gpus-per-node``), SIGUSR1
-    ``signal_s`` seconds before the time limit and ``--requeue``; ``srun`` starts
-    ``python -m trainers.cli fit ...`` once per task, resuming from the newest checkpoint.
-    """
-    directives = []
-    if job.gpus_per_node:
-        directives.append(f"--gpus-per-node={job.gpus_per_node}")
-    if job.memory:
-        directives.append(f"--mem={job.memory}")
-    if job.partition:
-        directives.append(f"--partition={job.partition}")
-    if job.account:
-        directives.append(f"--account={job.account}")
-    directives.extend(job.extra_directives)
-    values = _common(job, "#SBATCH")
-    values["directives"] = "\n".join(f"#SBATCH {d}" for d in directives)
-    values["signal"] = f"SIGUSR1@{job.signal_s}"
-    values["master_port"] = (
-        f"export MASTER_PORT={job.env['MASTER_PORT']}"
-        if "MASTER_PORT" in job.env
-        else "# MASTER_PORT: Lightning's default, 15000 + the last 4 digits of the job id"
-    )
-    values["command"] = _lines([job.python, "-m", "trainers.cli", *job.trainer_args()])
-    return _render("train.sbatch", values)
-
-
-def _lines(command: list[str]) -> str:
-    """A shell command, one option (with its value) per continued line."""
-    lines: list[list[str]] = [[]]
-    for arg in command:
-        if arg.startswith("--") and lines[-1]:
-            lines.append([])
-        lines[-1].append(shlex.quote(arg))
-    return " \\\n    ".join(" ".join(line) for line in lines)
-
-
-def render_pbs(job: TrainJob) -> str:
-    """The PBS Pro / OpenPBS script of ``job``: torchrun on every node, started by pbs_tmrsh."""
-    values = _common(job, "#PBS")
-    directives = list(job.extra_directives)
-    if job.partition:
-        directives.insert(0, f"-q {job.partition}")
-    if job.account:
-        directives.insert(0, f"-A {job.account}")
-    values["directives"] = "\n".join(f"#PBS {d}" for d in directives)
-    values["ncpus"] = str(job.tasks * job.cpus_per_task)
-    values["pbs_gpus"] = f":ngpus={job.gpus_per_node}" if job.gpus_per_node else ""
-    values["pbs_mem"] = f":mem={job.memory}" if job.memory else ""
-    values["pbs_port"] = str(job.env.get("MASTER_PORT", "29500"))
-    values["env_inline"] = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in job.env.items())
-    values["torchrun"] = f"{shlex.quote(job.python)} -m torch.distributed.run"
-    values["trainer_args"] = " ".join(shlex.quote(a) for a in job.trainer_args())
-    return _render("train.pbs", values)
-
-
-def _render(name: str, values: Mapping[str, str]) -> str:
-    text = _Script((TEMPLATES / name).read_text()).substitute(values)
-    return re.sub(r"\n{3,}", "\n\n", text)
-
-
 def submit(job: TrainJob, *, dry_run: bool = False) -> str:
     """Submit ``job`` (``sbatch`` or ``qsub``) and return its job id; with ``dry_run``, the script.
 
@@ -292,73 +195,58 @@ def submit(job: TrainJob, *, dry_run: bool = False) -> str:
     SubmitError
         The scheduler rejects the script; the message quotes it.
     """
-    script = render_sbatch(job) if job.scheduler == "slurm" else render_pbs(job)
+    scheduler = get_scheduler(job.scheduler)
+    script = scheduler.render(job)
     if dry_run:
         return script
     if not job.config.is_file():
         raise TrainJobError(f"training job {job.job_name!r}: no config file at {job.config}")
     job.log_dir.mkdir(parents=True, exist_ok=True)  # SLURM does not create it: output is lost
     job.ckpt_dir.mkdir(parents=True, exist_ok=True)
-    path = job.log_dir / f"{job.job_name}.{'sbatch' if job.scheduler == 'slurm' else 'pbs'}"
+    path = script_path(job)
     path.write_text(script)
-    command = ["sbatch", "--parsable", str(path)] if job.scheduler == "slurm" else ["qsub"]
-    if job.scheduler == "pbs":
-        command.append(str(path))
-    try:
-        out = _scheduler.run(command)
-    except subprocess.CalledProcessError as exc:
-        message = (exc.stderr or exc.stdout or "").strip()
-        raise SubmitError(f"{command[0]} rejected {path}: {message}") from None
-    return out.strip().split(";")[0]
+    return scheduler.submit(path)
 
 
-def status(job_id: str) -> str:
-    """The SLURM state of a job (``PENDING``, ``RUNNING``, ``COMPLETED``, ``FAILED``...).
+def script_path(job: TrainJob) -> Path:
+    """Where :func:`submit` keeps the script of ``job``: ``WORKDIR/logs/<job_name>.<suffix>``."""
+    return job.log_dir / f"{job.job_name}.{get_scheduler(job.scheduler).script_suffix}"
 
-    Asks ``scontrol show job`` (which keeps finished jobs for ``MinJobAge`` seconds), then
-    ``sacct`` where accounting is on.
+
+def status(job_id: str, *, scheduler: str = "slurm") -> str:
+    """The state of a job (SLURM: ``PENDING``, ``RUNNING``, ``COMPLETED``, ``FAILED``...).
+
+    SLURM asks ``scontrol show job`` (which keeps finished jobs for ``MinJobAge`` seconds), then
+    ``sacct`` where accounting is on; PBS asks ``qstat -f -x``.
 
     Raises
     ------
     JobNotFoundError
-        Neither knows the job.
+        The scheduler does not know the job.
     """
-    fields = _scheduler.scontrol_job(job_id)
-    if fields and "JobState" in fields:
-        return fields["JobState"]
-    try:
-        out = _scheduler.run(["sacct", "-n", "-X", "-P", "-j", str(job_id), "-o", "State"])
-    except subprocess.CalledProcessError:
-        out = ""
-    states = [line.split()[0] for line in out.splitlines() if line.strip()]
-    if states:
-        return states[-1]
-    raise JobNotFoundError(
-        f"SLURM knows no job {job_id} (finished jobs are forgotten after MinJobAge)"
-    )
+    return get_scheduler(scheduler).status(job_id).state
 
 
-def cancel(job_id: str) -> None:
-    """Cancel a job (``scancel``)."""
-    status(job_id)  # a clear error for an unknown job; scancel alone is silent about some
-    try:
-        _scheduler.run(["scancel", str(job_id)])
-    except subprocess.CalledProcessError as exc:
-        raise JobNotFoundError(f"scancel {job_id}: {(exc.stderr or '').strip()}") from None
+def cancel(job_id: str, *, scheduler: str = "slurm") -> None:
+    """Cancel a job (``scancel``, ``qdel``)."""
+    get_scheduler(scheduler).cancel(job_id)
 
 
-def log_path(job_id: str) -> Path:
+def log_path(job_id: str, *, scheduler: str = "slurm") -> Path:
     """The file the job writes its output to (``WORKDIR/logs/<job_name>-<job_id>.out``)."""
-    fields = _scheduler.scontrol_job(job_id)
-    if not fields or not fields.get("StdOut"):
-        raise JobNotFoundError(f"SLURM knows no job {job_id}, nor where its log is")
-    return Path(fields["StdOut"])
+    return get_scheduler(scheduler).log_path(job_id)
 
 
-def wait(job_id: str, *, poll_s: float = 2.0, timeout_s: float | None = None) -> str:
+def wait(
+    job_id: str,
+    *,
+    poll_s: float = 2.0,
+    timeout_s: float | None = None,
+    scheduler: str = "slurm",
+) -> str:
     """Wait until a job reaches a final state and return it (``COMPLETED``).
 
-    A requeued job is PENDING again, so waiting goes on through requeues.
+    A requeued job is pending again, so waiting goes on through requeues.
 
     Raises
     ------
@@ -367,21 +255,4 @@ def wait(job_id: str, *, poll_s: float = 2.0, timeout_s: float | None = None) ->
     ClusterTimeoutError
         ``timeout_s`` passed first.
     """
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while True:
-        fields = _scheduler.scontrol_job(job_id) or {}
-        state = fields.get("JobState") or status(job_id)
-        if state == "COMPLETED":
-            return state
-        if state in FAILED_STATES:
-            log = fields.get("StdOut")
-            raise ClusterJobError(
-                f"job {job_id} ended {state} (reason {fields.get('Reason', '?')}, exit code "
-                f"{fields.get('ExitCode', '?')}); last lines of {log}:\n{_scheduler.tail(log)}"
-            )
-        if deadline is not None and time.monotonic() > deadline:
-            raise ClusterTimeoutError(
-                f"job {job_id} is still {state} after {timeout_s:.0f} s "
-                f"(reason {fields.get('Reason', '?')}); see `cubestream cluster logs {job_id}`"
-            )
-        time.sleep(poll_s)
+    return schedulers.wait(get_scheduler(scheduler), job_id, poll_s=poll_s, timeout_s=timeout_s)

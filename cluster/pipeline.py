@@ -166,16 +166,15 @@ def _print_plan(spec: PipelineSpec, steps: tuple[Step, ...], write: Write) -> No
 
 
 def _period(spec: PipelineSpec) -> tuple[str, str]:
-    from cubestream.replica.spec import preset
+    from cluster._pipeline_replica import preset_period
 
-    world = preset(spec.options("replica").preset)
-    return world.start.isoformat(), world.end.isoformat()
+    return preset_period(spec.options("replica").preset)
 
 
 def _dry_sources(spec: PipelineSpec) -> Sources | None:
     if spec.replica is None:
         return None
-    from cubestream.replica.spec import BUCKET
+    from cubestream.layout import BUCKET
 
     served = spec.replica.serve
     return served_sources(
@@ -356,13 +355,12 @@ class _Run:
         if not self.spec.options("replica").serve:
             yield served_sources(root, period)
             return
-        from cubestream.testing import start_replica_server, stop_replica_server
+        from cluster._pipeline_replica import serving
 
         log = self.layout.workdir / "replica-access.log"
         command = ["cubestream", "replica", "serve", str(root), "--access-log", str(log)]
         self.write(f"$ {shlex.join(command)}  # for the duration of l1\n")
-        process, endpoints = start_replica_server(root, access_log=log)
-        try:
+        with serving(root, log) as endpoints:
             self.layout.endpoints.write_text(endpoints.to_json() + "\n")
             yield served_sources(
                 root,
@@ -371,16 +369,15 @@ class _Run:
                 bucket=endpoints.bucket,
                 endpoints=self.layout.endpoints,
             )
-        finally:
-            stop_replica_server(process)
 
     def _batch_train(self, record: StageRecord, clock: float) -> None:
         """Submit the training as a batch job (or find the one in flight) and wait for it."""
         from cluster._pipeline_batch import follow_train_job
         from cubestream.errors import CubestreamError
 
-        def submitted(job_id: str, script: Path) -> None:
-            self._save("train", replace(record, command=f"sbatch {script}", note=f"job {job_id}"))
+        def submitted(job_id: str, command: str) -> None:
+            self._save("train", replace(record, command=command, note=f"job {job_id}"))
+            script = command.split(" ", 1)[1]
             self.write(f"train: submitted {script} as job {job_id}; waiting for it\n")
 
         try:

@@ -113,7 +113,7 @@ def served_sources(
     endpoints : Path, optional
         The endpoints file of the served replica (``--endpoints``).
     """
-    from cubestream.replica import layout
+    from cubestream import layout
 
     prefix = f"s3://{bucket}" if bucket else str(root / layout.OBJECTS_DIR)
     return Sources(

@@ -31,6 +31,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from cluster.errors import ClusterProfileError, ClusterProfileNotFoundError
+from cluster.schedulers import SCHEDULERS
 
 __all__ = ["PROFILES_DIR", "ClusterProfile", "Kind", "load_profile", "shipped_profiles"]
 
@@ -139,8 +140,10 @@ class ClusterProfile:
         match = _WALLTIME.match(str(self.walltime))
         if not match:
             self._fail("walltime", f"is {self.walltime!r}; write it as [D-]HH:MM:SS")
-        elif self.kind == "pbs" and match.group(1):
-            self._fail("walltime", f"is {self.walltime!r}; PBS takes HH:MM:SS (e.g. '48:00:00')")
+        elif self.kind in SCHEDULERS:
+            problem = SCHEDULERS[self.kind].check_walltime(str(self.walltime))
+            if problem:
+                self._fail("walltime", problem)
 
     def _check_lifetime(self) -> None:
         from dask.utils import parse_timedelta

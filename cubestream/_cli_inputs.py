@@ -30,8 +30,8 @@ __all__ = [
 
 
 def endpoints(path: str) -> Any:
-    """The :class:`~cubestream.replica.serve.Endpoints` of an ``--endpoints`` file."""
-    from cubestream.replica.serve import Endpoints
+    """The :class:`~cubestream.endpoints.Endpoints` of an ``--endpoints`` file."""
+    from cubestream.endpoints import Endpoints
 
     line = read_json_line(path, "--endpoints")
     try:
@@ -46,9 +46,9 @@ def endpoints(path: str) -> Any:
 def check_profile(spec: str | None) -> None:
     """Load a ``--cluster`` profile once, so a missing or malformed one fails first."""
     if spec is not None:
-        from cluster.profiles import load_profile
+        from cubestream import _plugins as plugins
 
-        load_profile(spec)
+        plugins.load(plugins.CLUSTER_PROFILE)(spec)
 
 
 def check_l1(args: argparse.Namespace, storage_options: dict[str, Any]) -> None:

@@ -2,9 +2,10 @@
 
 :func:`dask_client` starts a LocalCluster of the given size, or connects to a running scheduler
 (``--scheduler ADDRESS``), or starts the cluster of a profile (``--cluster PROFILE``: a
-dask-jobqueue SLURM or PBS cluster, see :mod:`cluster.dask`). :func:`run_jobs` computes groups of
-delayed tasks (a tile's chunk writes, a block of samples) with one progress bar; a group whose
-task fails has its other tasks cancelled and its first error recorded, and the other groups go on.
+dask-jobqueue SLURM or PBS cluster of ``cluster.dask``, named in :mod:`cubestream._plugins`).
+:func:`run_jobs` computes groups of delayed tasks (a tile's chunk writes, a block of samples)
+with one progress bar; a group whose task fails has its other tasks cancelled and its first
+error recorded, and the other groups go on.
 """
 
 from __future__ import annotations
@@ -43,15 +44,9 @@ def dask_client(
     from distributed import Client
 
     if cluster:
-        from cluster.dask import profile_client
-        from cluster.errors import ClusterProfileError
-        from cluster.profiles import load_profile
+        from cubestream import _plugins as plugins
 
-        if scheduler:
-            raise ClusterProfileError(
-                f"give a scheduler ({scheduler}) or a cluster profile ({cluster}), not both"
-            )
-        with profile_client(load_profile(cluster)) as client:
+        with plugins.load(plugins.CLUSTER_CLIENT)(cluster, scheduler) as client:
             yield client
         return
     if scheduler:

@@ -295,7 +295,7 @@ def _stage_bench(demo: Path) -> dict[str, Any]:
 
 
 def _serving(demo: Path) -> tuple[Any, Any, float, list[str]]:
-    from cubestream.testing import start_replica_server
+    from cubestream.replica.process import start_replica_server
 
     root = demo / "replica"
     log = demo / "replica-access.log"
@@ -311,7 +311,7 @@ def main() -> int:
     """Run every stage that exists and write ``summary.json``."""
     demo = Path(os.environ.get("DEMO_DIR", "demo")).resolve()
     demo.mkdir(parents=True, exist_ok=True)
-    from cubestream.testing import stop_replica_server
+    from cubestream.replica.process import stop_replica_server
 
     stages = [_stage_replica(demo)]
     proc, endpoints, ready, command = _serving(demo)

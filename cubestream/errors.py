@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __all__ = [
     "AreaError",
+    "MissingExtraError",
     "AssetNotFoundError",
     "AssetReadError",
     "CubestreamError",
@@ -195,3 +196,7 @@ class ProviderError(SourceError):
 
 class OffsetError(SourceError):
     """The reflectance offset of an item can be decided neither from metadata nor pixels."""
+
+
+class MissingExtraError(CubestreamError, ImportError):
+    """A feature needs a package of an extra that is not installed (the message names it)."""

@@ -12,6 +12,11 @@
 
 from __future__ import annotations
 
+from cubestream._extras import require_extra
+
+# ruff: noqa: E402 (the extra is checked before the modules that need it are imported)
+require_extra("train", "the trainers", "torch", "pytorch_lightning", "torchmetrics", "torchdata")
+
 from trainers.batch import Batch, ModelInputs, ProblemSpec
 from trainers.callbacks import StepClock, ThroughputMonitor
 from trainers.models import RNN, ContextRNN, PixelForecaster

@@ -2,7 +2,9 @@
 
 Public entry points: :func:`create_replica` writes a world into a directory (see
 :mod:`cubestream.replica.layout` for what goes where); :func:`serve` serves it on loopback through
-an S3 API and a STAC API; :class:`ReplicaSpec` and :func:`preset` define worlds.
+an S3 API and a STAC API (:func:`start_replica_server` runs ``cubestream replica serve`` in a
+subprocess and returns its :class:`Endpoints`); :class:`ReplicaSpec` and :func:`preset` define
+worlds.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from typing import TYPE_CHECKING
 from cubestream._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from cubestream.endpoints import Endpoints
     from cubestream.replica.create import create_replica
+    from cubestream.replica.process import start_replica_server, stop_replica_server
+    from cubestream.replica.serve import serve, served
     from cubestream.replica.spec import (
         BANDS,
         BUCKET,
@@ -29,12 +34,17 @@ __all__ = [
     "BUCKET",
     "PRESETS",
     "Acquisition",
+    "Endpoints",
     "ReplicaSpec",
     "Window",
     "World",
     "create_replica",
     "load_spec",
     "preset",
+    "serve",
+    "served",
+    "start_replica_server",
+    "stop_replica_server",
 ]
 
 _WHERE = {
@@ -48,6 +58,11 @@ _WHERE = {
     "preset": "spec",
     "Acquisition": "world",
     "World": "world",
+    "serve": "serve",
+    "served": "serve",
+    "Endpoints": "serve",
+    "start_replica_server": "process",
+    "stop_replica_server": "process",
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cubestream.errors import ReplicaError, ReplicaNotFoundError
+from cubestream.layout import BUCKET
 
 __all__ = [
     "BANDS",
@@ -36,8 +37,6 @@ BAND_RESOLUTION = {
     "SCL": 20,
 }
 """Native resolution of each asset in the AWS archive (metres)."""
-BUCKET = "cubestream-replica"
-"""Name of the bucket the replica's objects live in when served."""
 SPEC_FILE = "replica.json"
 CATALOGUES = ("earth-search", "earth-search-c1", "planetary-computer", "cdse")
 """The real catalogues whose STAC item schema the replica writes."""

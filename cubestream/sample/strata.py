@@ -61,7 +61,7 @@ from affine import Affine
 from numpy.typing import NDArray
 
 from cubestream.errors import StrataError
-from cubestream.replica.layout import OBJECTS_DIR, strata_key
+from cubestream.layout import OBJECTS_DIR, strata_key
 from cubestream.sample._rasters import open_raster, raster_env, read_warped
 from cubestream.sample.legends import LEGENDS, NO_DATA, TOPOGRAPHY, topography_lookup
 
@@ -107,7 +107,7 @@ class StrataSources:
         Pixel size (metres) of the grid the rasters are read onto; it must divide the box side.
     gdal_env : dict of str to str, optional
         GDAL configuration for remote rasters, for example
-        :meth:`Endpoints.gdal_env() <cubestream.replica.serve.Endpoints.gdal_env>`; AWS
+        :meth:`Endpoints.gdal_env() <cubestream.endpoints.Endpoints.gdal_env>`; AWS
         credentials in it go to a rasterio ``AWSSession``.
 
     Raises

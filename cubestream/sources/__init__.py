@@ -11,6 +11,38 @@ level-1 build reads, and says clearly which field of which item or file is missi
 - :mod:`.smap`: SMAP L4 granules (V7, V8) in NSIDC day folders or one flat folder;
 - :mod:`.era5`: ERA5 in today's Zarr layout, ARCO-ERA5, new-CDS NetCDF or WeatherBench2;
 - :mod:`.config`: the runtime knobs of reading (GDAL options, retries) in one place.
+
+Their entry points are re-exported here (imported on first use).
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cubestream._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from cubestream.sources.check import check_items
+    from cubestream.sources.sentinel2 import PROVIDERS, detect_provider
+    from cubestream.sources.smap import find_granules
+    from cubestream.sources.stac import read_items_file, search_items
+
+__all__ = [
+    "PROVIDERS",
+    "check_items",
+    "detect_provider",
+    "find_granules",
+    "read_items_file",
+    "search_items",
+]
+
+_WHERE = {
+    "search_items": "stac",
+    "read_items_file": "stac",
+    "PROVIDERS": "sentinel2",
+    "detect_provider": "sentinel2",
+    "check_items": "check",
+    "find_granules": "smap",
+}
+
+__getattr__ = lazy_attributes(__name__, _WHERE)

@@ -87,6 +87,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cubestream._extras import require_extra
+
+# ruff: noqa: E402 (the extra is checked before the modules that need it are imported)
+require_extra("train", "the streaming loader (cubestream.stream)", "torch", "torchdata")
+
 from cubestream.stream.batches import BATCH_DTYPES, BATCH_VARIABLES, Batch
 from cubestream.stream.dataset import L2Dataset, world
 from cubestream.stream.loader import START_METHODS, L2Loader, StartMethod, make_loader

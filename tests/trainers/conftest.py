@@ -1,4 +1,4 @@
-"""Fixtures of the trainer tests: a tiny synthetic L2 store and small model configs."""
+"""Fixtures of the trainer tests: tiny synthetic L2 stores (models and settings: trainer_models)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 from replica_l2 import write_replica_l2
+from trainer_models import SIZE
 
 from cubestream.l2.synthetic import write_synthetic_l2
-from trainers.models import RNN, ContextRNN
-from trainers.setting import KndviSetting
-from trainers.testing import SyntheticL2DataModule
-
-SIZE = 32
 
 
 @pytest.fixture(autouse=True)
@@ -39,28 +35,3 @@ def replica_l2_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
         yield write_replica_l2(root, scheduler=cluster.scheduler_address)
-
-
-def tiny_rnn(**kwargs: object) -> RNN:
-    return RNN(**{"hidden": 16, "weather_hidden": 8, **kwargs})  # type: ignore[arg-type]
-
-
-def tiny_context_rnn(**kwargs: object) -> ContextRNN:
-    options: dict[str, object] = {
-        "hidden": 16,
-        "embedding": 8,
-        "weather_hidden": 8,
-        "pyramid_channels": 16,
-        "segmentation_channels": 8,
-    }
-    return ContextRNN(**{**options, **kwargs})  # type: ignore[arg-type]
-
-
-def setting_of(
-    store: Path, batch_size: int = 2, seed: int = 0, loader: str = "helper"
-) -> KndviSetting:
-    """The Setting over the test helper loader, or over cubestream.stream (``"stream"``)."""
-    if loader == "stream":
-        return KndviSetting(str(store), batch_size=batch_size, num_workers=0, seed=seed)
-    helper = SyntheticL2DataModule(store, batch_size=batch_size, seed=seed)
-    return KndviSetting(str(store), batch_size=batch_size, loader=helper)

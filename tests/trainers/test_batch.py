@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 import zarr
-from conftest import SIZE, setting_of
+from trainer_models import SIZE, setting_of
 
 from cubestream.l2.schema import BANDS, STEPS
 from trainers.batch import (

@@ -10,8 +10,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import yaml
-from conftest import setting_of, tiny_rnn
 from pytorch_lightning.callbacks import ModelCheckpoint
+from trainer_models import setting_of, tiny_rnn
 
 from trainers.deepspeed_cpu import train_deepspeed_cpu
 from trainers.task import ForecastTask

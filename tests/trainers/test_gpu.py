@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import setting_of, tiny_rnn
+from trainer_models import setting_of, tiny_rnn
 
 from trainers.task import ForecastTask
 

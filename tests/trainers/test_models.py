@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from conftest import SIZE, setting_of, tiny_context_rnn, tiny_rnn
+from trainer_models import SIZE, setting_of, tiny_context_rnn, tiny_rnn
 
 from cubestream.l2.schema import STEPS
 from trainers.batch import CONTEXT_STEPS, FORECAST_STEPS, STATIC_CHANNELS, ModelInputs

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import SIZE, setting_of, tiny_rnn
 from pytorch_lightning.callbacks import ModelCheckpoint
+from trainer_models import SIZE, setting_of, tiny_rnn
 
 from trainers.batch import FORECAST_STEPS
 from trainers.callbacks import ThroughputMonitor
