@@ -402,6 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Errors a user can fix print one line naming the item and exit with the code of their kind;
     unexpected ones print their traceback (``--debug`` or ``CUBESTREAM_DEBUG=1``: every error).
     """
+    from cubestream import config
+
+    config.refresh()  # the environment of this run (CUBESTREAM_GDAL_*, CUBESTREAM_RETRY_*)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

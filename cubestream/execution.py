@@ -73,14 +73,16 @@ def given_or_local(client: Any | ClientOptions | None, *, threads: int) -> Itera
     Parameters
     ----------
     client : distributed.Client or ClientOptions or None
-        A client: used as is and left open. :class:`ClientOptions`: the client they name, opened
+        A client: used as is (the current client while the stage runs) and left open.
+        :class:`ClientOptions`: the client they name, opened
         now (once the stage has planned, so that bad inputs fail before a cluster starts) and
         closed on exit. None: a LocalCluster of 2 workers of ``threads`` threads.
     threads : int
         Threads per worker of the default LocalCluster.
     """
     if client is not None and not isinstance(client, ClientOptions):
-        yield client
+        with client.as_current():  # the stage's own Dask calls go to it too
+            yield client
         return
     with open_client(client or ClientOptions(threads=threads)) as opened:
         yield opened

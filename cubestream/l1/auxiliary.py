@@ -172,8 +172,12 @@ def write_smap(
 
     assert sources.smap is not None
     so = sources.storage_options or None
-    granules = list_granules(sources.smap, start, end, so, version=sources.smap_version)
-    data = smap_cubes(granules, cubes, storage_options=so, start=start, end=end)
+    granules = list_granules(
+        sources.smap, start, end, so, version=sources.smap_version, retry=sources.retry
+    )
+    data = smap_cubes(
+        granules, cubes, storage_options=so, start=start, end=end, retry=sources.retry
+    )
     coords = {
         "day": ("day", _days(data["day"].values)),
         "smap_variable": ("smap_variable", np.asarray(data["smap_variable"].values).astype(str)),
@@ -218,6 +222,7 @@ def write_era5(
         sources.era5_margin_deg,
         sources.storage_options or None,
         layout=sources.era5_layout,
+        retry=sources.retry,
     )
     coords = {
         "era5_time": ("era5_time", _days(data["era5_time"].values)),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cubestream import __version__
+from cubestream.config import RetryPolicy
 from cubestream.errors import L1Error
 from cubestream.options import nested, option
 from cubestream.sources.kinds import DemKind, Era5Layout
@@ -75,6 +76,9 @@ class AuxiliarySources:
         Margin of the ERA5 window around the tile's boxes.
     era5_layout : {"auto", "cubestream", "arco", "cds", "weatherbench2"}
         Layout of the ERA5 source (:mod:`cubestream.sources.era5`); ``"auto"`` detects it.
+    retry : RetryPolicy
+        Retries of the SMAP and ERA5 reads (default: the ``retry`` settings of
+        :mod:`cubestream.config` where the config is made; it travels to the Dask tasks).
     """
 
     smap: str | None = option(
@@ -109,6 +113,7 @@ class AuxiliarySources:
         "auto",
         help="layout of --era5 (default: detected from its names, dimensions and attributes)",
     )
+    retry: RetryPolicy = field(default_factory=RetryPolicy.from_config)
 
 
 @dataclass(frozen=True, kw_only=True)
