@@ -175,7 +175,7 @@ def replica_command(spec: PipelineSpec) -> list[str]:
 def sample_command(spec: PipelineSpec) -> list[str]:
     """``cubestream sample ... --out <workdir>/locations.parquet``."""
     options = spec.sample
-    own = (options.climate, options.landcover, options.geomorphons)
+    own = (options.get("climate"), options.get("landcover"), options.get("geomorphons"))
     replica = ["--replica", str(spec.replica_dir)] if spec.replica and not all(own) else []
     return cubestream(
         "sample", *replica, *flags(options), "--out", str(Layout(spec.workdir).locations)

@@ -42,6 +42,7 @@ from cubestream.l1.config import L1Config
 from cubestream.l2.config import L2Config
 from cubestream.options import Flag, Param, check_section, params, unknown
 from cubestream.options import key as flag_key
+from cubestream.sample.options import SampleOptions
 from cubestream.storage import StorageFlags
 
 __all__ = [
@@ -52,7 +53,8 @@ __all__ = [
     "command_params",
     "PipelineSpec",
     "ReplicaOptions",
-    "SampleOptions",
+    "SUPPLIED_BY_REPLICA",
+    "required_keys",
     "Stage",
     "StageOptions",
     "ModelTestOptions",
@@ -85,32 +87,9 @@ class ReplicaOptions:
     serve: bool = True
 
 
-@dataclass(frozen=True, kw_only=True)
-class SampleOptions:
-    """``cubestream sample``: the flags of X1 (``--out`` is ``<workdir>/locations.parquet``)."""
-
-    EXECUTION: ClassVar[frozenset[str]] = frozenset({"workers"})
-    target: int
-    area: str | None = None
-    climate: str | None = None
-    landcover: str | None = None
-    geomorphons: str | None = None
-    allocation: Literal["proportional", "equalised", "mixed"] | None = None
-    mix: float | None = None
-    min_per_stratum: int | None = None
-    cap_per_tile: int | None = None
-    top_tiles: int | None = None
-    test: float | None = None
-    val: float | None = None
-    block_km: float | None = None
-    max_water: float | None = None
-    seed: int | None = None
-    workers: int | None = None
-
-
 @dataclass(frozen=True)
 class CommandOptions:
-    """The options of a stage command (``l1``, ``l2``) that a pipeline YAML gives.
+    """The options of a stage command (``sample``, ``l1``, ``l2``) that a pipeline YAML gives.
 
     The keys a section admits are derived from the stage's config dataclasses
     (:data:`COMMAND_CONFIGS`: :class:`~cubestream.l1.config.L1Config`, the storage flags and
@@ -120,12 +99,12 @@ class CommandOptions:
     Attributes
     ----------
     stage : str
-        ``l1`` or ``l2``.
+        ``sample``, ``l1`` or ``l2``.
     values : mapping of str to object
         The options given, by flag name with underscores (``windows_per_cube``), checked.
     """
 
-    stage: Literal["l1", "l2"]
+    stage: Literal["sample", "l1", "l2"]
     values: Mapping[str, Any] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:
@@ -139,15 +118,32 @@ class CommandOptions:
 
 
 COMMAND_CONFIGS: dict[str, tuple[type[Any], ...]] = {
+    "sample": (SampleOptions,),
     "l1": (L1Config, StorageFlags, ClientOptions),
     "l2": (L2Config, StorageFlags, ClientOptions),
 }
 """The config dataclasses whose options are the flags of each stage command."""
 SET_BY_PIPELINE: dict[str, frozenset[str]] = {
+    "sample": frozenset({"out", "replica"}),
     "l1": frozenset({"locations", "out"}),
     "l2": frozenset({"l1", "locations", "out"}),
 }
 """The options the pipeline sets from its workdir layout: no keys of the YAML."""
+SUPPLIED_BY_REPLICA: dict[str, frozenset[str]] = {
+    "sample": frozenset(),
+    "l1": frozenset({"stac", "start", "end"}),
+    "l2": frozenset(),
+}
+"""Options a command needs that a replica section supplies (checked after loading otherwise)."""
+
+
+def required_keys(stage: str) -> frozenset[str]:
+    """The keys a stage command's YAML section must give (nothing else supplies them)."""
+    return frozenset(
+        name
+        for name, p in command_params(stage).items()
+        if p.required and name not in SUPPLIED_BY_REPLICA[stage]
+    )
 
 
 def command_params(stage: str) -> dict[str, Param]:
@@ -199,10 +195,9 @@ class ModelTestOptions:
     args: tuple[str, ...] = ()
 
 
-StageOptions = ReplicaOptions | SampleOptions | CommandOptions | TrainOptions | ModelTestOptions
+StageOptions = ReplicaOptions | CommandOptions | TrainOptions | ModelTestOptions
 _SECTIONS: dict[Stage, type[Any]] = {
     "replica": ReplicaOptions,
-    "sample": SampleOptions,
     "train": TrainOptions,
     "test": ModelTestOptions,
 }
@@ -231,7 +226,7 @@ class PipelineSpec:
     name: str
     workdir: Path
     source: Path
-    sample: SampleOptions
+    sample: CommandOptions
     l1: CommandOptions
     l2: CommandOptions
     train: TrainOptions
@@ -351,7 +346,9 @@ def _spec(source: Path, data: Mapping[str, Any], workdir: str | Path | None) -> 
                 where.fail(stage, f"is missing: every pipeline has the stages {_REQUIRED}")
             continue
         if stage in COMMAND_CONFIGS:
-            values = check_section(where.fail, stage, raw, command_params(stage))
+            values = check_section(
+                where.fail, stage, raw, command_params(stage), required=required_keys(stage)
+            )
             sections[stage] = CommandOptions(stage, values)  # type: ignore[arg-type]
         else:
             sections[stage] = _section(where, stage, _SECTIONS[stage], raw)
@@ -406,7 +403,7 @@ def _check_sources(spec: PipelineSpec) -> None:
         return
     where = _Where(spec.source)
     for key in ("climate", "landcover", "geomorphons"):
-        if getattr(spec.sample, key) is None:
+        if spec.sample.get(key) is None:
             where.fail(
                 f"sample.{key}",
                 "is missing: without a replica section the sampler needs the strata rasters "

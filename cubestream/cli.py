@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, get_args
 
@@ -16,11 +15,11 @@ from cubestream import __version__
 from cubestream import _cli_inputs as inputs
 from cubestream._exit import ExitCode, debug_wanted, guarded
 from cubestream.checks import check_source, parse_bbox, parse_date
-from cubestream.errors import UsageError
 from cubestream.execution import ClientOptions
 from cubestream.l1.config import L1Config
 from cubestream.l2.config import L2Config
 from cubestream.options import add_flags, from_args
+from cubestream.sample.options import SampleOptions
 from cubestream.sources.sentinel2 import PROVIDERS
 from cubestream.storage import StorageFlags
 
@@ -118,44 +117,10 @@ def _add_replica(sub: argparse._SubParsersAction) -> None:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from cubestream.sample import (
-        AllocationRule,
-        SampleConfig,
-        SplitRule,
-        StrataSources,
-        sample_locations,
-        write_locations,
-    )
+    from cubestream.sample import sample_locations, write_locations
 
     inputs.check_sample(args)
-    if args.replica:
-        strata = StrataSources.from_replica(Path(args.replica))
-        area = args.area or str(Path(args.replica) / "imaged.geojson")
-    elif args.climate and args.landcover and args.geomorphons:
-        strata = StrataSources(
-            climate=args.climate, landcover=args.landcover, geomorphons=args.geomorphons
-        )
-        area = args.area or "africa"
-    else:
-        raise UsageError(
-            "give the strata rasters: --replica DIR, or all of --climate, --landcover and "
-            "--geomorphons (paths or URLs)"
-        )
-    strata = replace(strata, max_water_fraction=args.max_water)
-    config = SampleConfig(
-        area=area,
-        strata=strata,
-        target=args.target,
-        allocation=AllocationRule(
-            method=args.allocation, mix=args.mix, min_per_stratum=args.min_per_stratum
-        ),
-        splits=SplitRule.with_validation(args.val, test=args.test, block_km=args.block_km),
-        cap_per_tile=args.cap_per_tile,
-        top_tiles=args.top_tiles,
-        seed=args.seed,
-        workers=args.workers,
-    )
-    result = sample_locations(config)
+    result = sample_locations(from_args(SampleOptions, args).config())
     for warning in result.report["warnings"]:
         print(f"cubestream: warning: {warning}", file=sys.stderr)
     for path in write_locations(result, Path(args.out)):
@@ -165,24 +130,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="X1: sample minicube locations on the Sentinel-2 grid")
-    p.add_argument("--out", required=True, help="locations table to write (.parquet)")
-    p.add_argument("--area", help="africa (default), min_lon,min_lat,max_lon,max_lat or GeoJSON")
-    p.add_argument("--replica", help="take the strata (and area) from a replica directory")
-    p.add_argument("--climate", help="climate-zone raster (Koppen-Geiger codes)")
-    p.add_argument("--landcover", help="land-cover raster (ESA WorldCover codes)")
-    p.add_argument("--geomorphons", help="geomorphon raster (classes 1..10)")
-    p.add_argument("--target", type=int, required=True, help="number of boxes to draw")
-    p.add_argument("--allocation", choices=["proportional", "equalised", "mixed"], default="mixed")
-    p.add_argument("--mix", type=float, default=0.5, help="equal-share weight of 'mixed'")
-    p.add_argument("--min-per-stratum", type=int, default=1)
-    p.add_argument("--cap-per-tile", type=int, default=None)
-    p.add_argument("--top-tiles", type=int, default=None, help="keep the N fullest tiles")
-    p.add_argument("--test", type=float, default=0.2, help="test share")
-    p.add_argument("--val", type=float, default=0.0, help="validation share (e.g. 0.05)")
-    p.add_argument("--block-km", type=float, default=50.0, help="spatial block size")
-    p.add_argument("--max-water", type=float, default=0.5, help="max water/no-data share")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="processes reading strata")
+    add_flags(p, SampleOptions)
     p.set_defaults(func=_sample)
 
 
