@@ -242,15 +242,15 @@ def from_args(cls: type[Any], args: argparse.Namespace, **given: Any) -> Any:
 
     An empty list of values (``--tiles`` with none) counts as not given.
     """
-    return _build(cls, args, (), given)
+    return _build(cls, args, given)
 
 
-def _build(cls: type[Any], args: argparse.Namespace, path: tuple[str, ...], given: Any) -> Any:
+def _build(cls: type[Any], args: argparse.Namespace, given: Mapping[str, Any]) -> Any:
     kwargs: dict[str, Any] = {}
     hints = get_type_hints(cls)
     for f in fields(cls):
         if f.metadata.get(_NESTED):
-            kwargs[f.name] = _build(hints[f.name], args, (*path, f.name), given.get(f.name, {}))
+            kwargs[f.name] = _build(hints[f.name], args, given.get(f.name, {}))
             continue
         flag = f.metadata.get(_META)
         if flag is not None and hasattr(args, flag.name or f.name):
