@@ -145,8 +145,7 @@ def run_build(cluster: Cluster, config: L1Config, cubes: int) -> dict[str, Any]:
     from dataclasses import replace
 
     def work(client: Any, env: dict[str, str]) -> dict[str, Any]:
-        address = client.scheduler.address
-        return build_l1(replace(config, gdal_env=env, scheduler=address))
+        return build_l1(replace(config, gdal_env=env), client=client)
 
     report, figures = on_cluster(cluster, cubes, work)
     tiles = report["tiles"]

@@ -258,8 +258,6 @@ def _builds(
             collection=endpoints.collection,
             days_per_chunk=settings.days_per_chunk,
             read_block=settings.read_block,
-            workers=settings.workers,
-            threads_per_worker=settings.threads,
         )
         ours.append(run_build(cluster, config, len(cubes)))
         if settings.peer:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from cluster.pipeline_config import LOCAL, PipelineSpec
+from cluster.pipeline_config import COMMAND_CONFIGS, LOCAL, CommandOptions, PipelineSpec
 from cluster.pipeline_train import TrainLayout, train_layout
+from cubestream.options import command_flags, key
 
 __all__ = [
     "Layout",
@@ -137,19 +138,22 @@ def cubestream(*args: str) -> list[str]:
 def flags(options: Any, *, skip: tuple[str, ...] = ()) -> list[str]:
     """``--name value`` for every option set (None and False are left out).
 
-    Lists become several values (``--tiles A B``), except ``invalid_scl`` (comma-separated,
-    as ``cubestream l2`` takes it); True becomes a bare flag.
+    ``options`` is the :class:`~cluster.pipeline_config.CommandOptions` of ``l1`` or ``l2`` (the
+    flags derived from the stage's config dataclasses, :func:`cubestream.options.command_flags`)
+    or a plain options dataclass (``sample``): lists become several values (``--tiles A B``),
+    True a bare flag.
     """
+    if isinstance(options, CommandOptions):
+        values = {k: v for k, v in options.values.items() if k not in skip}
+        return [arg for cls in COMMAND_CONFIGS[options.stage] for arg in command_flags(values, cls)]
     out: list[str] = []
     for f in fields(options):
         value = getattr(options, f.name)
         if f.name in skip or value is None or value is False:
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = "--" + key(f.name)
         if value is True:
             out.append(flag)
-        elif f.name == "invalid_scl":
-            out += [flag, ",".join(str(v) for v in value)]
         elif isinstance(value, tuple):
             out += [flag, *(str(v) for v in value)]
         else:
@@ -171,7 +175,7 @@ def replica_command(spec: PipelineSpec) -> list[str]:
 def sample_command(spec: PipelineSpec) -> list[str]:
     """``cubestream sample ... --out <workdir>/locations.parquet``."""
     options = spec.sample
-    own = (options.climate, options.landcover, options.geomorphons)
+    own = (options.get("climate"), options.get("landcover"), options.get("geomorphons"))
     replica = ["--replica", str(spec.replica_dir)] if spec.replica and not all(own) else []
     return cubestream(
         "sample", *replica, *flags(options), "--out", str(Layout(spec.workdir).locations)
@@ -188,9 +192,9 @@ def l1_command(spec: PipelineSpec, sources: Sources | None) -> list[str]:
     given: dict[str, Any] = {}
     if sources is not None:
         given = {f.name: getattr(sources, f.name) for f in fields(sources)}
-    for f in fields(options):
-        if f.name in given and getattr(options, f.name) is not None:
-            given.pop(f.name)
+    for name in list(given):
+        if options.get(name) is not None:
+            given.pop(name)
     extra = [x for name, v in given.items() if v is not None for x in (f"--{name}", str(v))]
     return cubestream(
         "l1",

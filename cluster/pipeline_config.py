@@ -21,20 +21,15 @@ problem with the file and the key path (``l2.windows-per-cube``) and what to wri
 
 from __future__ import annotations
 
-import datetime as dt
-import difflib
-import types
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import (
     Any,
     ClassVar,
     Literal,
     NoReturn,
-    Union,
     get_args,
-    get_origin,
     get_type_hints,
 )
 
@@ -42,14 +37,24 @@ import yaml
 
 from cluster.errors import PipelineConfigError, PipelineConfigNotFoundError
 from cluster.pipeline_train import train_layout
+from cubestream.execution import ClientOptions
+from cubestream.l1.config import L1Config
+from cubestream.l2.config import L2Config
+from cubestream.options import Flag, Param, check_section, params, unknown
+from cubestream.options import key as flag_key
+from cubestream.sample.options import SampleOptions
+from cubestream.storage import StorageFlags
 
 __all__ = [
     "STAGES",
-    "L1Options",
-    "L2Options",
+    "COMMAND_CONFIGS",
+    "SET_BY_PIPELINE",
+    "CommandOptions",
+    "command_params",
     "PipelineSpec",
     "ReplicaOptions",
-    "SampleOptions",
+    "SUPPLIED_BY_REPLICA",
+    "required_keys",
     "Stage",
     "StageOptions",
     "ModelTestOptions",
@@ -82,87 +87,73 @@ class ReplicaOptions:
     serve: bool = True
 
 
-@dataclass(frozen=True, kw_only=True)
-class SampleOptions:
-    """``cubestream sample``: the flags of X1 (``--out`` is ``<workdir>/locations.parquet``)."""
+@dataclass(frozen=True)
+class CommandOptions:
+    """The options of a stage command (``sample``, ``l1``, ``l2``) that a pipeline YAML gives.
 
-    EXECUTION: ClassVar[frozenset[str]] = frozenset({"workers"})
-    target: int
-    area: str | None = None
-    climate: str | None = None
-    landcover: str | None = None
-    geomorphons: str | None = None
-    allocation: Literal["proportional", "equalised", "mixed"] | None = None
-    mix: float | None = None
-    min_per_stratum: int | None = None
-    cap_per_tile: int | None = None
-    top_tiles: int | None = None
-    test: float | None = None
-    val: float | None = None
-    block_km: float | None = None
-    max_water: float | None = None
-    seed: int | None = None
-    workers: int | None = None
+    The keys a section admits are derived from the stage's config dataclasses
+    (:data:`COMMAND_CONFIGS`: :class:`~cubestream.l1.config.L1Config`, the storage flags and
+    :class:`~cubestream.execution.ClientOptions`), less the inputs and outputs the pipeline sets
+    itself (:data:`SET_BY_PIPELINE`); a key left out takes the command's own default.
+
+    Attributes
+    ----------
+    stage : str
+        ``sample``, ``l1`` or ``l2``.
+    values : mapping of str to object
+        The options given, by flag name with underscores (``windows_per_cube``), checked.
+    """
+
+    stage: Literal["sample", "l1", "l2"]
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        """The value given for the option ``name``, or None."""
+        return self.values.get(name)
+
+    @property
+    def cluster(self) -> str:
+        """The cluster profile the stage runs on (``local``: its own LocalCluster)."""
+        return str(self.values.get("cluster") or LOCAL)
 
 
-@dataclass(frozen=True, kw_only=True)
-class L1Options:
-    """``cubestream l1``: the flags of X2 + X3, and the cluster profile it runs on."""
+COMMAND_CONFIGS: dict[str, tuple[type[Any], ...]] = {
+    "sample": (SampleOptions,),
+    "l1": (L1Config, StorageFlags, ClientOptions),
+    "l2": (L2Config, StorageFlags, ClientOptions),
+}
+"""The config dataclasses whose options are the flags of each stage command."""
+SET_BY_PIPELINE: dict[str, frozenset[str]] = {
+    "sample": frozenset({"out", "replica"}),
+    "l1": frozenset({"locations", "out"}),
+    "l2": frozenset({"l1", "locations", "out"}),
+}
+"""The options the pipeline sets from its workdir layout: no keys of the YAML."""
+SUPPLIED_BY_REPLICA: dict[str, frozenset[str]] = {
+    "sample": frozenset(),
+    "l1": frozenset({"stac", "start", "end"}),
+    "l2": frozenset(),
+}
+"""Options a command needs that a replica section supplies (checked after loading otherwise)."""
 
-    EXECUTION: ClassVar[frozenset[str]] = frozenset(
-        {"cluster", "workers", "threads", "memory_limit"}
+
+def required_keys(stage: str) -> frozenset[str]:
+    """The keys a stage command's YAML section must give (nothing else supplies them)."""
+    return frozenset(
+        name
+        for name, p in command_params(stage).items()
+        if p.required and name not in SUPPLIED_BY_REPLICA[stage]
     )
-    cluster: str = LOCAL
-    stac: str | None = None
-    start: str | None = None
-    end: str | None = None
-    collection: str | None = None
-    provider: Literal["earth-search", "earth-search-c1", "planetary-computer", "cdse"] | None = None
-    offset: Literal["trust", "verify", "detect"] | None = None
-    endpoints: str | None = None
-    smap: str | None = None
-    smap_version: str | None = None
-    era5: str | None = None
-    era5_layout: Literal["auto", "cubestream", "arco", "cds", "weatherbench2"] | None = None
-    dem: str | None = None
-    dem_source: Literal["auto", "srtm", "copernicus", "vrt", "stac"] | None = None
-    landcover: str | None = None
-    geomorphons: str | None = None
-    max_cloud_cover: float | None = None
-    days_per_chunk: int | None = None
-    read_block: int | None = None
-    on_missing: Literal["flag", "exclude"] | None = None
-    max_missing_dates: int | None = None
-    tiles: tuple[str, ...] | None = None
-    workers: int | None = None
-    threads: int | None = None
-    memory_limit: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class L2Options:
-    """``cubestream l2``: the flags of X4, and the cluster profile it runs on."""
-
-    EXECUTION: ClassVar[frozenset[str]] = frozenset(
-        {"cluster", "workers", "threads", "memory_limit"}
-    )
-    cluster: str = LOCAL
-    windows_per_cube: int | None = None
-    seed: int | None = None
-    samples_per_chunk: int | None = None
-    start: str | None = None
-    end: str | None = None
-    tiles: tuple[str, ...] | None = None
-    weather: tuple[str, ...] | None = None
-    invalid_scl: tuple[int, ...] | None = None
-    reach_days: int | None = None
-    min_valid_fraction: float | None = None
-    kndvi_normalise: bool = False
-    era5_point: Literal["nearest", "window_mean"] | None = None
-    endpoints: str | None = None
-    workers: int | None = None
-    threads: int | None = None
-    memory_limit: str | None = None
+def command_params(stage: str) -> dict[str, Param]:
+    """The keys of a stage command's YAML section, with their option declarations."""
+    return {
+        p.name: p
+        for cls in COMMAND_CONFIGS[stage]
+        for p in params(cls)
+        if p.flag.pipeline and p.name not in SET_BY_PIPELINE[stage]
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,14 +195,9 @@ class ModelTestOptions:
     args: tuple[str, ...] = ()
 
 
-StageOptions = (
-    ReplicaOptions | SampleOptions | L1Options | L2Options | TrainOptions | ModelTestOptions
-)
+StageOptions = ReplicaOptions | CommandOptions | TrainOptions | ModelTestOptions
 _SECTIONS: dict[Stage, type[Any]] = {
     "replica": ReplicaOptions,
-    "sample": SampleOptions,
-    "l1": L1Options,
-    "l2": L2Options,
     "train": TrainOptions,
     "test": ModelTestOptions,
 }
@@ -240,9 +226,9 @@ class PipelineSpec:
     name: str
     workdir: Path
     source: Path
-    sample: SampleOptions
-    l1: L1Options
-    l2: L2Options
+    sample: CommandOptions
+    l1: CommandOptions
+    l2: CommandOptions
     train: TrainOptions
     replica: ReplicaOptions | None = None
     test: ModelTestOptions | None = None
@@ -278,11 +264,21 @@ def option_values(options: Any, *, outputs_only: bool = False) -> dict[str, Any]
     Parameters
     ----------
     options : stage options
-        One of the ``*Options`` classes.
+        One of the ``*Options`` classes, or the :class:`CommandOptions` of ``l1`` or ``l2``.
     outputs_only : bool
         Leave out the options that change only how a stage runs (its cluster, workers, memory),
         not what it writes: those are not part of the stage's fingerprint.
     """
+    if isinstance(options, CommandOptions):
+        declared = command_params(options.stage)
+        return {
+            flag_key(name): list(value) if isinstance(value, tuple) else value
+            for name, value in options.values.items()
+            if value is not None
+            and value is not False
+            and not (name == "cluster" and value == LOCAL)
+            and not (outputs_only and declared[name].flag.execution)
+        }
     out: dict[str, Any] = {}
     for f in fields(options):
         value = getattr(options, f.name)
@@ -290,7 +286,7 @@ def option_values(options: Any, *, outputs_only: bool = False) -> dict[str, Any]
         if outputs_only and f.name in options.EXECUTION:
             continue
         if value != default:
-            out[_key(f.name)] = list(value) if isinstance(value, tuple) else value
+            out[flag_key(f.name)] = list(value) if isinstance(value, tuple) else value
     return out
 
 
@@ -335,7 +331,7 @@ def _spec(source: Path, data: Mapping[str, Any], workdir: str | Path | None) -> 
     where = _Where(source)
     top = {str(k).replace("-", "_"): v for k, v in data.items()}
     known = {"name", "workdir", *STAGES}
-    _no_unknown(where, "", top, known)
+    unknown(where.fail, "", top, known)
     if workdir is None:
         workdir = top.get("workdir")
         if workdir is None:
@@ -349,7 +345,13 @@ def _spec(source: Path, data: Mapping[str, Any], workdir: str | Path | None) -> 
             if stage not in _OPTIONAL:
                 where.fail(stage, f"is missing: every pipeline has the stages {_REQUIRED}")
             continue
-        sections[stage] = _section(where, stage, _SECTIONS[stage], raw)
+        if stage in COMMAND_CONFIGS:
+            values = check_section(
+                where.fail, stage, raw, command_params(stage), required=required_keys(stage)
+            )
+            sections[stage] = CommandOptions(stage, values)  # type: ignore[arg-type]
+        else:
+            sections[stage] = _section(where, stage, _SECTIONS[stage], raw)
     name = top.get("name", source.stem)
     if not isinstance(name, str) or not name:
         where.fail("name", f"is {name!r}; it must be a non-empty string")
@@ -369,87 +371,26 @@ class _Where:
         raise PipelineConfigError(f"{self.source}: {key} {what}")
 
 
-def _key(name: str) -> str:
-    return name.replace("_", "-")
-
-
-def _no_unknown(where: _Where, prefix: str, data: Mapping[str, Any], known: set[str]) -> None:
-    for key in data:
-        if key not in known:
-            shown = sorted(_key(k) for k in known)
-            close = difflib.get_close_matches(_key(key), shown, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            where.fail(
-                f"{prefix}{_key(key)}", f"is not a known key{hint}; the keys here are {shown}"
-            )
-
-
 def _section(where: _Where, stage: str, cls: type[Any], raw: Any) -> Any:
-    if not isinstance(raw, Mapping):
-        where.fail(stage, f"is {raw!r}; it must be a mapping of options")
-    values = {str(k).replace("-", "_"): v for k, v in raw.items()}
+    """A section of plain dataclass options (``replica``, ``sample``, ``train``, ``test``)."""
+    declared = {p.name: p for p in _plain_params(cls)}
+    required = frozenset(p.name for p in declared.values() if p.required)
+    return cls(**check_section(where.fail, stage, raw, declared, required=required))
+
+
+def _plain_params(cls: type[Any]) -> list[Param]:
     hints = get_type_hints(cls)
-    _no_unknown(where, f"{stage}.", values, {f.name for f in fields(cls)})
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        path = f"{stage}.{_key(f.name)}"
-        if f.name not in values:
-            if f.default is MISSING:
-                where.fail(path, "is missing (required)")
-            continue
-        kwargs[f.name] = _value(where, path, values[f.name], hints[f.name])
-    for name in ("start", "end"):
-        if kwargs.get(name) is not None:
-            _date(where, f"{stage}.{name}", kwargs[name])
-    return cls(**kwargs)
-
-
-def _value(where: _Where, path: str, value: Any, kind: Any) -> Any:
-    """``value`` checked against the annotation ``kind``, lists made tuples."""
-    origin = get_origin(kind)
-    if origin in (Union, types.UnionType):
-        if value is None:
-            return None
-        (inner,) = [a for a in get_args(kind) if a is not type(None)]
-        return _value(where, path, value, inner)
-    if origin is Literal:
-        if value not in get_args(kind):
-            where.fail(path, f"is {value!r}; use one of {list(get_args(kind))}")
-        return value
-    if origin is tuple:
-        if isinstance(value, str) or not isinstance(value, list | tuple):
-            where.fail(path, f"is {value!r}; it must be a list")
-        item = get_args(kind)[0]
-        return tuple(_value(where, f"{path}[{i}]", v, item) for i, v in enumerate(value))
-    return _scalar(where, path, value, kind)
-
-
-def _scalar(where: _Where, path: str, value: Any, kind: Any) -> Any:
-    if kind is bool:
-        if not isinstance(value, bool):
-            where.fail(path, f"is {value!r}; it must be true or false")
-        return value
-    if kind is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            where.fail(path, f"is {value!r}; it must be a whole number")
-        return value
-    if kind is float:
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            where.fail(path, f"is {value!r}; it must be a number")
-        return float(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if not isinstance(value, str):
-        hint = " (YAML reads 04:00:00 as a number: quote it)" if isinstance(value, int) else ""
-        where.fail(path, f"is {value!r}; it must be a string{hint}")
-    return value
-
-
-def _date(where: _Where, path: str, value: str) -> None:
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        where.fail(path, f"is {value!r}; write a day as YYYY-MM-DD")
+    return [
+        Param(
+            name=f.name,
+            path=(f.name,),
+            kind=hints[f.name],
+            optional=False,
+            default=f.default if f.default is not MISSING else MISSING,
+            flag=Flag(help=""),
+        )
+        for f in fields(cls)
+    ]
 
 
 def _absolute(path: str | Path) -> Path:
@@ -462,14 +403,14 @@ def _check_sources(spec: PipelineSpec) -> None:
         return
     where = _Where(spec.source)
     for key in ("climate", "landcover", "geomorphons"):
-        if getattr(spec.sample, key) is None:
+        if spec.sample.get(key) is None:
             where.fail(
                 f"sample.{key}",
                 "is missing: without a replica section the sampler needs the strata rasters "
                 "climate, landcover and geomorphons (paths or URLs)",
             )
     for key in ("stac", "start", "end"):
-        if getattr(spec.l1, key) is None:
+        if spec.l1.get(key) is None:
             where.fail(
                 f"l1.{key}",
                 "is missing: without a replica section L1 needs stac, start and end "
@@ -490,7 +431,7 @@ def _check_train(spec: PipelineSpec) -> None:
     for name in ("nodes", "tasks_per_node", "cpus_per_task"):
         value = getattr(train, name)
         if value is not None and value < 1:
-            where.fail(f"train.{_key(name)}", f"is {value}; it must be at least 1")
+            where.fail(f"train.{flag_key(name)}", f"is {value}; it must be at least 1")
     if train.gpus_per_node < 0:
         where.fail("train.gpus-per-node", f"is {train.gpus_per_node}; it must be 0 or more")
     for stage, args in (("train", train.args), ("test", spec.test.args if spec.test else ())):

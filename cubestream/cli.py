@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -14,52 +13,22 @@ from cubestream import _cli_inputs as inputs
 from cubestream import _plugins as plugins
 from cubestream._exit import ExitCode, debug_wanted, guarded
 from cubestream.checks import check_source, parse_bbox, parse_date
-from cubestream.errors import UsageError
-from cubestream.sources.offsets import OFFSET_POLICIES
+from cubestream.execution import ClientOptions
+from cubestream.l1.config import L1Config
+from cubestream.l2.config import L2Config
+from cubestream.options import add_flags, from_args
+from cubestream.sample.options import SampleOptions
 from cubestream.sources.sentinel2 import PROVIDERS
+from cubestream.storage import StorageFlags
 
 __all__ = ["build_parser", "main"]
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from cubestream.sample import (
-        AllocationRule,
-        SampleConfig,
-        SplitRule,
-        StrataSources,
-        sample_locations,
-        write_locations,
-    )
+    from cubestream.sample import sample_locations, write_locations
 
     inputs.check_sample(args)
-    if args.replica:
-        strata = StrataSources.from_replica(Path(args.replica))
-        area = args.area or str(Path(args.replica) / "imaged.geojson")
-    elif args.climate and args.landcover and args.geomorphons:
-        strata = StrataSources(
-            climate=args.climate, landcover=args.landcover, geomorphons=args.geomorphons
-        )
-        area = args.area or "africa"
-    else:
-        raise UsageError(
-            "give the strata rasters: --replica DIR, or all of --climate, --landcover and "
-            "--geomorphons (paths or URLs)"
-        )
-    strata = replace(strata, max_water_fraction=args.max_water)
-    config = SampleConfig(
-        area=area,
-        strata=strata,
-        target=args.target,
-        allocation=AllocationRule(
-            method=args.allocation, mix=args.mix, min_per_stratum=args.min_per_stratum
-        ),
-        splits=SplitRule.with_validation(args.val, test=args.test, block_km=args.block_km),
-        cap_per_tile=args.cap_per_tile,
-        top_tiles=args.top_tiles,
-        seed=args.seed,
-        workers=args.workers,
-    )
-    result = sample_locations(config)
+    result = sample_locations(from_args(SampleOptions, args).config())
     for warning in result.report["warnings"]:
         print(f"cubestream: warning: {warning}", file=sys.stderr)
     for path in write_locations(result, Path(args.out)):
@@ -69,32 +38,14 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="X1: sample minicube locations on the Sentinel-2 grid")
-    p.add_argument("--out", required=True, help="locations table to write (.parquet)")
-    p.add_argument("--area", help="africa (default), min_lon,min_lat,max_lon,max_lat or GeoJSON")
-    p.add_argument("--replica", help="take the strata (and area) from a replica directory")
-    p.add_argument("--climate", help="climate-zone raster (Koppen-Geiger codes)")
-    p.add_argument("--landcover", help="land-cover raster (ESA WorldCover codes)")
-    p.add_argument("--geomorphons", help="geomorphon raster (classes 1..10)")
-    p.add_argument("--target", type=int, required=True, help="number of boxes to draw")
-    p.add_argument("--allocation", choices=["proportional", "equalised", "mixed"], default="mixed")
-    p.add_argument("--mix", type=float, default=0.5, help="equal-share weight of 'mixed'")
-    p.add_argument("--min-per-stratum", type=int, default=1)
-    p.add_argument("--cap-per-tile", type=int, default=None)
-    p.add_argument("--top-tiles", type=int, default=None, help="keep the N fullest tiles")
-    p.add_argument("--test", type=float, default=0.2, help="test share")
-    p.add_argument("--val", type=float, default=0.0, help="validation share (e.g. 0.05)")
-    p.add_argument("--block-km", type=float, default=50.0, help="spatial block size")
-    p.add_argument("--max-water", type=float, default=0.5, help="max water/no-data share")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="processes reading strata")
+    add_flags(p, SampleOptions)
     p.set_defaults(func=_sample)
 
 
 def _l1(args: argparse.Namespace) -> int:
     import json
 
-    from cubestream.l1 import IntegrityPolicy, L1Config, build_l1
-    from cubestream.l1.auxiliary import AuxiliarySources
+    from cubestream.l1 import build_l1
 
     gdal_env: dict[str, str] = {}
     storage_options: dict[str, object] = {}
@@ -106,42 +57,14 @@ def _l1(args: argparse.Namespace) -> int:
         if args.out.startswith("s3://"):
             storage_options = endpoints.storage_options()
     inputs.check_l1(args, storage_options)
-    config = L1Config(
-        locations=args.locations,
-        stac=args.stac,
-        out=args.out,
-        start=args.start,
-        end=args.end,
-        collection=args.collection,
-        provider=args.provider,
-        offset=args.offset,
-        max_cloud_cover=args.max_cloud_cover,
-        days_per_chunk=args.days_per_chunk,
-        read_block=args.read_block,
-        integrity=IntegrityPolicy(
-            on_missing=args.on_missing, max_missing_dates=args.max_missing_dates
-        ),
+    config = from_args(
+        L1Config,
+        args,
         gdal_env=gdal_env,
         storage_options=storage_options,
-        scheduler=args.scheduler,
-        cluster=args.cluster,
-        workers=args.workers,
-        threads_per_worker=args.threads,
-        memory_limit=args.memory_limit,
-        tiles=tuple(args.tiles) if args.tiles else None,
-        auxiliary=AuxiliarySources(
-            smap=args.smap,
-            smap_version=args.smap_version,
-            era5=args.era5,
-            srtm=args.dem,
-            dem_source=args.dem_source,
-            era5_layout=args.era5_layout,
-            landcover=args.landcover,
-            geomorphons=args.geomorphons,
-            storage_options=source_options,
-        ),
+        auxiliary={"storage_options": source_options},
     )
-    report = build_l1(config, dry_run=args.dry_run)
+    report = build_l1(config, client=from_args(ClientOptions, args), dry_run=args.dry_run)
     statuses = {tile: entry.get("status") for tile, entry in report["tiles"].items()}
     if args.dry_run:
         for tile, entry in report["tiles"].items():
@@ -155,111 +78,33 @@ def _l1(args: argparse.Namespace) -> int:
 
 def _add_l1(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("l1", help="X2 + X3: build the level-1 Zarr store of minicubes")
-    p.add_argument("--locations", required=True, help="locations table of `cubestream sample`")
-    p.add_argument("--stac", required=True, help="STAC API URL or a local items file")
-    p.add_argument("--out", required=True, help="L1 store: local path or s3:// URL")
-    p.add_argument("--start", required=True, type=parse_date, help="first day, YYYY-MM-DD")
-    p.add_argument("--end", required=True, type=parse_date, help="last day, YYYY-MM-DD")
-    _add_catalogue_options(p)
-    p.add_argument(
-        "--offset",
-        choices=list(OFFSET_POLICIES),
-        default="verify",
-        help="reflectance offset: trust the metadata, verify it on the pixels, detect from them",
-    )
+    add_flags(p, L1Config)
     p.add_argument(
         "--dry-run",
         action="store_true",
         help="plan only: per tile the items, days, read blocks and bytes to fetch (JSON lines)",
     )
-    p.add_argument("--endpoints", help="JSON line of `cubestream replica serve` (S3 settings)")
-    p.add_argument(
-        "--smap",
-        help="SMAP L4 SPL4SMGP folder: NSIDC's YYYY.MM.DD/ day folders or the granules (path, s3://)",
-    )
-    p.add_argument(
-        "--smap-version",
-        help="SPL4SMGP version to read where several are mixed: 7, 8 or a science id (Vv8010)",
-    )
-    p.add_argument(
-        "--era5",
-        help="ERA5 source: a Zarr store (today's layout, ARCO-ERA5, WeatherBench2) or new-CDS "
-        "NetCDF (a .nc file, glob, folder or .zip); path or URL",
-    )
-    p.add_argument(
-        "--era5-layout",
-        choices=["auto", "cubestream", "arco", "cds", "weatherbench2"],
-        default="auto",
-        help="layout of --era5 (default: detected from its names, dimensions and attributes)",
-    )
-    p.add_argument(
-        "--dem",
-        "--srtm",
-        dest="dem",
-        help="DEM: folder/prefix of SRTM (S02E036.tif/.hgt[.zip]) or Copernicus DEM tiles, a VRT"
-        " or raster, a STAC items file or stac+https://API[#collection] (default cop-dem-glo-30)",
-    )
-    p.add_argument(
-        "--dem-source",
-        choices=["auto", "srtm", "copernicus", "vrt", "stac"],
-        default="auto",
-        help="kind of the --dem source (auto: read from what it points at)",
-    )
-    p.add_argument("--landcover", help="land-cover class raster (WorldCover codes), path or URL")
-    p.add_argument("--geomorphons", help="geomorphon class raster (1..10), path or URL")
-    p.add_argument("--max-cloud-cover", type=float, default=None)
-    p.add_argument("--days-per-chunk", type=int, default=16)
-    p.add_argument(
-        "--read-block", type=int, default=1024, help="px at 30 m of each COG read (block size)"
-    )
-    p.add_argument("--on-missing", choices=["flag", "exclude"], default="flag")
-    p.add_argument("--max-missing-dates", type=int, default=3)
-    p.add_argument("--scheduler", help="address of a running Dask scheduler")
-    p.add_argument(
-        "--cluster", metavar="PROFILE", help="cluster profile: YAML file or shipped name"
-    )
-    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
-    p.add_argument("--threads", type=int, default=2, help="threads per worker")
-    p.add_argument("--memory-limit", default="4GB", help="memory limit per worker")
-    p.add_argument("--tiles", nargs="*", help="build only these tiles")
+    add_flags(p, StorageFlags)
+    add_flags(p, ClientOptions)
     p.set_defaults(func=_l1)
 
 
 def _l2(args: argparse.Namespace) -> int:
     import json
 
-    from cubestream.l2 import L2Config, build_l2, export_netcdf
-    from cubestream.l2.masks import INVALID_SCL
+    from cubestream.l2 import build_l2, export_netcdf
 
     storage_options: dict[str, object] = {}
     if args.endpoints:
         storage_options = inputs.endpoints(args.endpoints).storage_options()
     inputs.check_l2(args, storage_options if args.l1.startswith("s3://") else {})
-    config = L2Config(
-        l1=args.l1,
-        locations=args.locations,
-        out=args.out,
-        windows_per_cube=args.windows_per_cube,
-        seed=args.seed,
-        samples_per_chunk=args.samples_per_chunk,
-        start=args.start,
-        end=args.end,
-        tiles=tuple(args.tiles) if args.tiles else None,
-        weather=tuple(args.weather) if args.weather else None,
-        invalid_scl=args.invalid_scl or INVALID_SCL,
-        reach_days=args.reach_days,
-        min_valid_fraction=args.min_valid_fraction,
-        kndvi_normalise=args.kndvi_normalise,
-        era5_point=args.era5_point,
+    config = from_args(
+        L2Config,
+        args,
         storage_options=storage_options if args.out.startswith("s3://") else {},
         l1_storage_options=storage_options if args.l1.startswith("s3://") else {},
-        scheduler=args.scheduler,
-        cluster=args.cluster,
-        workers=args.workers,
-        threads_per_worker=args.threads,
-        memory_limit=args.memory_limit,
     )
-    report = build_l2(config)
+    report = build_l2(config, client=from_args(ClientOptions, args))
     summary = {
         "store": args.out,
         "complete": report["complete"],
@@ -276,59 +121,12 @@ def _l2(args: argparse.Namespace) -> int:
     return 0 if report["complete"] else 1
 
 
-def _scl_classes(text: str) -> tuple[int, ...]:
-    try:
-        classes = tuple(int(c) for c in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not comma-separated SCL classes: {text!r}") from None
-    if not all(0 <= c <= 11 for c in classes):
-        raise argparse.ArgumentTypeError(f"SCL classes are 0..11: {text!r}")
-    return classes
-
-
 def _add_l2(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("l2", help="X4: build the level-2 store of gap-filled 10-daily samples")
-    p.add_argument("--l1", required=True, help="L1 store of `cubestream l1` (path or s3://)")
-    p.add_argument("--locations", required=True, help="locations table (holds the splits)")
-    p.add_argument("--out", required=True, help="L2 store: local path or s3:// URL")
+    add_flags(p, L2Config)
     p.add_argument("--netcdf", help="also export one NetCDF file per sample into this directory")
-    p.add_argument("--windows-per-cube", type=int, default=1, help="45-step windows per cube")
-    p.add_argument("--seed", type=int, default=0, help="seed of the window draws")
-    p.add_argument("--samples-per-chunk", type=int, default=1, help="samples per chunk")
-    p.add_argument(
-        "--start", type=parse_date, help="first day admitted, YYYY-MM-DD (default: the L1 range)"
-    )
-    p.add_argument(
-        "--end", type=parse_date, help="last day admitted, YYYY-MM-DD (default: the L1 range)"
-    )
-    p.add_argument("--tiles", nargs="*", help="use only these tiles of the L1 store")
-    p.add_argument("--weather", nargs="*", help="daily L1 weather variables to keep (default all)")
-    p.add_argument(
-        "--invalid-scl",
-        type=_scl_classes,
-        default=None,
-        help="comma-separated SCL classes that make an observation invalid (default: "
-        "cubestream.l2.masks.INVALID_SCL, no data, saturated, shadows, clouds, cirrus, snow)",
-    )
-    p.add_argument("--reach-days", type=int, default=90, help="days read beyond the window ends")
-    p.add_argument(
-        "--min-valid-fraction", type=float, default=0.1, help="skip windows with less valid data"
-    )
-    p.add_argument("--kndvi-normalise", action="store_true", help="divide kNDVI by tanh(1)")
-    p.add_argument(
-        "--era5-point",
-        choices=["nearest", "window_mean"],
-        default="nearest",
-        help="ERA5 cell nearest each cube's centre, or the mean of the tile's window",
-    )
-    p.add_argument("--endpoints", help="JSON line of `cubestream replica serve` (S3 settings)")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler")
-    p.add_argument(
-        "--cluster", metavar="PROFILE", help="cluster profile: YAML file or shipped name"
-    )
-    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
-    p.add_argument("--threads", type=int, default=1, help="threads per worker")
-    p.add_argument("--memory-limit", default="4GB", help="memory limit per worker")
+    add_flags(p, StorageFlags)
+    add_flags(p, ClientOptions, defaults={"threads": 1})
     p.set_defaults(func=_l2)
 
 
@@ -460,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Errors a user can fix print one line naming the item and exit with the code of their kind;
     unexpected ones print their traceback (``--debug`` or ``CUBESTREAM_DEBUG=1``: every error).
     """
+    from cubestream import config
+
+    config.refresh()  # the environment of this run (CUBESTREAM_GDAL_*, CUBESTREAM_RETRY_*)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -15,6 +15,7 @@ from typing import Any
 
 from cubestream.errors import ReplicaError
 from cubestream.layout import BUCKET, COLLECTION
+from cubestream.storage import S3Settings
 
 __all__ = ["REGION", "Endpoints"]
 
@@ -79,52 +80,33 @@ class Endpoints:
         """``s3://`` URL of the object ``key``."""
         return f"s3://{self.bucket}/{key}"
 
-    def gdal_env(self) -> dict[str, str]:
-        """GDAL configuration for ``/vsis3/`` paths, as environment variables.
+    def s3(self) -> S3Settings:
+        """The storage settings of the served S3 API (:class:`cubestream.storage.S3Settings`)."""
+        return S3Settings(
+            endpoint_url=self.s3_endpoint,
+            region=self.region,
+            key=self.aws_access_key_id,
+            secret=self.aws_secret_access_key,
+        )
 
-        Set them in ``os.environ`` (or a worker's environment): ``rasterio.Env`` refuses AWS
-        credentials as options, so use :meth:`rasterio_env` with rasterio.
+    def gdal_env(self) -> dict[str, str]:
+        """GDAL configuration for ``/vsis3/`` paths (:meth:`S3Settings.gdal_options`).
+
+        ``rasterio.Env`` refuses AWS credentials as options: use :meth:`rasterio_env`, or
+        :func:`cubestream._gdalenv.rasterio_env` with these options.
         """
-        url = urllib.parse.urlsplit(self.s3_endpoint)
-        return {
-            "AWS_S3_ENDPOINT": url.netloc,
-            "AWS_HTTPS": "YES" if url.scheme == "https" else "NO",
-            "AWS_VIRTUAL_HOSTING": "FALSE",
-            "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_NO_SIGN_REQUEST": "NO",
-            "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-        }
+        return {**self.s3().gdal_options(), "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
 
     def rasterio_env(self) -> Any:
-        """Return a ``rasterio.Env`` reading ``/vsis3/`` paths from the served bucket."""
-        import rasterio
-        from rasterio.session import AWSSession
+        """A ``rasterio.Env`` that reads ``/vsis3/`` paths of this endpoint."""
+        from cubestream._gdalenv import rasterio_env
 
-        options = self.gdal_env()
-        session = AWSSession(
-            aws_access_key_id=options.pop("AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=options.pop("AWS_SECRET_ACCESS_KEY"),
-            region_name=self.region,
-            endpoint_url=options["AWS_S3_ENDPOINT"],
-        )
-        return rasterio.Env(session=session, **options)
+        return rasterio_env(self.gdal_env())
 
     def storage_options(self) -> dict[str, Any]:
-        """Return fsspec / s3fs ``storage_options`` for ``s3://`` URLs."""
-        return {
-            "key": self.aws_access_key_id,
-            "secret": self.aws_secret_access_key,
-            "client_kwargs": {"endpoint_url": self.s3_endpoint, "region_name": self.region},
-        }
+        """fsspec/s3fs ``storage_options`` for ``s3://`` URLs of this endpoint."""
+        return self.s3().storage_options()
 
     def boto3_kwargs(self) -> dict[str, str]:
-        """Keyword arguments of ``boto3.client("s3", ...)``."""
-        return {
-            "endpoint_url": self.s3_endpoint,
-            "region_name": self.region,
-            "aws_access_key_id": self.aws_access_key_id,
-            "aws_secret_access_key": self.aws_secret_access_key,
-        }
+        """Keyword arguments of ``boto3.client("s3", ...)`` for this endpoint."""
+        return self.s3().boto3_kwargs()

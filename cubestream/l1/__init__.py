@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING
 from cubestream._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from cubestream.l1.build import L1Config, build_l1
-    from cubestream.l1.plan import IntegrityPolicy, TilePlan, plan_tile
+    from cubestream.l1.build import build_l1
+    from cubestream.l1.config import IntegrityPolicy, L1Config
+    from cubestream.l1.plan import TilePlan, plan_tile
 
 __all__ = ["IntegrityPolicy", "L1Config", "TilePlan", "build_l1", "plan_tile"]
 
 _WHERE = {
-    "L1Config": "build",
+    "L1Config": "config",
     "build_l1": "build",
-    "IntegrityPolicy": "plan",
+    "IntegrityPolicy": "config",
     "TilePlan": "plan",
     "plan_tile": "plan",
 }

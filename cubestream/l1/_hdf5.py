@@ -17,6 +17,7 @@ from typing import Any
 import fsspec
 import h5py
 
+from cubestream.config import RetryPolicy, transient
 from cubestream.errors import AssetNotFoundError, AssetReadError
 
 __all__ = ["BLOCK_SIZE", "named_errors", "open_hdf5", "prefetched"]
@@ -42,17 +43,24 @@ def _is_local(url: str) -> bool:
     return "://" not in url or url.startswith("file://")
 
 
-def _fetch(url: str, storage_options: dict[str, Any] | None) -> Any:
-    """Open a remote file with fsspec and fetch its first block (runs in a thread)."""
-    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    raw = fs.open(path, "rb", block_size=BLOCK_SIZE, cache_type="blockcache")
-    raw.read(1)
-    raw.seek(0)
-    return raw
+def _fetch(url: str, storage_options: dict[str, Any] | None, retry: RetryPolicy) -> Any:
+    """Open a remote file with fsspec and fetch its first block (runs in a thread), retried."""
+
+    def fetch() -> Any:
+        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        raw = fs.open(path, "rb", block_size=BLOCK_SIZE, cache_type="blockcache")
+        raw.read(1)
+        raw.seek(0)
+        return raw
+
+    return retry.call(fetch, transient, url)
 
 
 def prefetched(
-    urls: Sequence[str], storage_options: dict[str, Any] | None, ahead: int
+    urls: Sequence[str],
+    storage_options: dict[str, Any] | None,
+    ahead: int,
+    retry: RetryPolicy | None = None,
 ) -> Iterator[tuple[str, Future[Any] | None]]:
     """Yield each url with the future of its opened remote file, fetching ``ahead`` at a time.
 
@@ -64,6 +72,9 @@ def prefetched(
         fsspec options for the URLs.
     ahead : int
         Files opened ahead, in as many threads; 0 opens each when it is yielded.
+    retry : RetryPolicy, optional
+        Retries of an open that fails on throttling, a 5xx or a dropped connection (default:
+        :meth:`RetryPolicy.from_config`).
 
     Yields
     ------
@@ -74,14 +85,15 @@ def prefetched(
     if all(_is_local(u) for u in urls):
         yield from ((u, None) for u in urls)
         return
+    policy = retry or RetryPolicy.from_config()
     if ahead < 1:
-        yield from ((u, _done(_fetch, u, storage_options)) for u in urls)
+        yield from ((u, _done(_fetch, u, storage_options, policy)) for u in urls)
         return
     with ThreadPoolExecutor(ahead, thread_name_prefix="smap-prefetch") as pool:
         pending: deque[tuple[str, Future[Any]]] = deque()
         try:
             for url in urls:
-                pending.append((url, pool.submit(_fetch, url, storage_options)))
+                pending.append((url, pool.submit(_fetch, url, storage_options, policy)))
                 if len(pending) > ahead:
                     yield pending.popleft()
             while pending:

@@ -11,16 +11,15 @@ finished one is skipped.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import zarr
 
+from cubestream.l1.config import AuxiliarySources
 from cubestream.l1.store import COMPRESSOR
 from cubestream.sources.dem import DemKind
-from cubestream.sources.era5 import Era5Layout
 
 __all__ = [
     "CLASS_LAYERS",
@@ -34,50 +33,6 @@ __all__ = [
 
 CLASS_LAYERS = ("landcover", "geomorphons")
 """Class maps copied per cube (nearest neighbour), from rasters with the sampler's legends."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class AuxiliarySources:
-    """Where the auxiliary archives are; a ``None`` source is not built (and reported so).
-
-    Attributes
-    ----------
-    smap : str, optional
-        Prefix holding NSIDC's day folders ``YYYY.MM.DD/SMAP_L4_SM_gph_*.h5`` or the granules
-        themselves (path or ``s3://``; :mod:`cubestream.sources.smap`).
-    smap_version : str, optional
-        SPL4SMGP product version (``"8"``) or science version id (``"Vv8010"``) to read where
-        several lie under ``smap``.
-    era5 : str, optional
-        The ERA5 source: a Zarr store (today's layout, ARCO-ERA5, WeatherBench2) or new-CDS
-        NetCDF (a file, glob, folder or ``.zip``).
-    srtm : str, optional
-        The DEM source (the name is historical): a folder or prefix of SRTM or Copernicus tiles,
-        a VRT or raster, a STAC items file or ``stac+https://...``
-        (:func:`cubestream.sources.dem.open_dem_source`).
-    dem_source : {"auto", "srtm", "copernicus", "vrt", "stac"}
-        The kind of the DEM source; ``auto`` reads it from the location.
-    landcover, geomorphons : str, optional
-        Class rasters (ESA WorldCover codes; geomorphons 1..10; 0 = no data), any CRS, path or
-        URL: the sampler's strata rasters.
-    storage_options : dict
-        fsspec options for ``s3://`` sources (SMAP, ERA5).
-    era5_margin_deg : float
-        Margin of the ERA5 window around the tile's boxes.
-    era5_layout : {"auto", "cubestream", "arco", "cds", "weatherbench2"}
-        Layout of the ERA5 source (:mod:`cubestream.sources.era5`); ``"auto"`` detects it.
-    """
-
-    smap: str | None = None
-    smap_version: str | None = None
-    era5: str | None = None
-    srtm: str | None = None
-    dem_source: DemKind = "auto"
-    landcover: str | None = None
-    geomorphons: str | None = None
-    storage_options: dict[str, Any] = field(default_factory=dict)
-    era5_margin_deg: float = 0.25
-    era5_layout: Era5Layout = "auto"
 
 
 def _open(url: str, options: dict[str, Any] | None, tile: str) -> Any:
@@ -222,8 +177,12 @@ def write_smap(
 
     assert sources.smap is not None
     so = sources.storage_options or None
-    granules = list_granules(sources.smap, start, end, so, version=sources.smap_version)
-    data = smap_cubes(granules, cubes, storage_options=so, start=start, end=end)
+    granules = list_granules(
+        sources.smap, start, end, so, version=sources.smap_version, retry=sources.retry
+    )
+    data = smap_cubes(
+        granules, cubes, storage_options=so, start=start, end=end, retry=sources.retry
+    )
     coords = {
         "day": ("day", _days(data["day"].values)),
         "smap_variable": ("smap_variable", np.asarray(data["smap_variable"].values).astype(str)),
@@ -268,6 +227,7 @@ def write_era5(
         sources.era5_margin_deg,
         sources.storage_options or None,
         layout=sources.era5_layout,
+        retry=sources.retry,
     )
     coords = {
         "era5_time": ("era5_time", _days(data["era5_time"].values)),

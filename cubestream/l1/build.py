@@ -13,23 +13,22 @@ missing. ``dry_run`` stops after planning and reports what the build would read.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import dask
 import numpy as np
 import pandas as pd
 
-from cubestream import __version__, grid
+from cubestream import grid
 from cubestream._consolidated import consolidate
-from cubestream._dask import dask_client, run_jobs
+from cubestream._dask import run_jobs
 from cubestream.errors import CubestreamError, L1Error
+from cubestream.execution import ClientOptions, given_or_local
 from cubestream.l1.auxiliary import (
     CLASS_LAYERS,
-    AuxiliarySources,
     aux_done,
     write_classes,
     write_dem,
@@ -37,113 +36,20 @@ from cubestream.l1.auxiliary import (
     write_smap,
 )
 from cubestream.l1.blocks import plan_blocks, time_chunk, write_reflectance, write_scl
+from cubestream.l1.config import L1Config
 from cubestream.l1.dryrun import dry_run_entry
-from cubestream.l1.plan import CUBE_COLUMNS, IntegrityPolicy, TilePlan, plan_tile
-from cubestream.l1.sentinel2 import READ_BLOCK, tile_stacks
+from cubestream.l1.plan import CUBE_COLUMNS, TilePlan, plan_tile
+from cubestream.l1.sentinel2 import tile_stacks
 from cubestream.l1.store import create_template, existing_chunks, open_root
 from cubestream.sources.config import RetryPolicy, gdal_options, layered_env
-from cubestream.sources.offsets import OffsetDecision, OffsetPolicy, decide, probe_item
-from cubestream.sources.sentinel2 import Provider, S2Item
+from cubestream.sources.offsets import OffsetDecision, decide, probe_item
+from cubestream.sources.sentinel2 import S2Item
 from cubestream.sources.stac import search_items
 
 __all__ = ["L1Config", "build_l1", "tile_writes"]
 
 REPORT_SUFFIX = ".report.json"
 """The build report lies next to the store: ``l1.zarr`` -> ``l1.zarr.report.json``."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class L1Config:
-    """Everything that defines a level-1 build.
-
-    Attributes
-    ----------
-    locations : str
-        The locations table (Parquet) of the sampler.
-    stac : str
-        STAC API URL, or a local items file (``.ndjson``) for file-system archives.
-    out : str
-        The L1 store (local path or ``s3://`` URL).
-    start, end : datetime.date
-        Time range (inclusive).
-    collection : str
-        STAC collection of Sentinel-2 L2A.
-    provider : Provider, optional
-        The catalogue's schema (``earth-search``, ``earth-search-c1``, ``planetary-computer``,
-        ``cdse``); detected from each item by default.
-    offset : OffsetPolicy
-        How each item's reflectance offset is decided: ``trust`` the metadata, ``verify`` it on
-        the pixels (default), or ``detect`` it from the pixels.
-    max_cloud_cover : float, optional
-        Drop items above this ``eo:cloud_cover``.
-    days_per_chunk : int
-        Acquisition days per time chunk.
-    read_block : int
-        Side (px at 30 m) of the chunks read from the COGs: their block size at 30 m.
-    integrity : IntegrityPolicy
-        What to do with tiles missing dates.
-    gdal_env : dict
-        Extra GDAL options (for example the S3 endpoint and credentials).
-    storage_options : dict
-        fsspec options for an ``s3://`` store.
-    scheduler : str, optional
-        Address of a running Dask scheduler; by default a LocalCluster is started.
-    cluster : str, optional
-        A cluster profile (YAML file or shipped name, :mod:`cluster.profiles`) to build on
-        instead; by default a LocalCluster is started.
-    workers, threads_per_worker : int
-        Size of the LocalCluster.
-    memory_limit : str
-        Memory limit per worker of the LocalCluster.
-    tiles : tuple of str, optional
-        Build only these tiles of the table.
-    auxiliary : AuxiliarySources
-        SMAP, ERA5 and SRTM sources (each optional).
-    """
-
-    locations: str
-    stac: str
-    out: str
-    start: dt.date
-    end: dt.date
-    collection: str = "sentinel-2-l2a"
-    provider: Provider | None = None
-    offset: OffsetPolicy = "verify"
-    max_cloud_cover: float | None = None
-    days_per_chunk: int = 16
-    read_block: int = READ_BLOCK
-    integrity: IntegrityPolicy = field(default_factory=IntegrityPolicy)
-    gdal_env: dict[str, str] = field(default_factory=dict)
-    storage_options: dict[str, Any] = field(default_factory=dict)
-    scheduler: str | None = None
-    cluster: str | None = None
-    workers: int = 2
-    threads_per_worker: int = 2
-    memory_limit: str = "4GB"
-    tiles: tuple[str, ...] | None = None
-    auxiliary: AuxiliarySources = field(default_factory=AuxiliarySources)
-
-    def signature(self) -> dict[str, Any]:
-        """What a finished tile must have been built with to be reused as is."""
-        return {
-            "stac": self.stac,
-            "collection": self.collection,
-            "provider": self.provider,
-            "offset": self.offset,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "max_cloud_cover": self.max_cloud_cover,
-            "days_per_chunk": self.days_per_chunk,
-            "smap": self.auxiliary.smap,
-            "smap_version": self.auxiliary.smap_version,
-            "era5": self.auxiliary.era5,
-            "era5_layout": self.auxiliary.era5_layout,
-            "srtm": self.auxiliary.srtm,
-            "dem_source": self.auxiliary.dem_source,
-            "landcover": self.auxiliary.landcover,
-            "geomorphons": self.auxiliary.geomorphons,
-            "cubestream": __version__,
-        }
 
 
 def _read_locations(path: str, tiles: tuple[str, ...] | None) -> pd.DataFrame:
@@ -377,11 +283,22 @@ def _decide_tiles(
     return decided
 
 
-def build_l1(config: L1Config, *, dry_run: bool = False) -> dict[str, Any]:
+def build_l1(
+    config: L1Config, *, client: Any | ClientOptions | None = None, dry_run: bool = False
+) -> dict[str, Any]:
     """Build (or finish) the L1 store of ``config``; return the build report.
 
-    With ``dry_run`` nothing is read or written but the catalogue: the report gives, per tile,
-    the items, days, read blocks and the bytes the build expects to fetch.
+    Parameters
+    ----------
+    config : L1Config
+        What to build.
+    client : distributed.Client or ClientOptions, optional
+        Where to compute: a client (left open), or the options of the client to open once the
+        build has planned (:func:`cubestream.execution.given_or_local`). By default a
+        LocalCluster of 2 workers of 2 threads is started for the build.
+    dry_run : bool
+        Nothing is read or written but the catalogue: the report gives, per tile, the items,
+        days, read blocks and the bytes the build expects to fetch.
     """
     started = time.perf_counter()
     table = _read_locations(config.locations, config.tiles)
@@ -394,13 +311,7 @@ def build_l1(config: L1Config, *, dry_run: bool = False) -> dict[str, Any]:
         report["seconds"] = round(time.perf_counter() - started, 2)
         return report
     root = open_root(config.out, config.storage_options or None)
-    with dask_client(
-        config.scheduler,
-        cluster=config.cluster,
-        workers=config.workers,
-        threads_per_worker=config.threads_per_worker,
-        memory_limit=config.memory_limit,
-    ) as client:
+    with given_or_local(client, threads=2) as client:
         groups, todo = {}, {}
         for tile, plan in plans.items():
             group, state = _prepare(root, plan, config)

@@ -56,12 +56,14 @@ import datetime as dt
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
+from cubestream.config import RetryPolicy, transient
 from cubestream.errors import AssetReadError
 from cubestream.sources.era5 import Era5Layout, open_era5
 
@@ -256,6 +258,7 @@ class _Plan:
     midnight: np.datetime64
     step_hours: int
     forecast_starts: tuple[int, ...]
+    retry: RetryPolicy
 
 
 def _aggregate(
@@ -274,7 +277,11 @@ def _aggregate(
     amount_day = ((times - plan.midnight - np.timedelta64(1, "ns")) // _DAY).astype(np.int64)
     n = _hours_accumulated(times, plan.forecast_starts)
     for k, source in enumerate(plan.sources):
-        values = _read(ds, source.name, block, plan.window, plan.url)
+        values = plan.retry.call(
+            partial(_read, ds, source.name, block, plan.window, plan.url),
+            transient,
+            f"ERA5 {source.name} of {plan.url}",
+        )
         if source.accumulated:
             amounts = _step_amounts(values, previous.get(source.name), n, plan.step_hours)
             previous[source.name] = values[-1]
@@ -299,6 +306,7 @@ def era5_tile(
     variables: tuple[str, ...] = tuple(AGGREGATES),
     forecast_starts_utc: tuple[int, ...] = FORECAST_STARTS_UTC,
     layout: Era5Layout = "auto",
+    retry: RetryPolicy | None = None,
 ) -> xr.DataArray:
     """Daily ERA5 values over a window around a tile (see the module docstring).
 
@@ -322,6 +330,9 @@ def era5_tile(
         UTC hours raw forecast accumulations restart at.
     layout : {"auto", "cubestream", "arco", "cds", "weatherbench2"}
         The source's layout (:mod:`cubestream.sources.era5`); ``"auto"`` detects it.
+    retry : RetryPolicy, optional
+        Retries of the opening and of each block read that fail on throttling, a 5xx or a
+        dropped connection (default: :meth:`RetryPolicy.from_config`).
 
     Returns
     -------
@@ -338,7 +349,10 @@ def era5_tile(
         If it cannot be read, its layout is unknown or ambiguous, it lacks a variable or a time
         step, or no cell is near the bbox.
     """
-    source = open_era5(url, layout, storage_options)
+    policy = retry or RetryPolicy.from_config()
+    source = policy.call(
+        lambda: open_era5(url, layout, storage_options), transient, f"ERA5 source {url}"
+    )
     ds = source.dataset
     times = ds["time"].values.astype("datetime64[ns]")
     rows = _time_range(times, start, end, url)
@@ -350,6 +364,7 @@ def era5_tile(
         midnight=np.datetime64(start, "ns"),
         step_hours=step_hours,
         forecast_starts=forecast_starts_utc,
+        retry=policy,
     )
     shape = (len(plan.window.lat), len(plan.window.lon))
     daily = _Daily((end - start).days + 1, len(plan.sources), shape)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cubestream.errors import L1Error
+from cubestream.l1.config import IntegrityPolicy
 from cubestream.sources.offsets import OffsetDecision, decide
 from cubestream.sources.sentinel2 import S2Item
 
@@ -26,23 +27,6 @@ CUBE_COLUMNS = (
     "min_lon", "min_lat", "max_lon", "max_lat",
 )  # fmt: skip
 """Per-cube columns carried from the locations table into the L1 store."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class IntegrityPolicy:
-    """What to do with tiles that miss acquisition dates.
-
-    A date is missing where the gap between two acquisitions exceeds 1.5 revisit intervals (the
-    tile's median gap); ``max_missing_dates`` more than that excludes the tile (``"exclude"``) or
-    keeps it with the gaps listed in the report (``"flag"``).
-    """
-
-    on_missing: str = "flag"
-    max_missing_dates: int = 3
-
-    def __post_init__(self) -> None:
-        if self.on_missing not in ("flag", "exclude"):
-            raise L1Error(f"on_missing must be 'flag' or 'exclude', not {self.on_missing!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,6 +22,7 @@ import numpy as np
 
 from cubestream.errors import L1Error
 from cubestream.l1._reader import ClosingRioReader
+from cubestream.l1.config import READ_BLOCK
 from cubestream.l1.plan import TilePlan
 from cubestream.sources.sentinel2 import BANDS, SCL
 
@@ -38,8 +39,6 @@ __all__ = [
 BOX = 128
 TILE_PIXELS = 3660
 """A Sentinel-2 tile is 109.8 km a side: 3660 px at 30 m."""
-READ_BLOCK = 1024
-"""Read chunk side (px at 30 m): the COG block of 30 m assets; 8 x 8 boxes."""
 
 
 def tile_stack(

@@ -65,6 +65,7 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import NDArray
 
+from cubestream.config import RetryPolicy, transient
 from cubestream.errors import AssetNotFoundError, AssetReadError, IncompleteSourceWarning
 from cubestream.l1._footprints import projected_bounds
 from cubestream.l1._hdf5 import open_hdf5, prefetched
@@ -158,6 +159,7 @@ def list_granules(
     *,
     missing: Literal["raise", "skip"] = "raise",
     version: str | None = None,
+    retry: RetryPolicy | None = None,
 ) -> list[str]:
     """Granules of every day in ``[start, end]``, sorted by time.
 
@@ -181,6 +183,9 @@ def list_granules(
     version : str, optional
         Product version (``"8"``) or science version id (``"Vv8010"``): needed where several
         versions lie under ``prefix``.
+    retry : RetryPolicy, optional
+        Retries of the listing that fail on throttling, a 5xx or a dropped connection (default:
+        :meth:`RetryPolicy.from_config`).
 
     Returns
     -------
@@ -195,7 +200,11 @@ def list_granules(
     SourceKindError
         If versions are mixed and ``version`` does not pick one.
     """
-    listing = find_granules(prefix, start, end, storage_options, version=version)
+    listing = (retry or RetryPolicy.from_config()).call(
+        lambda: find_granules(prefix, start, end, storage_options, version=version),
+        transient,
+        f"SMAP granules under {prefix}",
+    )
     counts = Counter(g.time.date() for g in listing.granules)
     days = [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
     short = {day: counts[day] for day in days if counts[day] < GRANULES_PER_DAY}
@@ -375,6 +384,7 @@ def smap_cubes(
     start: dt.date | None = None,
     end: dt.date | None = None,
     prefetch: int = 8,
+    retry: RetryPolicy | None = None,
 ) -> xr.DataArray:
     """Daily SMAP L4 values over each cube's footprint (see the module docstring).
 
@@ -396,6 +406,9 @@ def smap_cubes(
         Remote granules opened ahead, in as many threads (each holds one 128 KiB block:
         the header, or the whole of a small granule); 0 opens them one by one.
         HDF5 decoding itself stays in the calling thread (h5py serialises it).
+    retry : RetryPolicy, optional
+        Retries of a granule's opening that fails on throttling, a 5xx or a dropped connection
+        (default: :meth:`RetryPolicy.from_config`).
 
     Returns
     -------
@@ -429,7 +442,7 @@ def smap_cubes(
     wanted = sorted(
         (u for u in granules if first <= times[u].date() <= last), key=times.__getitem__
     )
-    for url, fetched in prefetched(wanted, storage_options, prefetch):
+    for url, fetched in prefetched(wanted, storage_options, prefetch, retry):
         values, plan = reader.values(url, fetched)
         daily.add((times[url].date() - first).days, values)
         units = plan.units

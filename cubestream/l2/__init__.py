@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from cubestream._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from cubestream.l2.build import L2Config, build_l2
+    from cubestream.l2.build import build_l2
     from cubestream.l2.check import check_store
+    from cubestream.l2.config import L2Config
     from cubestream.l2.export import export_netcdf
     from cubestream.l2.schema import STEP_DAYS, STEPS, VARIABLES
 
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 _WHERE = {
-    "L2Config": "build",
+    "L2Config": "config",
     "build_l2": "build",
     "check_store": "check",
     "export_netcdf": "export",

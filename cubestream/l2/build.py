@@ -22,20 +22,19 @@ store from scratch.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import dask
 import numpy as np
 
-from cubestream import __version__
-from cubestream._dask import dask_client, run_jobs
+from cubestream._dask import run_jobs
 from cubestream.errors import L2Error, L2InputError, UnusableSampleError
-from cubestream.l2.masks import INVALID_SCL
+from cubestream.execution import ClientOptions, given_or_local
+from cubestream.l2.config import L2Config
 from cubestream.l2.plan import L2Plan, SampleSpec, open_l1, plan_samples, read_locations
 from cubestream.l2.sample import Recipe, make_sample, read_window, screen
 from cubestream.l2.schema import STEP_DAYS, STEPS
@@ -49,7 +48,7 @@ from cubestream.l2.store import (
     sums,
     write_block,
 )
-from cubestream.l2.weather import Era5Point, statistic_of
+from cubestream.l2.weather import statistic_of
 
 __all__ = ["REPORT_SUFFIX", "L2Config", "build_l2"]
 
@@ -57,107 +56,6 @@ REPORT_SUFFIX = ".report.json"
 """The build report lies next to the store: ``l2.zarr`` -> ``l2.zarr.report.json``."""
 _STATS_SAMPLES = 64
 """Samples per task of the statistics pass."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class L2Config:
-    """Everything that defines a level-2 build.
-
-    Attributes
-    ----------
-    l1 : str
-        The L1 store (local path or ``s3://`` URL).
-    locations : str
-        The locations table (Parquet) the L1 store was built from: it holds the splits.
-    out : str
-        The L2 store.
-    windows_per_cube : int
-        Windows drawn per cube (:mod:`cubestream.l2.windows`).
-    seed : int
-        Seed of the window draws.
-    samples_per_chunk : int
-        Samples per chunk (and per task).
-    start, end : datetime.date, optional
-        Limit the record (the years admitted) to this range.
-    tiles : tuple of str, optional
-        Use only these tiles of the L1 store.
-    weather : tuple of str, optional
-        Daily L1 weather variables to keep (default: every ERA5 and SMAP variable).
-    invalid_scl, reach_days, min_valid_fraction, kndvi_normalise, era5_point
-        How each sample is made: :class:`~cubestream.l2.sample.Recipe`.
-    storage_options : dict
-        fsspec options of an ``s3://`` L2 store.
-    l1_storage_options : dict
-        fsspec options of an ``s3://`` L1 store.
-    scheduler : str, optional
-        Address of a running Dask scheduler; by default a LocalCluster is started.
-    cluster : str, optional
-        A cluster profile (YAML file or shipped name, :mod:`cluster.profiles`) to build on
-        instead; by default a LocalCluster is started.
-    workers, threads_per_worker : int
-        Size of the LocalCluster.
-    memory_limit : str
-        Memory limit per worker of the LocalCluster.
-    """
-
-    l1: str
-    locations: str
-    out: str
-    windows_per_cube: int = 1
-    seed: int = 0
-    samples_per_chunk: int = 1
-    start: dt.date | None = None
-    end: dt.date | None = None
-    tiles: tuple[str, ...] | None = None
-    weather: tuple[str, ...] | None = None
-    invalid_scl: tuple[int, ...] = INVALID_SCL
-    reach_days: int = 90
-    min_valid_fraction: float = 0.1
-    kndvi_normalise: bool = False
-    era5_point: Era5Point = "nearest"
-    storage_options: dict[str, Any] = field(default_factory=dict)
-    l1_storage_options: dict[str, Any] = field(default_factory=dict)
-    scheduler: str | None = None
-    cluster: str | None = None
-    workers: int = 2
-    threads_per_worker: int = 1
-    memory_limit: str = "4GB"
-
-    def __post_init__(self) -> None:
-        if self.windows_per_cube < 1:
-            raise L2InputError(f"windows_per_cube must be at least 1: {self.windows_per_cube}")
-        if self.samples_per_chunk < 1:
-            raise L2InputError(f"samples_per_chunk must be at least 1: {self.samples_per_chunk}")
-
-    def recipe(self, weather: dict[str, str]) -> Recipe:
-        """The per-sample settings, with the weather variables resolved by the plan."""
-        try:
-            return Recipe(
-                weather=weather,
-                invalid_scl=tuple(sorted(set(self.invalid_scl))),
-                reach_days=self.reach_days,
-                min_valid_fraction=self.min_valid_fraction,
-                kndvi_normalise=self.kndvi_normalise,
-                era5_point=self.era5_point,
-            )
-        except ValueError as exc:
-            raise L2InputError(str(exc)) from exc
-
-    def signature(self, plan: L2Plan) -> dict[str, Any]:
-        """What a store must have been built with to be resumed or reused as is."""
-        signature = {
-            "l1": self.l1,
-            "inputs": plan.digest,
-            "windows_per_cube": self.windows_per_cube,
-            "seed": self.seed,
-            "samples_per_chunk": self.samples_per_chunk,
-            "start": self.start.isoformat() if self.start else None,
-            "end": self.end.isoformat() if self.end else None,
-            "tiles": list(self.tiles) if self.tiles else None,
-            "recipe": asdict(self.recipe(plan.weather)),
-            "cubestream": __version__,
-        }
-        return dict(json.loads(json.dumps(signature)))
 
 
 def _screen_cube(
@@ -285,8 +183,17 @@ def _write_blocks(
     return len(jobs) - len(failed), failed
 
 
-def build_l2(config: L2Config) -> dict[str, Any]:
+def build_l2(config: L2Config, *, client: Any | ClientOptions | None = None) -> dict[str, Any]:
     """Build (or finish) the L2 store of ``config``; return the build report.
+
+    Parameters
+    ----------
+    config : L2Config
+        What to build.
+    client : distributed.Client or ClientOptions, optional
+        Where to compute: a client (left open), or the options of the client to open once the
+        build has planned (:func:`cubestream.execution.given_or_local`). By default a
+        LocalCluster of 2 single-threaded workers is started for the build.
 
     Raises
     ------
@@ -310,13 +217,7 @@ def build_l2(config: L2Config) -> dict[str, Any]:
     recipe = config.recipe(plan.weather)
     state = store_state(config.out, config.storage_options or None, config.signature(plan))
     report: dict[str, Any] = {"config": _jsonable(config), "state_before": state}
-    with dask_client(
-        config.scheduler,
-        cluster=config.cluster,
-        workers=config.workers,
-        threads_per_worker=config.threads_per_worker,
-        memory_limit=config.memory_limit,
-    ) as client:
+    with given_or_local(client, threads=1) as client:
         samples = _samples(client, config, plan, recipe, state)
         written, failed = _write_blocks(client, config, samples, recipe)
         if not failed and state != "complete":

@@ -65,7 +65,7 @@ def _dataset(root: Any, i: int, meta: dict[str, np.ndarray], netcdf3: bool) -> x
             attrs["grid_mapping"] = "spatial_ref"
         data[name] = (dims, values, attrs)
     epsg = int(meta["epsg"][i])
-    data["spatial_ref"] = ((), np.int32(0), grid_mapping_attrs(epsg))
+    data["spatial_ref"] = ((), np.asarray(0, np.int32), grid_mapping_attrs(epsg))
     attrs = {
         "cube_id": str(meta["cube_id"][i]),
         "split": str(meta["split"][i]),

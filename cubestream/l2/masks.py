@@ -40,6 +40,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cubestream.l2.config import INVALID_SCL
 from cubestream.l2.schema import STEP_DAYS
 
 __all__ = [
@@ -51,9 +52,6 @@ __all__ = [
     "step_mask",
     "valid_observations",
 ]
-
-INVALID_SCL: tuple[int, ...] = (0, 1, 3, 8, 9, 10, 11)
-"""SCL classes that make an observation invalid by default (see the module docstring)."""
 
 
 def valid_observations(

@@ -43,12 +43,12 @@ from typing import Literal
 import numpy as np
 
 from cubestream.errors import UnusableSampleError
+from cubestream.l2.config import Era5Point
 from cubestream.l2.schema import STEP_DAYS
 
 __all__ = ["Statistic", "era5_at", "fill_step_gaps", "statistic_of", "ten_daily"]
 
 Statistic = Literal["mean", "min", "max", "sum"]
-Era5Point = Literal["nearest", "window_mean"]
 
 
 def statistic_of(name: str) -> Statistic:

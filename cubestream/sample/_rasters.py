@@ -9,9 +9,9 @@ Locations
     Local paths, GDAL ``/vsi...`` paths, or ``http(s)://``, ``s3://`` and ``gs://`` URLs (read
     through ``/vsicurl/``, ``/vsis3/`` and ``/vsigs/``).
 Environment
-    :data:`GDAL_DEFAULTS` (retries for remote reads, no directory listing on open) under the
-    caller's options; AWS credentials, which GDAL refuses as options, form a rasterio
-    ``AWSSession``.
+    The ``gdal`` settings of :mod:`cubestream.config` (retries for remote reads, no directory
+    listing on open: the same as every other raster read) under the caller's options; AWS
+    credentials, which GDAL refuses as options, form a rasterio ``AWSSession``.
 Checks
     One band, uint8, a geographic CRS or a projected one with an EPSG code, and a ``class_names``
     tag (where there is one) that agrees with the legend of the raster's name.
@@ -32,12 +32,12 @@ from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 
+from cubestream import config as runtime
 from cubestream._gdalenv import rasterio_env
 from cubestream.errors import StrataError, StrataNotFoundError
 from cubestream.sample.legends import LEGENDS
 
 __all__ = [
-    "GDAL_DEFAULTS",
     "WARP_TOLERANCE",
     "gdal_path",
     "open_raster",
@@ -49,12 +49,6 @@ WARP_TOLERANCE = 1e-3
 """Largest error (source pixels) of GDAL's approximate transformer. Against an exact warp of a
 tile at 120 m, its default 0.125 moves 0.7% of the pixels to a neighbour; 1e-3 moves about 25 in
 a million for 1.7 times the time (an exact warp takes 14 times as long)."""
-GDAL_DEFAULTS = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_HTTP_MAX_RETRY": "4",
-    "GDAL_HTTP_RETRY_DELAY": "1",
-}
-"""GDAL options under every read; the caller's options override them."""
 _SCHEMES = {"http://": "/vsicurl/", "https://": "/vsicurl/", "s3://": "/vsis3/", "gs://": "/vsigs/"}
 
 
@@ -62,7 +56,7 @@ _SCHEMES = {"http://": "/vsicurl/", "https://": "/vsicurl/", "s3://": "/vsis3/",
 
 
 def raster_env(options: Mapping[str, str] | None = None) -> rasterio.Env:
-    """A ``rasterio.Env`` of :data:`GDAL_DEFAULTS` and ``options``.
+    """A ``rasterio.Env`` of the ``gdal`` settings (:mod:`cubestream.config`) and ``options``.
 
     Parameters
     ----------
@@ -75,7 +69,7 @@ def raster_env(options: Mapping[str, str] | None = None) -> rasterio.Env:
     -------
     rasterio.Env
     """
-    return rasterio_env({**GDAL_DEFAULTS, **(options or {})})
+    return rasterio_env({**runtime.gdal(), **(options or {})})
 
 
 def gdal_path(location: str) -> str:

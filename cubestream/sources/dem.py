@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol, get_args
 
 import numpy as np
 import rasterio
@@ -57,6 +57,7 @@ from numpy.typing import NDArray
 from rasterio.errors import RasterioIOError
 
 from cubestream.errors import AssetNotFoundError, AssetReadError, SourceKindError
+from cubestream.sources.kinds import DemKind
 
 __all__ = [
     "DEFAULT_STAC_COLLECTION",
@@ -72,7 +73,6 @@ __all__ = [
     "srtm_name",
 ]
 
-DemKind = Literal["auto", "srtm", "copernicus", "vrt", "stac"]
 DEFAULT_STAC_COLLECTION = "cop-dem-glo-30"
 STAC_ASSET = "data"
 _NOT_FOUND = (

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import xarray as xr
@@ -49,6 +49,7 @@ from xarray.core import indexing
 
 from cubestream.errors import AssetReadError
 from cubestream.sources._era5_files import Rows, open_parts
+from cubestream.sources.kinds import Era5Layout
 
 __all__ = [
     "ADAPTERS",
@@ -63,7 +64,6 @@ __all__ = [
     "open_era5",
 ]
 
-Era5Layout = Literal["auto", "cubestream", "arco", "cds", "weatherbench2"]
 ERA5_LAYOUTS: tuple[str, ...] = ("auto", "cubestream", "arco", "cds", "weatherbench2")
 """Values of ``--era5-layout``."""
 VARIABLES = ("t2m", "d2m", "sp", "tp", "e", "pev", "ssr")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +11,19 @@ import pytest
 import yaml
 
 from cluster.errors import PipelineConfigError, PipelineConfigNotFoundError
+from cluster.pipeline_commands import flags
 from cluster.pipeline_config import (
-    L1Options,
-    L2Options,
-    SampleOptions,
+    COMMAND_CONFIGS,
+    SET_BY_PIPELINE,
+    command_params,
     load_pipeline,
     option_values,
 )
 from cluster.pipeline_train import CHECKPOINT_DIR
 from cubestream.cli import build_parser, main
+from cubestream.execution import ClientOptions
+from cubestream.l1.config import L1Config
+from cubestream.options import from_args, params
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "cluster" / "recipes"
@@ -56,7 +60,7 @@ def test_the_africa_recipe_runs_l1_and_l2_on_slurm(monkeypatch: pytest.MonkeyPat
     spec = load_pipeline(RECIPES / "africa.yaml")
     assert spec.replica is None
     assert spec.l1.cluster != "local" and spec.l2.cluster != "local"
-    assert spec.sample.target == 23_864 and spec.sample.top_tiles == 200
+    assert spec.sample.get("target") == 23_864 and spec.sample.get("top_tiles") == 200
 
 
 def test_a_minimal_pipeline_and_its_defaults(tmp_path: Path) -> None:
@@ -146,16 +150,113 @@ def test_a_bad_config_through_the_cli_is_one_line_and_status_3(
     assert "\n" not in err
 
 
+def _subparser(command: str) -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("command", ["sample", "l1", "l2"])
+def test_every_config_field_is_a_flag_and_a_yaml_key(command: str) -> None:
+    """Declared once: each option field of the stage's configs is a flag and a pipeline key."""
+    flags = {a.dest: a for a in _subparser(command)._actions}
+    keys = command_params(command)
+    for cls in COMMAND_CONFIGS[command]:
+        for p in params(cls):
+            assert p.name in flags, f"{cls.__name__}.{'.'.join(p.path)} has no flag"
+            assert flags[p.name].help == p.flag.help
+            in_yaml = p.flag.pipeline and p.name not in SET_BY_PIPELINE[command]
+            assert (p.name in keys) == in_yaml, f"{p.name} in the {command} YAML: {in_yaml}"
+    # the nested configs' fields too, under the flag name they declare
+    wanted = {"sample": "top_tiles", "l1": "dem", "l2": "era5_point"}[command]
+    assert wanted in keys and ("on_missing" in keys) == (command == "l1")
+
+
 @pytest.mark.parametrize(
-    ("options", "command"), [(SampleOptions, "sample"), (L1Options, "l1"), (L2Options, "l2")]
+    ("command", "argv", "field", "value"),
+    [
+        ("l1", ["--dem", "srtm/"], ("auxiliary", "srtm"), "srtm/"),
+        ("l1", ["--srtm", "srtm/"], ("auxiliary", "srtm"), "srtm/"),
+        ("l1", ["--on-missing", "exclude"], ("integrity", "on_missing"), "exclude"),
+        ("l1", ["--tiles", "37MBU", "37MCU"], ("tiles",), ("37MBU", "37MCU")),
+        ("l1", ["--tiles"], ("tiles",), None),
+        ("l1", [], ("read_block",), 1024),
+        ("l2", ["--invalid-scl", "0,3"], ("invalid_scl",), (0, 3)),
+        ("l2", ["--kndvi-normalise"], ("kndvi_normalise",), True),
+        ("l2", ["--start", "2020-02-01"], ("start",), dt.date(2020, 2, 1)),
+    ],
 )
-def test_every_stage_option_is_a_flag_of_its_command(options: type, command: str) -> None:
-    """The YAML keys mirror the commands' flags: each must exist there (``--cluster`` too)."""
-    sub = next(
-        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
-    ).choices[command]
-    dests = {a.dest for a in sub._actions}
-    assert {f.name for f in dataclasses.fields(options)} <= dests
+def test_the_flags_build_the_config(
+    command: str, argv: list[str], field: tuple[str, ...], value: Any
+) -> None:
+    required = {
+        "l1": ["--locations", "l.parquet", "--stac", "i.ndjson", "--out", "o.zarr",
+               "--start", "2020-01-01", "--end", "2020-12-31"],
+        "l2": ["--l1", "l1.zarr", "--locations", "l.parquet", "--out", "o.zarr"],
+    }[command]  # fmt: skip
+    args = build_parser().parse_args([command, *required, *argv])
+    config = from_args(COMMAND_CONFIGS[command][0], args)
+    got = config
+    for name in field:
+        got = getattr(got, name)
+    assert got == value
+    assert from_args(ClientOptions, args).threads == (2 if command == "l1" else 1)
+
+
+@pytest.mark.parametrize(
+    ("section", "typo", "message"),
+    [
+        ("sample", {"target": 4, "top-tile": 3},
+         r"sample\.top-tile is not a known key \(did you mean 'top-tiles'"),
+        ("sample", {"target": 4, "out": "x"}, r"sample\.out is not a known key"),
+        ("l1", {"max-cloud-covr": 20},
+         r"l1\.max-cloud-covr is not a known key \(did you mean 'max-cloud-cover'"),
+        ("l1", {"dme": "x"}, r"l1\.dme is not a known key \(did you mean 'dem'"),
+        ("l1", {"locations": "x"}, r"l1\.locations is not a known key"),
+        ("l1", {"scheduler": "tcp://x"}, r"l1\.scheduler is not a known key"),
+        ("l1", {"dem-source": "lidar"}, r"l1\.dem-source is 'lidar'; use one of \['auto'"),
+        ("l1", {"read-block": 10.5}, r"l1\.read-block is 10\.5; it must be a whole number"),
+        ("l2", {"threads": "two"}, r"l2\.threads is 'two'; it must be a whole number"),
+        ("l2", {"invalid-scl": [0, "cloud"]},
+         r"l2\.invalid-scl\[1\] is 'cloud'; it must be a whole number"),
+    ],
+)  # fmt: skip
+def test_a_yaml_typo_gets_a_clear_error(
+    tmp_path: Path, section: str, typo: dict[str, Any], message: str
+) -> None:
+    path = _write(tmp_path, {**_minimal(), section: typo})
+    with pytest.raises(PipelineConfigError, match=message) as error:
+        load_pipeline(path)
+    assert str(path) in str(error.value)
+
+
+def test_the_sample_flags_build_the_sample_config() -> None:
+    from cubestream.sample.options import SampleOptions
+
+    argv = ["sample", "--out", "s.parquet", "--target", "40", "--climate", "c.tif",
+            "--landcover", "l.tif", "--geomorphons", "g.tif", "--val", "0.05",
+            "--allocation", "equalised", "--max-water", "0.3"]  # fmt: skip
+    config = from_args(SampleOptions, build_parser().parse_args(argv)).config()
+    assert config.target == 40 and config.area == "africa"
+    assert config.splits.shares == pytest.approx({"train": 0.75, "val": 0.05, "test": 0.2})
+    assert config.allocation.method == "equalised" and config.strata.max_water_fraction == 0.3
+
+
+def test_yaml_values_become_the_flags_of_the_command(tmp_path: Path) -> None:
+    data = {**_minimal(), "l1": {"srtm": "d/", "on-missing": "exclude", "workers": 3,
+                                 "start": dt.date(2020, 1, 2), "tiles": ["37MBU"]}}  # fmt: skip
+    spec = load_pipeline(_write(tmp_path, data))
+    assert option_values(spec.l1, outputs_only=True) == {
+        "dem": "d/", "on-missing": "exclude", "start": "2020-01-02", "tiles": ["37MBU"],
+    }  # fmt: skip
+    command = flags(spec.l1)
+    for pair in (["--dem", "d/"], ["--on-missing", "exclude"], ["--workers", "3"]):
+        assert " ".join(pair) in " ".join(command)
+    args = build_parser().parse_args(
+        ["l1", "--locations", "l", "--out", "o", "--stac", "s", "--end", "2020-12-31", *command]
+    )
+    config = from_args(L1Config, args)
+    assert config.auxiliary.srtm == "d/" and config.integrity.on_missing == "exclude"
+    assert config.start == dt.date(2020, 1, 2) and config.tiles == ("37MBU",)
 
 
 def test_checkpoints_lie_where_the_trainers_put_them() -> None:

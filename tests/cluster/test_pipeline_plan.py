@@ -12,7 +12,7 @@ import yaml
 from cluster.errors import PipelineStateError
 from cluster.pipeline import run_pipeline, stage_options
 from cluster.pipeline_commands import flags, l1_command, served_sources
-from cluster.pipeline_config import L2Options, load_pipeline
+from cluster.pipeline_config import CommandOptions, load_pipeline
 from cluster.pipeline_state import (
     PipelineState,
     StageRecord,
@@ -129,7 +129,9 @@ def test_an_upstream_rerun_sets_the_later_stages_back_to_pending() -> None:
 
 
 def test_flags_mirror_the_options() -> None:
-    options = L2Options(windows_per_cube=2, invalid_scl=(0, 1, 3), kndvi_normalise=True)
+    options = CommandOptions(
+        "l2", {"windows_per_cube": 2, "invalid_scl": (0, 1, 3), "kndvi_normalise": True}
+    )
     assert flags(options, skip=("cluster",)) == [
         "--windows-per-cube", "2", "--invalid-scl", "0,1,3", "--kndvi-normalise",
     ]  # fmt: skip

@@ -21,6 +21,7 @@ from cluster.launch import TrainJob, log_path, status, submit, wait
 from cluster.local_slurm import LocalSlurm
 from cluster.profiles import ClusterProfile
 from cluster.testing import read_seen
+from cubestream.execution import ClientOptions, open_client
 from cubestream.l1 import L1Config, build_l1
 from cubestream.l2.synthetic import write_synthetic_l2
 from cubestream.replica import layout
@@ -102,12 +103,12 @@ def test_l1_build_on_slurm_equals_the_local_build(
             out=str(out),
             start=dt.date(2021, 12, 1),
             end=dt.date(2022, 1, 15),
-            **where,
         )
-        return build_l1(config)
+        with open_client(ClientOptions(**where)) as client:
+            return build_l1(config, client=client)
 
     on_slurm = build(tmp_path / "slurm.zarr", cluster="local-slurm")
-    local = build(tmp_path / "local.zarr", workers=1, threads_per_worker=2)
+    local = build(tmp_path / "local.zarr", workers=1, threads=2)
     assert {e["status"] for e in on_slurm["tiles"].values()} == {"built"}
     assert on_slurm["tiles"].keys() == local["tiles"].keys()
     for tile in local["tiles"]:

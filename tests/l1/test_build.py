@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dask
 import numpy as np
@@ -35,11 +36,14 @@ START, END = dt.date(2021, 12, 1), dt.date(2022, 2, 28)
 
 
 @pytest.fixture(scope="session")
-def scheduler() -> Iterator[str]:
-    from distributed import LocalCluster
+def client() -> Iterator[Any]:
+    from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
-        yield cluster.scheduler_address
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -48,20 +52,19 @@ def locations(replica_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return write_replica_locations(replica_root, out, target=5)
 
 
-def _config(locations: Path, replica_root: Path, out: Path, scheduler: str, **kw) -> L1Config:
+def _config(locations: Path, replica_root: Path, out: Path, **kw) -> L1Config:
     return L1Config(
         locations=str(locations),
         stac=str(replica_root / layout.ITEMS_FILE),
         out=str(out),
         start=START,
         end=END,
-        scheduler=scheduler,
         **kw,
     )
 
 
 @pytest.fixture(scope="module")
-def built(locations: Path, replica_root: Path, scheduler: str, tmp_path_factory) -> Path:
+def built(locations: Path, replica_root: Path, client: Any, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("l1") / "l1.zarr"
     objects = replica_root / layout.OBJECTS_DIR
     aux = AuxiliarySources(
@@ -71,7 +74,7 @@ def built(locations: Path, replica_root: Path, scheduler: str, tmp_path_factory)
         landcover=str(objects / layout.strata_key("landcover")),
         geomorphons=str(objects / layout.strata_key("geomorphons")),
     )
-    report = build_l1(_config(locations, replica_root, out, scheduler, auxiliary=aux))
+    report = build_l1(_config(locations, replica_root, out, auxiliary=aux), client=client)
     assert {e["status"] for e in report["tiles"].values()} == {"built"}
     return out
 
@@ -175,9 +178,9 @@ def test_class_layers_equal_a_nearest_warp_per_cube(
 
 
 def test_building_the_graph_computes_nothing(
-    locations: Path, replica_root: Path, scheduler: str, tmp_path: Path
+    locations: Path, replica_root: Path, client: Any, tmp_path: Path
 ) -> None:
-    config = _config(locations, replica_root, tmp_path / "lazy.zarr", scheduler)
+    config = _config(locations, replica_root, tmp_path / "lazy.zarr")
     cubes = pd.read_parquet(locations)
     plan = _plan(config, "37MBU", cubes[cubes["tile"] == "37MBU"])
     group = create_template(open_root(config.out), plan, config.signature())
@@ -247,7 +250,7 @@ def test_killed_build_resumes_to_a_clean_build(
 
 
 def test_corrupt_cog_fails_its_tile_naming_the_asset(
-    locations: Path, replica_root: Path, scheduler: str, tmp_path: Path
+    locations: Path, replica_root: Path, client: Any, tmp_path: Path
 ) -> None:
     items = _items(replica_root)
     victim = Path(items[2]["assets"]["red"]["href"])
@@ -256,8 +259,8 @@ def test_corrupt_cog_fails_its_tile_naming_the_asset(
     items[2]["assets"]["red"]["href"] = str(broken)
     stac = tmp_path / "items.ndjson"
     stac.write_text("".join(json.dumps(i) + "\n" for i in items))
-    config = _config(locations, replica_root, tmp_path / "bad.zarr", scheduler)
-    report = build_l1(L1Config(**{**config.__dict__, "stac": str(stac)}))
+    config = _config(locations, replica_root, tmp_path / "bad.zarr")
+    report = build_l1(L1Config(**{**config.__dict__, "stac": str(stac)}), client=client)
     entry = report["tiles"]["37MBU"]
     assert entry["status"] == "failed"
     assert "broken.tif" in entry["reason"]
@@ -267,35 +270,35 @@ def test_corrupt_cog_fails_its_tile_naming_the_asset(
 
 
 def test_unknown_tiles_and_bad_tables_are_refused(
-    locations: Path, replica_root: Path, tmp_path: Path, scheduler: str
+    locations: Path, replica_root: Path, tmp_path: Path, client: Any
 ) -> None:
     from cubestream.errors import L1Error
 
-    config = _config(locations, replica_root, tmp_path / "x.zarr", scheduler, tiles=("31UDQ",))
+    config = _config(locations, replica_root, tmp_path / "x.zarr", tiles=("31UDQ",))
     with pytest.raises(L1Error, match="31UDQ"):
-        build_l1(config)
+        build_l1(config, client=client)
     bad = tmp_path / "bad.parquet"
     pd.read_parquet(locations).drop(columns=["x_min"]).to_parquet(bad)
     with pytest.raises(L1Error, match="x_min"):
-        build_l1(_config(bad, replica_root, tmp_path / "y.zarr", scheduler))
+        build_l1(_config(bad, replica_root, tmp_path / "y.zarr"), client=client)
     shutil.rmtree(tmp_path / "x.zarr", ignore_errors=True)
 
 
 def test_a_grown_locations_table_rebuilds_the_tile_with_its_new_cubes(
-    locations: Path, replica_root: Path, scheduler: str, tmp_path: Path
+    locations: Path, replica_root: Path, client: Any, tmp_path: Path
 ) -> None:
     table = pd.read_parquet(locations)
     fewer = tmp_path / "fewer.parquet"
     table.iloc[:-1].to_parquet(fewer)
     out = tmp_path / "grown.zarr"
-    build_l1(_config(fewer, replica_root, out, scheduler))
-    report = build_l1(_config(locations, replica_root, out, scheduler))
+    build_l1(_config(fewer, replica_root, out), client=client)
+    report = build_l1(_config(locations, replica_root, out), client=client)
     entry = report["tiles"]["37MBU"]
     assert entry["state_before"] == "rebuilt: cubes (1 added, 0 removed) changed"
     assert entry["status"] == "built"
     cubes = xr.open_zarr(out, group="37MBU", consolidated=False)["cube"].values.tolist()
     assert cubes == table["cube_id"].tolist()
-    again = build_l1(_config(locations, replica_root, out, scheduler))
+    again = build_l1(_config(locations, replica_root, out), client=client)
     assert again["tiles"]["37MBU"]["state_before"] == "complete"
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import zarr
 
+from cubestream.execution import ClientOptions, open_client
 from cubestream.l1 import L1Config, build_l1
 from cubestream.replica import layout
 from cubestream.replica.spec import load_spec
@@ -35,10 +37,13 @@ def _config(replica_root: Path, stac: str, locations: Path, out: Path, **kw: obj
         out=str(out),
         start=spec.start,
         end=spec.end,
-        workers=1,
-        threads_per_worker=2,
         **kw,  # type: ignore[arg-type]
     )
+
+
+def _build(config: L1Config) -> dict[str, Any]:
+    with open_client(ClientOptions(workers=1, threads=2)) as client:
+        return build_l1(config, client=client)
 
 
 @pytest.mark.slow
@@ -46,14 +51,14 @@ def test_flaky_store_yields_the_identical_store(replica_root: Path, tmp_path: Pa
     locations = _locations(replica_root, tmp_path / "locations.parquet")
     clean = tmp_path / "clean.zarr"
     items = str(replica_root / layout.ITEMS_FILE)
-    report = build_l1(_config(replica_root, items, locations, clean))
+    report = _build(_config(replica_root, items, locations, clean))
     assert report["tiles"]["37MBU"]["status"] == "built"
     process, endpoints = start_replica_server(replica_root, fail_rate=0.2, fail_seed=4)
     try:
         flaky = tmp_path / "flaky.zarr"
         gdal_env = {"GDAL_HTTP_RETRY_DELAY": "0.05", "GDAL_HTTP_MAX_RETRY": "10"}
         config = _config(replica_root, endpoints.stac_api, locations, flaky, gdal_env=gdal_env)
-        report = build_l1(config)
+        report = _build(config)
         log = read_access_log(endpoints.access_log)
     finally:
         stop_replica_server(process)

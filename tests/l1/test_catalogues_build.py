@@ -30,11 +30,14 @@ TILE = "37MBU"
 
 
 @pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    from distributed import LocalCluster
+def client() -> Iterator[Any]:
+    from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=":0") as cluster:
-        yield cluster.scheduler_address
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=":0") as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def locations(replica_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 def _build(
-    items: Path, locations: Path, window: tuple[dt.date, dt.date], out: Path, scheduler: str
+    items: Path, locations: Path, window: tuple[dt.date, dt.date], out: Path, client: Any
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     config = L1Config(
         locations=str(locations),
@@ -61,10 +64,9 @@ def _build(
         out=str(out),
         start=window[0],
         end=window[1],
-        scheduler=scheduler,
         days_per_chunk=4,
     )
-    report = build_l1(config)
+    report = build_l1(config, client=client)
     assert report["tiles"][TILE]["status"] == "built", report["tiles"][TILE]
     ds = xr.open_zarr(out, group=TILE, consolidated=False, mask_and_scale=False)
     return ds.load(), report
@@ -75,12 +77,12 @@ def reference(
     replica_root: Path,
     locations: Path,
     window: tuple[dt.date, dt.date],
-    scheduler: str,
+    client: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> xr.Dataset:
     truth = replica_root / layout.catalogue_files("earth-search")[1]
     out = tmp_path_factory.mktemp("l1") / "truth.zarr"
-    ds, report = _build(truth, locations, window, out, scheduler)
+    ds, report = _build(truth, locations, window, out, client)
     assert report["offset_disagreements"] == []
     assert report["tiles"][TILE]["offset_decisions"].get("verified", 0) > 0
     return ds
@@ -95,11 +97,11 @@ def test_every_schema_builds_the_same_l1(
     replica_root: Path,
     locations: Path,
     window: tuple[dt.date, dt.date],
-    scheduler: str,
+    client: Any,
     tmp_path: Path,
 ) -> None:
     items = replica_root / layout.catalogue_files(catalogue)[0]
-    ds, report = _build(items, locations, window, tmp_path / "l1.zarr", scheduler)
+    ds, report = _build(items, locations, window, tmp_path / "l1.zarr", client)
     np.testing.assert_array_equal(ds.time.values, reference.time.values)
     for name in ("s2", "scl", "data_fraction"):
         np.testing.assert_array_equal(ds[name].values, reference[name].values, err_msg=name)
@@ -120,7 +122,7 @@ def test_trusting_the_mislabels_shifts_that_day_only(
     replica_root: Path,
     locations: Path,
     window: tuple[dt.date, dt.date],
-    scheduler: str,
+    client: Any,
     tmp_path: Path,
 ) -> None:
     """What ``--offset trust`` would have stored: the mislabelled day 0.1 too bright."""
@@ -130,11 +132,10 @@ def test_trusting_the_mislabels_shifts_that_day_only(
         out=str(tmp_path / "trust.zarr"),
         start=window[0],
         end=window[1],
-        scheduler=scheduler,
         days_per_chunk=4,
         offset="trust",
     )
-    report = build_l1(config)
+    report = build_l1(config, client=client)
     assert report["offset_disagreements"] == []
     ref = reference.s2.astype(np.int32)
     raw = xr.open_zarr(

@@ -176,3 +176,27 @@ def test_served_over_s3_reads_only_the_time_chunks_needed(
     keys = [r["key"] for r in read_access_log(replica_endpoints.access_log)[first:]]
     data = {k for k in keys if "/c/" in k and k.split("/")[2] in AGGREGATES}
     assert data == {f"{ERA5_KEY}/{v}/c/1/0/0" for v in AGGREGATES}
+
+
+def test_throttled_block_reads_are_retried_by_the_policy(
+    store: str, daily: xr.DataArray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each block read first fails with a 503: the retry policy reads it again."""
+    from cubestream.config import RetryPolicy
+    from cubestream.l1 import era5
+
+    real, failed = era5._read, set()
+
+    def throttled(ds: xr.Dataset, name: str, block: slice, window: object, url: str) -> object:
+        if (name, block.start) not in failed:
+            failed.add((name, block.start))
+            raise AssetReadError(f"cannot read {name} of the ERA5 store {url}: 503 SlowDown")
+        return real(ds, name, block, window, url)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(era5, "_read", throttled)
+    got = era5_tile(store, BBOX, START, END, retry=RetryPolicy(attempts=2, base_delay=0.0))
+    xr.testing.assert_identical(got, daily)
+    assert failed
+    failed.clear()
+    with pytest.raises(AssetReadError, match="503 SlowDown"):
+        era5_tile(store, BBOX, START, END, retry=RetryPolicy(attempts=1))

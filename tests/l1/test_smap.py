@@ -269,3 +269,37 @@ def test_served_over_s3_equals_local(replica_root: Path, replica_endpoints: Endp
         smap_cubes([bad], cubes, storage_options=options)
     with pytest.raises(AssetNotFoundError, match=r"no SMAP L4 granules under .*smap/nowhere"):
         list_granules(replica_endpoints.s3_url("smap/nowhere"), start, start, options)
+
+
+def test_throttled_granule_opens_are_retried_by_the_policy(
+    smap_dir: Path, cubes: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each remote granule's first open is answered 503: the retry policy reads it again."""
+    import fsspec
+
+    from cubestream.config import RetryPolicy
+
+    local = list_granules(str(smap_dir), DAYS[0], DAYS[0])
+    memory = fsspec.filesystem("memory")
+    remote = []
+    for path in local:
+        url = f"memory://retry-smap/{Path(path).name}"
+        memory.pipe(url, Path(path).read_bytes())
+        remote.append(url)
+    real, failed = fsspec.core.url_to_fs, set()
+
+    def throttled(url: str, **options: object) -> object:
+        if url not in failed:
+            failed.add(url)
+            raise OSError(f"503 SlowDown: {url}")
+        return real(url, **options)
+
+    monkeypatch.setattr(fsspec.core, "url_to_fs", throttled)
+    once = RetryPolicy(attempts=2, base_delay=0.0)
+    got = smap_cubes(remote, cubes, start=DAYS[0], end=DAYS[0], retry=once)
+    want = smap_cubes(local, cubes, start=DAYS[0], end=DAYS[0])
+    np.testing.assert_array_equal(got.values, want.values)
+    assert failed == set(remote)
+    failed.clear()
+    with pytest.raises(AssetReadError, match="503 SlowDown"):
+        smap_cubes(remote, cubes, start=DAYS[0], end=DAYS[0], retry=RetryPolicy(attempts=1))

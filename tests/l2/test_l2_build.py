@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,14 +33,14 @@ from cubestream.l2.windows import SEASONS, candidate_starts, from_days, season_o
 MODEL_INPUTS = ("s2", "kndvi", "mask", "dist_mask", "weather", "dem", "landcover", "geomorphons")
 
 
-def _config(l1: Path, locations: Path, out: Path, scheduler: str, **kw) -> L2Config:
-    return L2Config(l1=str(l1), locations=str(locations), out=str(out), scheduler=scheduler, **kw)
+def _config(l1: Path, locations: Path, out: Path, **kw) -> L2Config:
+    return L2Config(l1=str(l1), locations=str(locations), out=str(out), **kw)
 
 
 @pytest.fixture(scope="module")
-def built(l1_store: Path, locations: Path, l2_scheduler: str, tmp_path_factory) -> Path:
+def built(l1_store: Path, locations: Path, l2_client: Any, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("l2") / "l2.zarr"
-    report = build_l2(_config(l1_store, locations, out, l2_scheduler, windows_per_cube=2))
+    report = build_l2(_config(l1_store, locations, out, windows_per_cube=2), client=l2_client)
     assert report["complete"] and not report["failed_blocks"]
     return out
 
@@ -181,21 +182,21 @@ def test_unusable_windows_are_reported(built: Path) -> None:
 
 
 def test_a_rerun_of_a_complete_build_writes_nothing(
-    built: Path, l1_store: Path, locations: Path, l2_scheduler: str
+    built: Path, l1_store: Path, locations: Path, l2_client: Any
 ) -> None:
     before = _files(built)
-    report = build_l2(_config(l1_store, locations, built, l2_scheduler, windows_per_cube=2))
+    report = build_l2(_config(l1_store, locations, built, windows_per_cube=2), client=l2_client)
     assert report["state_before"] == "complete" and report["blocks_written"] == 0
     assert _files(built) == before
 
 
 def test_blocks_of_samples_and_normalised_kndvi(
-    built: Path, l1_store: Path, locations: Path, l2_scheduler: str, tmp_path: Path
+    built: Path, l1_store: Path, locations: Path, l2_client: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "blocks.zarr"
     options = {"windows_per_cube": 2, "samples_per_chunk": 3, "kndvi_normalise": True}
-    config = _config(l1_store, locations, out, l2_scheduler, **options)
-    report = build_l2(config)
+    config = _config(l1_store, locations, out, **options)
+    report = build_l2(config, client=l2_client)
     assert report["complete"] and report["blocks_written"] == 3  # 8 samples: 3 + 3 + 2
     check_store(str(out))
     root, reference = _store(out), _store(built)
@@ -211,11 +212,11 @@ def _files(store: Path) -> dict[str, bytes]:
     }
 
 
-def test_killed_build_resumes_to_a_clean_build(tmp_path: Path, l2_scheduler: str) -> None:
+def test_killed_build_resumes_to_a_clean_build(tmp_path: Path, l2_client: Any) -> None:
     l1 = write_l1(tmp_path / "l1.zarr", cubes=4, size=64)
     locations = write_locations(tmp_path / "locations.parquet", l1)
     clean = tmp_path / "clean.zarr"
-    build_l2(_config(l1, locations, clean, l2_scheduler, windows_per_cube=2))
+    build_l2(_config(l1, locations, clean, windows_per_cube=2), client=l2_client)
     out = tmp_path / "resumed.zarr"
     command = [sys.executable, "-m", "cubestream.cli", "l2", "--l1", str(l1)]
     command += ["--locations", str(locations), "--out", str(out)]
@@ -242,46 +243,46 @@ def test_killed_build_resumes_to_a_clean_build(tmp_path: Path, l2_scheduler: str
     assert _files(out) == _files(clean), "chunk for chunk (and metadata) equal"
 
 
-def test_bad_inputs_are_named(tmp_path: Path, l2_scheduler: str, l1_store: Path) -> None:
+def test_bad_inputs_are_named(tmp_path: Path, l2_client: Any, l1_store: Path) -> None:
     locations = write_locations(tmp_path / "loc.parquet", l1_store)
     out = tmp_path / "x.zarr"
     with pytest.raises(L2InputError, match="no L1 store"):
-        build_l2(_config(tmp_path / "none.zarr", locations, out, l2_scheduler))
+        build_l2(_config(tmp_path / "none.zarr", locations, out), client=l2_client)
     no_landcover = write_l1(tmp_path / "a.zarr", tiles=("37MBU",), cubes=1, drop=("landcover",))
     with pytest.raises(L2InputError, match=r"37MBU has no variable 'landcover'.*--landcover"):
-        build_l2(_config(no_landcover, locations, out, l2_scheduler))
+        build_l2(_config(no_landcover, locations, out), client=l2_client)
     no_smap = write_l1(tmp_path / "b.zarr", tiles=("37MBU",), cubes=1, drop=("smap",))
     with pytest.raises(L2InputError, match=r"sm_rootzone"):
-        build_l2(_config(no_smap, locations, out, l2_scheduler, weather=("sm_rootzone",)))
+        build_l2(_config(no_smap, locations, out, weather=("sm_rootzone",)), client=l2_client)
     with pytest.raises(L2InputError, match="empty time range"):
         build_l2(
             _config(
                 l1_store,
                 locations,
                 out,
-                l2_scheduler,
                 start=dt.date(2021, 1, 1),
                 end=dt.date(2020, 1, 1),
-            )
+            ),
+            client=l2_client,
         )
     short = write_l1(tmp_path / "c.zarr", tiles=("37MBU",), cubes=1, start=dt.date(2021, 6, 1))
     with pytest.raises(L2InputError, match="full calendar years"):
-        build_l2(_config(short, locations, out, l2_scheduler))
+        build_l2(_config(short, locations, out), client=l2_client)
     bad = tmp_path / "bad.parquet"
     pd.read_parquet(locations).drop(columns=["split"]).to_parquet(bad)
     with pytest.raises(L2InputError, match="split"):
-        build_l2(_config(l1_store, bad, out, l2_scheduler))
+        build_l2(_config(l1_store, bad, out), client=l2_client)
     assert not out.exists(), "nothing is written when the inputs are refused"
     (out / "notes").mkdir(parents=True)
     with pytest.raises(L2Error, match="not an L2 store"):
-        build_l2(_config(l1_store, locations, out, l2_scheduler))
+        build_l2(_config(l1_store, locations, out), client=l2_client)
     assert (out / "notes").exists(), "a path that is not an L2 store is left alone"
 
 
-def test_an_incomplete_tile_is_skipped_and_reported(tmp_path: Path, l2_scheduler: str) -> None:
+def test_an_incomplete_tile_is_skipped_and_reported(tmp_path: Path, l2_client: Any) -> None:
     l1 = write_l1(tmp_path / "l1.zarr", cubes=1, incomplete=("37MCU",))
     locations = write_locations(tmp_path / "loc.parquet", l1)
-    report = build_l2(_config(l1, locations, tmp_path / "l2.zarr", l2_scheduler))
+    report = build_l2(_config(l1, locations, tmp_path / "l2.zarr"), client=l2_client)
     assert report["tiles"]["37MCU"]["status"] == "skipped"
     assert any(
         s.get("tile") == "37MCU" and "not complete" in s["reason"] for s in report["skipped"]

@@ -146,8 +146,10 @@ def write_replica_l2(root: Path, *, cubes: int = 4, size: int = 32, scheduler: s
         out=str(out),
         windows_per_cube=2,
         tiles=(TILE,),
-        scheduler=scheduler,
     )
-    report = build_l2(config)
+    from distributed import Client
+
+    with Client(scheduler, set_as_default=False) as client:
+        report = build_l2(config, client=client)
     assert report["complete"] and not report["failed_blocks"], report
     return out
