@@ -55,7 +55,7 @@ from benchmarks._loader_phases import Phase, ceiling_pass
 from benchmarks._memory import MemoryWatch
 from cubestream.l2.synthetic import write_synthetic_l2
 
-__all__ = ["ERROR_LIMIT", "Settings", "choose", "main", "measure", "table"]
+__all__ = ["ERROR_LIMIT", "TINY_CANDIDATES", "Settings", "choose", "main", "measure", "table"]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "encoding.jsonl"
 VARIABLES = ("s2", "kndvi", "mask", "dist_mask", "weather", "dem", "landcover", "geomorphons")
@@ -63,6 +63,8 @@ VARIABLES = ("s2", "kndvi", "mask", "dist_mask", "weather", "dem", "landcover", 
 ERROR_LIMIT = 1e-5
 """Largest quantisation error of reflectance and kNDVI a default may have (S2 steps: 1e-4)."""
 PACKAGES = ("cubestream", "torch", "zarr", "numcodecs", "numpy")
+TINY_CANDIDATES = ("today", "float16", "uint16-zstd3", "uint16-zstd3-bitshuffle", "uint16-lz4")
+"""The candidates of the suite's tiny preset (``python -m benchmarks.encoding`` runs all)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,11 +35,13 @@ import numpy as np
 from cubestream import __version__
 from cubestream._dask import dask_client, run_jobs
 from cubestream.errors import L2Error, L2InputError, UnusableSampleError
+from cubestream.l2.encoding import ENCODED
 from cubestream.l2.masks import INVALID_SCL
 from cubestream.l2.plan import L2Plan, SampleSpec, open_l1, plan_samples, read_locations
 from cubestream.l2.sample import Recipe, make_sample, read_window, screen
 from cubestream.l2.schema import STEP_DAYS, STEPS
 from cubestream.l2.store import (
+    COMPRESSOR,
     create_template,
     done_blocks,
     finalise,
@@ -155,6 +157,7 @@ class L2Config:
             "end": self.end.isoformat() if self.end else None,
             "tiles": list(self.tiles) if self.tiles else None,
             "recipe": asdict(self.recipe(plan.weather)),
+            "encoding": {**ENCODED, "compressor": COMPRESSOR.to_dict()},
             "cubestream": __version__,
         }
         return dict(json.loads(json.dumps(signature)))

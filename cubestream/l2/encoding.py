@@ -3,7 +3,7 @@
 The default was chosen by measurement (``benchmarks/encoding.py``, ``cubestream bench --stages
 encoding``): ``s2`` and ``kndvi`` are stored as ``uint16`` codes ``q`` with the CF attributes
 ``scale_factor`` (:data:`SCALE`, ``1 / 65535``) and ``add_offset`` (0), compressed with Blosc
-zstd level 3 and byte shuffle, one sample per chunk. The value of a code is, bit for bit,
+zstd level 3 and bit shuffle, one sample per chunk. The value of a code is, bit for bit,
 
     ``float32(q) * float32(scale_factor)``   (one IEEE float32 product, no fused add)
 

@@ -22,7 +22,7 @@ __all__ = ["WEATHER_VARIABLES", "write_synthetic_l2"]
 
 WEATHER_VARIABLES = ("t2m_mean", "t2m_min", "t2m_max", "tp_sum", "ssr_sum", "sm_rootzone")
 _VEGETATION = (10, 20, 30, 40, 90)
-_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")  # as cubestream.l2.store
 
 
 def _sample(rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
