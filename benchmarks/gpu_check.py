@@ -11,7 +11,7 @@ step                what runs
 ==================  ==========================================================================
 ``environment``     versions, GPU model and count, driver, commit
 ``store``           its own small L2 store (:func:`cubestream.l2.synthetic.write_synthetic_l2`,
-                    128 px, the store's default encoding)
+                    64 samples of 128 px, 7 in 8 ``train``, the store's default encoding)
 ``fit_rnn``         RNN at its original size, bf16-mixed, one GPU, the streaming loader with
 ``fit_context_rnn`` ContextRNN likewise; each: step rate, data-wait fraction, peak GPU memory
                     beside the memory plan's estimate (:mod:`trainers.gpu_memory`), samples/s
@@ -56,7 +56,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "gpu_check.json"
 EXIT_FAILED = 1
 EXIT_NO_CUDA = 3
 PACKAGES = ("cubestream", "torch", "pytorch-lightning", "deepspeed", "timm", "zarr", "numpy")
-SAMPLES = 32
+SAMPLES = 64
 SIZE = 128
 BATCH = 8
 FIT_STEPS = 20
@@ -96,9 +96,8 @@ def _environment(ctx: Context) -> dict[str, Any]:
 def _store(ctx: Context) -> dict[str, Any]:
     from cubestream.l2.synthetic import write_synthetic_l2
 
-    path = write_synthetic_l2(
-        ctx["workdir"] / "l2.zarr", SAMPLES, size=SIZE, splits=("train", "train", "train", "val")
-    )
+    splits = ("train",) * 7 + ("val",)
+    path = write_synthetic_l2(ctx["workdir"] / "l2.zarr", SAMPLES, size=SIZE, splits=splits)
     ctx["store"] = str(path)
     return {"store": str(path), "samples": SAMPLES, "size": SIZE}
 
