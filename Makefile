@@ -42,3 +42,9 @@ bench: env
 
 clean:
 	rm -rf $(VENV) demo .mypy_cache .ruff_cache .pytest_cache
+
+# every GPU path once (bf16, DDP/NCCL, DeepSpeed ZeRO 1-3, CUDA benchmarks, pinned loader, gpu
+# tests): one JSON in benchmarks/results/gpu_check.json; exit 3 without a CUDA device
+.PHONY: gpu-check
+gpu-check: env
+	$(BIN)/python -m benchmarks.gpu_check

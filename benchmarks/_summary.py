@@ -231,6 +231,64 @@ def _train_rows(
     return rows, projections
 
 
+def _encoding_rows(
+    figures: dict[str, Any], workload: Workload, cluster: ClusterSpec
+) -> tuple[list[dict[str, Any]], list[Projection]]:
+    """Rows of today's store and of the chosen encoding: the loader per core, decode on GPU."""
+    size = figures["settings"]["size"]
+    by_name = {c["name"]: c for c in figures["candidates"]}
+    rows, projections = [], []
+    for name in dict.fromkeys(("today", figures["chosen"]["name"])):
+        c = by_name[name]
+        ours, top, naive = c["loader_device"], c["ceiling"], c["naive"]
+        per_core = ours["samples_per_core_s"]
+        rate = LoaderRate(
+            samples_per_s_per_worker=per_core,
+            stored_bytes_per_sample=c["stored_mb_per_sample"] * 1e6,
+            sample_pixels=size,
+        )
+        projection = project_loader(rate, workload, cluster)
+        naive_text = f"naive per-sample zarr: {naive['samples_per_core_s']:.1f} samples/core-s"
+        peers = [
+            {
+                "name": "naive",
+                **_figure(naive["samples_per_core_s"], "samples/core-s", naive_text),
+                "ratio": c["loader_over_naive"]["per_core"],
+                "ratio_is": "loader / naive per-sample dataset, samples per CPU-second",
+            },
+            {
+                "name": "today",
+                **_figure(by_name["today"]["loader_device"]["samples_per_core_s"],
+                          "samples/core-s", "today's float32 store through the same loader"),
+                "ratio": c["vs_today"]["loader_device_samples_per_core_s"],
+                "ratio_is": "this encoding / today's store, loader samples per CPU-second",
+            },
+        ]  # fmt: skip
+        rows.append(
+            _row(
+                "encoding",
+                f"encoding {name} ({c['values']}, {c['codec']})",
+                projection,
+                measured=_figure(
+                    per_core,
+                    "samples/core-s",
+                    f"{per_core:.1f} samples per core-s, {c['stored_mb_per_sample']:.1f} MB "
+                    f"per sample ({c['vs_today']['stored_mb_per_sample']:.2f} x today)",
+                ),
+                ceiling=_figure(
+                    top["samples_per_core_s"],
+                    "samples/core-s",
+                    f"zarr decode {top['samples_per_core_s']:.1f} samples per core-s",
+                ),
+                ratio_to_ceiling=c["loader_over_ceiling_per_core"],
+                ratio_to_ceiling_is="loader samples per CPU-second / zarr's, same store",
+                peers=peers,
+            )
+        )
+        projections.append(projection)
+    return rows, projections
+
+
 def _replica(stage: str, figures: dict[str, Any]) -> Workload:
     if stage == "l1":
         counts = figures["sizes"]["cubes_per_tile"]
@@ -249,7 +307,12 @@ def summarise(
     stage: str, figures: dict[str, Any], workload: Workload, cluster: ClusterSpec
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The summary rows of a stage's record, and its projection for ``workload``."""
-    make = {"l1": _l1_rows, "loader": _loader_rows, "train": _train_rows}[stage]
+    make = {
+        "l1": _l1_rows,
+        "loader": _loader_rows,
+        "train": _train_rows,
+        "encoding": _encoding_rows,
+    }[stage]
     rows, projections = make(figures, workload, cluster)
     return rows, {
         "projected": True,

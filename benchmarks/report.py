@@ -34,7 +34,7 @@ __all__ = [
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
-STAGES = ("l1", "loader", "train")
+STAGES = ("l1", "loader", "train", "encoding")
 """The stages of the suite, in the order they run and are reported."""
 HISTORY = Path(__file__).resolve().parent / "results" / "history.jsonl"
 """The history of the suite's records in the repository."""

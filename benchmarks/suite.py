@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _context, _summary, l1_bytes, loader, train_step
+from benchmarks import _context, _summary, encoding, l1_bytes, loader, train_step
 from benchmarks.projection import ClusterSpec
 from benchmarks.report import HISTORY, STAGES
 from benchmarks.workload import AFRICA_12TB
@@ -49,6 +49,7 @@ class StageSizes:
     l1: l1_bytes.Settings
     loader: loader.Settings
     train: train_step.Settings
+    encoding: encoding.Settings = field(default_factory=encoding.Settings)
 
 
 PRESETS: dict[str, StageSizes] = {
@@ -57,18 +58,21 @@ PRESETS: dict[str, StageSizes] = {
         l1=l1_bytes.Settings(preset="tiny", whole_tile=True),
         loader=loader.Settings(samples=16, samples_per_chunk=(1, 4), workers=(0, 1, 2)),
         train=train_step.Settings(size=32, batch_size=4, steps=10, warmup=2, workers=1),
+        encoding=encoding.Settings(samples=4, passes=1, candidates=encoding.TINY_CANDIDATES),
     ),
     # the demo's two tiles over two years; bigger loader and training samples
     "small": StageSizes(
         l1=l1_bytes.Settings(preset="small", whole_tile=True),
         loader=loader.Settings(samples=128, samples_per_chunk=(1, 4), workers=(0, 1, 2, 4)),
         train=train_step.Settings(size=64, batch_size=4, steps=20, warmup=3, workers=2),
+        encoding=encoding.Settings(samples=16),
     ),
     # one tile fully imaged (the 12 TB workload's tile, three months); full-size samples
     "tile": StageSizes(
         l1=l1_bytes.Settings(preset="tile", whole_tile=True),
         loader=loader.Settings(samples=256, samples_per_chunk=(1, 4, 8), workers=(0, 1, 2, 4)),
         train=train_step.Settings(size=128, batch_size=4, steps=20, warmup=3, workers=2),
+        encoding=encoding.Settings(samples=32),
     ),
 }
 
@@ -111,10 +115,15 @@ def _run_train(sizes: StageSizes, workdir: Path) -> dict[str, Any]:
     return train_step.measure(replace(sizes.train, workdir=workdir / "train"))
 
 
+def _run_encoding(sizes: StageSizes, workdir: Path) -> dict[str, Any]:
+    return encoding.measure(sizes.encoding)
+
+
 RUNNERS: dict[str, Callable[[StageSizes, Path], dict[str, Any]]] = {
     "l1": _run_l1,
     "loader": _run_loader,
     "train": _run_train,
+    "encoding": _run_encoding,
 }
 
 

@@ -18,7 +18,8 @@ In one run on this machine, for each model (``rnn``, ``context_rnn`` and ``noop`
 4. The peer: the same fit over ``trainers.synthetic_data.SyntheticL2DataModule``, a map-style torch
    dataset reading the store sample by sample with zarr (no workers).
 5. On a CUDA machine each fit runs on one GPU and the record holds the GPU utilisation sampled
-   with ``nvidia-smi`` and the samples/s per GPU; elsewhere they are ``None`` with the reason.
+   with ``nvidia-smi``, the peak GPU memory (``torch.cuda.max_memory_allocated``) and the
+   samples/s per GPU; elsewhere they are ``None`` with the reason.
 
 The first ``warmup`` steps of each fit (worker start-up, first allocations) are not timed. One
 JSON line with the context is appended to ``--out`` (default ``benchmarks/results/train.jsonl``).
@@ -126,6 +127,8 @@ def _fit(
     """Fit a fresh task on ``data`` (a DataModule or in-memory batches); time its steps."""
     task, timer = _task(name, settings.seed), StepTimes(keep=keep)
     trainer = _trainer(settings, root, timer)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     with GpuUtilisation() as gpu:
         if isinstance(data, InMemoryBatches):
             if isinstance(task, ForecastTask):
@@ -134,7 +137,8 @@ def _fit(
         else:
             trainer.fit(task, datamodule=data)
     figures = timer.figures(settings.warmup)
-    return {**figures, "gpu_utilisation": gpu.summary()}, timer
+    peak = round(torch.cuda.max_memory_allocated() / 1e9, 3) if torch.cuda.is_available() else None
+    return {**figures, "gpu_utilisation": gpu.summary(), "peak_gpu_memory_gb": peak}, timer
 
 
 def _one_model(settings: Settings, name: str, store: Path, root: Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from cubestream.errors import CubestreamError
 __all__ = [
     "BatchContractError",
     "CheckpointError",
+    "GpuMemoryError",
     "LoaderNotAvailableError",
     "TrainerConfigError",
     "TrainersError",
@@ -35,3 +36,7 @@ class LoaderNotAvailableError(TrainersError, ImportError):
 
 class CheckpointError(TrainersError, FileNotFoundError):
     """A checkpoint or a pretrained weights file is missing or does not fit the model."""
+
+
+class GpuMemoryError(TrainerConfigError, MemoryError):
+    """The settings do not fit the free GPU memory (the message names the setting to lower)."""

@@ -157,6 +157,10 @@ class KndviSetting(pl.LightningDataModule):
             return PlainBatches(loader)
         return loader
 
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """The loader's own hook: the streaming loader decodes its codes here, on the GPU."""
+        return self.loader.on_after_batch_transfer(batch, dataloader_idx)
+
     def state_dict(self) -> dict[str, Any]:
         """The loader's state (saved in checkpoints)."""
         return self.loader.state_dict()

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
+from cubestream.l2.encoding import decode_array, scale_of
 from trainers.batch import Batch
 
 __all__ = ["L2SampleDataset", "SyntheticL2DataModule"]
@@ -48,10 +49,11 @@ class L2SampleDataset(Dataset[dict[str, Any]]):
         if self._root is None:
             self._root = zarr.open_group(self.store, mode="r")
         index = self.indices[i]
-        item: dict[str, Any] = {
-            name: torch.from_numpy(np.asarray(self._root[name][index], np.float32))
-            for name in _FLOATS
-        }
+        item: dict[str, Any] = {}
+        for name in _FLOATS:  # s2 and kndvi may be scaled codes (cubestream.l2.encoding)
+            array = self._root[name]
+            values = decode_array(np.asarray(array[index]), scale_of(array.attrs))
+            item[name] = torch.from_numpy(values)
         for name in _INTS:
             item[name] = torch.from_numpy(np.asarray(self._root[name][index], np.int64))
         item["sample"] = torch.tensor(index, dtype=torch.int64)

@@ -9,7 +9,9 @@ checked                                    requirement
 the store                                  exists; not marked ``complete: false`` (a build in
                                            progress or killed)
 every variable of ``VARIABLES``            present, with the schema's dimension names and
-                                           dtype (``str``: a string dtype)
+                                           dtype (``str``: a string dtype; the legacy
+                                           float32 of ``s2``/``kndvi`` too); scaled codes
+                                           carry ``scale_factor``
 dimension sizes                            the same in every variable; ``time`` = 45
 chunks                                     whole samples: every dimension but ``sample`` in
                                            one chunk
@@ -31,6 +33,7 @@ import numpy as np
 import zarr
 
 from cubestream.errors import L2StoreError, L2StoreNotFoundError
+from cubestream.l2.encoding import ENCODED, scale_of
 from cubestream.l2.schema import BANDS, STEP_DAYS, STEPS, VARIABLES
 
 __all__ = ["check_store"]
@@ -38,9 +41,11 @@ __all__ = ["check_store"]
 _REMEDY = "rebuild it with `cubestream l2 --l1 STORE --locations FILE --out {url}`"
 
 
-def _dtype_ok(array: Any, dtype: str) -> bool:
+def _dtype_ok(array: Any, dtype: str, legacy: str | None) -> bool:
     kind = np.dtype(array.dtype).kind
-    return kind in "TUO" if dtype == "str" else np.dtype(array.dtype) == np.dtype(dtype)
+    if dtype == "str":
+        return kind in "TUO"
+    return np.dtype(array.dtype) in {np.dtype(d) for d in (dtype, legacy) if d is not None}
 
 
 def _stats_ok(values: Any, count: int | None) -> bool:
@@ -89,8 +94,18 @@ def check_store(url: str, storage_options: dict[str, Any] | None = None) -> dict
         dims = tuple(array.metadata.dimension_names or ())
         if dims != spec.dims:
             raise L2StoreError(f"{name!r} of {url} has dimensions {dims}, not {spec.dims}")
-        if not _dtype_ok(array, spec.dtype):
+        if not _dtype_ok(array, spec.dtype, spec.legacy_dtype):
             raise L2StoreError(f"{name!r} of {url} has dtype {array.dtype}, not {spec.dtype}")
+        if name in ENCODED and np.dtype(array.dtype).kind in "iu":
+            try:
+                scale = scale_of(array.attrs)
+            except ValueError as exc:
+                raise L2StoreError(f"{name!r} of {url}: {exc}") from None
+            if scale is None:
+                raise L2StoreError(
+                    f"{name!r} of {url} holds integer codes without a 'scale_factor' "
+                    f"attribute: {remedy}"
+                )
         for dim, size, chunk in zip(dims, array.shape, array.chunks, strict=True):
             if sizes.setdefault(dim, size) != size:
                 raise L2StoreError(

@@ -128,6 +128,9 @@ class L2Config:
 
     def signature(self, plan: L2Plan) -> dict[str, Any]:
         """What a store must have been built with to be resumed or reused as is."""
+        from cubestream.l2.encoding import ENCODED
+        from cubestream.l2.store import COMPRESSOR
+
         signature = {
             "l1": self.l1,
             "inputs": plan.digest,
@@ -138,6 +141,7 @@ class L2Config:
             "end": self.end.isoformat() if self.end else None,
             "tiles": list(self.tiles) if self.tiles else None,
             "recipe": asdict(self.recipe(plan.weather)),
+            "encoding": {**ENCODED, "compressor": COMPRESSOR.to_dict()},
             "cubestream": __version__,
         }
         return dict(json.loads(json.dumps(signature)))

@@ -36,6 +36,7 @@ import xarray as xr
 
 from cubestream.georef import grid_mapping_attrs
 from cubestream.l2.check import check_store
+from cubestream.l2.encoding import ENCODED, decode_array, scale_of
 from cubestream.l2.plan import strings
 from cubestream.l2.store import EXTRAS, open_store
 
@@ -58,6 +59,8 @@ def _dataset(root: Any, i: int, meta: dict[str, np.ndarray], netcdf3: bool) -> x
         array = root[name]
         dims = tuple(array.metadata.dimension_names)[1:]
         values = np.asarray(array[i])
+        if name in ENCODED:  # earlier tools read float reflectance and kNDVI
+            values = decode_array(values, scale_of(array.attrs))
         if netcdf3 and values.dtype == np.uint8:
             values = values.astype(np.int16)  # NetCDF-3 has no unsigned bytes
         attrs = {"long_name": array.attrs.get("long_name", "")}

@@ -6,9 +6,10 @@ on the names, dimension orders and dtypes below, and :func:`check_store` verifie
 ========================  ==================================  =========  =====================
 variable                  dimensions                          dtype      meaning
 ========================  ==================================  =========  =====================
-``s2``                    (sample, time, band, y, x)          float32    gap-filled reflectance
-                                                                         in [0, 1]
-``kndvi``                 (sample, time, y, x)                float32    target, tanh(NDVI^2)
+``s2``                    (sample, time, band, y, x)          uint16     gap-filled reflectance
+                                                                         in [0, 1], scaled
+``kndvi``                 (sample, time, y, x)                uint16     target, tanh(NDVI^2),
+                                                                         scaled
 ``mask``                  (sample, time, y, x)                uint8      1: no valid observation
                                                                          in (t-1, t]
 ``dist_mask``             (sample, time, y, x)                int16      days to the next valid
@@ -29,8 +30,14 @@ upper-left corner). ``weather`` holds ``mean`` and ``std`` attributes (one value
 variable, over the ``train`` samples) and ``dem`` holds scalar ``mean`` and ``std``, for
 normalisation by the trainers.
 
+``s2`` and ``kndvi`` are scaled ``uint16`` codes with the CF attributes ``scale_factor``
+(``1 / 65535``) and ``add_offset`` (0): :mod:`cubestream.l2.encoding` decodes them and bounds the
+quantisation error (7.7e-6). Stores written before that encoding hold them as float32
+(:attr:`Variable.legacy_dtype`); they remain readable.
+
 Chunks hold ``samples_per_chunk`` whole samples (all 45 steps, all bands, 128 x 128): one
-sample's ``s2`` is 26.5 MB of float32 before compression, so 1 (the default) or a small block.
+sample's ``s2`` is 13.3 MB of uint16 codes before compression, so 1 (the default) or a small
+block.
 """
 
 from __future__ import annotations
@@ -64,13 +71,21 @@ class Variable:
     dtype: str
     fill: object
     description: str
+    legacy_dtype: str | None = None
+    """The dtype of stores written before the scaled encoding, still accepted."""
 
 
 VARIABLES: dict[str, Variable] = {
     "s2": Variable(
-        ("sample", "time", "band", "y", "x"), "float32", 0.0, "gap-filled reflectance in [0, 1]"
+        ("sample", "time", "band", "y", "x"),
+        "uint16",
+        0,
+        "gap-filled reflectance in [0, 1]",
+        legacy_dtype="float32",
     ),
-    "kndvi": Variable(("sample", "time", "y", "x"), "float32", 0.0, "kNDVI = tanh(NDVI^2)"),
+    "kndvi": Variable(
+        ("sample", "time", "y", "x"), "uint16", 0, "kNDVI = tanh(NDVI^2)", legacy_dtype="float32"
+    ),
     "mask": Variable(
         ("sample", "time", "y", "x"), "uint8", 1, "1 if no valid observation in (t-1, t]"
     ),

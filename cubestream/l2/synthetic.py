@@ -9,19 +9,20 @@ curves with noise, a DEM ramp, land cover and geomorphon patches. Everything fol
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
+from cubestream.l2.encoding import ENCODED, encode_array, encoding_attrs
 from cubestream.l2.schema import BANDS, SIZE, STEP_DAYS, STEPS, VARIABLES, chunks_of
 
 __all__ = ["WEATHER_VARIABLES", "write_synthetic_l2"]
 
 WEATHER_VARIABLES = ("t2m_mean", "t2m_min", "t2m_max", "tp_sum", "ssr_sum", "sm_rootzone")
 _VEGETATION = (10, 20, 30, 40, 90)
-_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")  # as cubestream.l2.store
 
 
 def _sample(rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
@@ -70,17 +71,23 @@ def _weather(rng: np.random.Generator) -> np.ndarray:
     return np.asarray(base + amp * (np.sin(2 * np.pi * t / 36.5) + noise), np.float32)
 
 
-def _create(group: Any, name: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> Any:
+def _create(
+    group: Any, name: str, shape: tuple[int, ...], chunks: tuple[int, ...], legacy: bool
+) -> Any:
     spec = VARIABLES[name]
-    return group.create_array(
+    dtype = spec.legacy_dtype if legacy and spec.legacy_dtype else spec.dtype
+    array = group.create_array(
         name,
         shape=shape,
         chunks=chunks,
-        dtype=str if spec.dtype == "str" else spec.dtype,
+        dtype=str if dtype == "str" else dtype,
         fill_value=spec.fill,
         compressors=_COMPRESSOR,
         dimension_names=spec.dims,
     )
+    if name in ENCODED and not legacy:
+        array.attrs.update(encoding_attrs())
+    return array
 
 
 def _coord(group: Any, name: str, values: np.ndarray, attrs: dict[str, Any]) -> None:
@@ -103,6 +110,7 @@ def write_synthetic_l2(
     size: int = SIZE,
     splits: tuple[str, ...] = ("train", "train", "train", "val", "test"),
     seed: int = 0,
+    encoding: Literal["scaled", "float32"] = "scaled",
 ) -> Path:
     """Write a synthetic L2 store of ``samples`` samples; return its path.
 
@@ -120,6 +128,9 @@ def write_synthetic_l2(
         Split of sample ``i`` is ``splits[i % len(splits)]``.
     seed : int
         Seed of every value.
+    encoding : {"scaled", "float32"}
+        ``s2`` and ``kndvi`` as the store's scaled ``uint16`` codes
+        (:mod:`cubestream.l2.encoding`), or as the float32 of stores written before it.
     """
     path = Path(path)
     root = zarr.open_group(path, mode="w", zarr_format=3)
@@ -134,13 +145,15 @@ def write_synthetic_l2(
     arrays = {}
     for name, spec in VARIABLES.items():
         shape = tuple(sizes[d] for d in spec.dims)
-        arrays[name] = _create(root, name, shape, chunks_of(name, sizes, samples_per_chunk))
+        chunks = chunks_of(name, sizes, samples_per_chunk)
+        arrays[name] = _create(root, name, shape, chunks, encoding == "float32")
     rng = np.random.default_rng(seed)
     weather, dem = [], []
     for i in range(samples):
         values = _sample(rng, size)
         for name, value in values.items():
-            arrays[name][i] = value
+            scaled = name in ENCODED and encoding == "scaled"
+            arrays[name][i] = encode_array(value, ENCODED[name]) if scaled else value
         arrays["valid_fraction"][i] = np.float32(1.0 - values["mask"].mean())
         weather.append(values["weather"])
         dem.append(values["dem"])

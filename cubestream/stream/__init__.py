@@ -79,8 +79,11 @@ Memory, copies, pinning, counters
     (``cubestream.stream._slots``), so the steady state faults in no fresh pages. Batches in
     flight are bounded by ``prefetch_factor`` per worker, or by ``prefetch_mb``;
     :meth:`L2Loader.memory_bound_mb` estimates the whole. Batches are pinned when CUDA is
-    available. :class:`LoaderStats` (``loader.stats``) counts samples/s, MB/s and the time each
-    step waited for its batch.
+    available. With ``decode="device"`` batches keep the stored dtypes (``s2`` as uint16
+    codes: half the bytes to copy and pin) and :func:`~cubestream.stream.batches.decode_batch`
+    makes the float32 contract on the GPU (:class:`L2DataModule` does it after each transfer).
+    :class:`LoaderStats` (``loader.stats``) counts samples/s, MB/s and the time each step
+    waited for its batch.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ L2Dataset`: ``train`` shuffled, ``val``, ``test`` and ``predict`` in storage ord
 sets the epoch of each loader through its sampler (``set_epoch``) before every epoch, saves
 the train loader's :meth:`~cubestream.stream.L2Loader.state_dict` in checkpoints and loads it
 on resume; the loaders' counters are in :attr:`L2DataModule.stats`.
+
+With ``decode="device"`` (the default when CUDA is available) the loaders deliver the stored
+dtypes (``s2`` as uint16 codes) and :meth:`L2DataModule.on_after_batch_transfer` decodes them
+on the GPU, which Lightning calls after moving each batch; the batches the model sees are the
+same float32 bits either way (:mod:`cubestream.stream.batches`).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import pytorch_lightning as pl
+import torch
 
-from cubestream.stream.batches import BATCH_VARIABLES
-from cubestream.stream.dataset import L2Dataset
+from cubestream.stream.batches import BATCH_VARIABLES, decode_batch
+from cubestream.stream.dataset import Decode, L2Dataset
 from cubestream.stream.loader import L2Loader, StartMethod
 from cubestream.stream.shards import Uneven
 from cubestream.stream.stats import LoaderStats
@@ -66,6 +72,9 @@ class L2DataModule(pl.LightningDataModule):
         Split the predict loader reads (all samples when None).
     rank, world_size : int, optional
         Only to simulate ranks; from torch.distributed by default.
+    decode : {"auto", "loader", "device"}
+        Where codes become float32: ``device`` after the transfer (see the module's
+        description), ``loader`` in the workers; ``auto``: ``device`` when CUDA is available.
     """
 
     def __init__(
@@ -91,8 +100,13 @@ class L2DataModule(pl.LightningDataModule):
         predict_split: str | None = "test",
         rank: int | None = None,
         world_size: int | None = None,
+        decode: Literal["auto", "loader", "device"] = "auto",
     ) -> None:
         super().__init__()
+        if decode == "auto":
+            decode = "device" if torch.cuda.is_available() else "loader"
+        self.decode: Decode = decode
+        self.scales: dict[str, float] = {}
         self.store = store
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -134,6 +148,7 @@ class L2DataModule(pl.LightningDataModule):
             world_size=self.world_size,
             chunk_buffer=self.chunk_buffer,
             threads=None if self.threads is None else max(1, self.threads // workers),
+            decode=self.decode,
         )
 
     def loader(self, stage: Stage) -> L2Loader:
@@ -141,8 +156,10 @@ class L2DataModule(pl.LightningDataModule):
         old = self.loaders.pop(stage, None)
         if old is not None:
             old.shutdown()
+        dataset = self.dataset(stage)
+        self.scales = dict(dataset.info.scales)
         loader = L2Loader(
-            self.dataset(stage),
+            dataset,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             prefetch_factor=self.prefetch_factor,
@@ -169,6 +186,12 @@ class L2DataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> L2Loader:
         """Batches of ``predict_split`` in storage order."""
         return self.loader("predict")
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Decode a batch of stored dtypes on its device (``decode="device"``)."""
+        if self.decode == "device" and isinstance(batch, dict):
+            return decode_batch(batch, self.scales)
+        return batch
 
     def teardown(self, stage: str) -> None:
         """Stop the workers of every loader made so far."""

@@ -23,7 +23,7 @@ import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -32,12 +32,22 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from cubestream.errors import LoaderConfigError
 from cubestream.stream._slots import SlotPool
-from cubestream.stream.batches import BATCH_VARIABLES, Batch, patch_batch, rows_batch
+from cubestream.stream.batches import (
+    BATCH_TORCH_DTYPES,
+    BATCH_VARIABLES,
+    Batch,
+    patch_batch,
+    rows_batch,
+)
 from cubestream.stream.patches import Window, patch_windows
 from cubestream.stream.shards import RankPlan, ShardSpec, Uneven, batches_per_rank, plan_epoch
-from cubestream.stream.store import Decoded, SampleReader, StoreInfo, describe
+from cubestream.stream.store import Decoded, SampleReader, StoreInfo, describe, torch_dtype
 
-__all__ = ["L2Dataset", "world"]
+__all__ = ["DECODES", "Decode", "L2Dataset", "world"]
+
+Decode = Literal["loader", "device"]
+"""Where integer codes become float32: in the loader's workers, or on the device."""
+DECODES: tuple[Decode, ...] = ("loader", "device")
 
 _EPOCH, _START, _RANK, _WORLD = range(4)
 
@@ -102,6 +112,11 @@ class L2Dataset(IterableDataset[Batch]):
     threads : int, optional
         zarr decoding threads per process that reads (see :class:`~cubestream.stream.store.
         SampleReader`).
+    decode : {"loader", "device"}
+        ``loader``: batches in the contract's dtypes (codes scaled to float32 here, in the
+        workers); ``device``: every variable in its stored dtype, for
+        :func:`~cubestream.stream.batches.decode_batch` after the transfer to the GPU (see
+        :mod:`cubestream.stream.batches`).
 
     Raises
     ------
@@ -129,7 +144,10 @@ class L2Dataset(IterableDataset[Batch]):
         world_size: int | None = None,
         chunk_buffer: int = 4,
         threads: int | None = None,
+        decode: Decode = "loader",
     ) -> None:
+        if decode not in DECODES:
+            raise LoaderConfigError(f"decode must be one of {DECODES}, not {decode!r}")
         unknown = [v for v in variables if v not in BATCH_VARIABLES]
         if unknown or not variables:
             raise LoaderConfigError(
@@ -151,6 +169,7 @@ class L2Dataset(IterableDataset[Batch]):
         self.min_valid_fraction = min_valid_fraction
         self.storage_options = storage_options
         self.threads = threads
+        self.decode: Decode = decode
         self._rank, self._world_size = rank, world_size
         self.info: StoreInfo = describe(
             self.store, self.variables, storage_options, need_split=split is not None
@@ -173,6 +192,13 @@ class L2Dataset(IterableDataset[Batch]):
                 f"{len(self.windows)} patches) do not fill one batch of {batch_size} on each "
                 f"of {self.world_size} ranks; use a smaller batch_size, uneven='pad' or fewer ranks"
             )
+
+    @property
+    def batch_dtypes(self) -> dict[str, torch.dtype]:
+        """The dtype of each variable in the batches (see ``decode``)."""
+        if self.decode == "loader":
+            return {name: BATCH_TORCH_DTYPES[name] for name in self.variables}
+        return {name: torch_dtype(self.info.dtypes[name]) for name in self.variables}
 
     @property
     def rank(self) -> int:
@@ -327,14 +353,18 @@ class L2Dataset(IterableDataset[Batch]):
         assert self._reader is not None
         low, high = index * plan.batch_size, (index + 1) * plan.batch_size
         items = plan.items[low:high]
-        variables, cube_id, empty = self.variables, self.info.cube_id, self._reader.empty
+        options: dict[str, Any] = {
+            "variables": self.variables,
+            "cube_id": self.info.cube_id,
+            "empty": self._reader.empty,
+            "dtypes": self.batch_dtypes,
+            "scales": self.info.scales,
+        }
         if len(self.windows) == 1:
             rows = [(d, slice(max(lo, low) - lo, min(hi, high) - lo)) for lo, hi, d, _ in parts]
-            return rows_batch(rows, items[:, 0], variables=variables, cube_id=cube_id, empty=empty)
+            return rows_batch(rows, items[:, 0], **options)
         where = {s: (d, r) for _, _, d, rows in parts for s, r in rows.items()}
-        return patch_batch(
-            items, where, windows=self.windows, variables=variables, cube_id=cube_id, empty=empty
-        )
+        return patch_batch(items, where, windows=self.windows, **options)
 
     def _for_loader(self, returns: list[Any] | None, capacity: int) -> L2Dataset:
         """A shallow copy (same shared state) for an :class:`~cubestream.stream.L2Loader`.

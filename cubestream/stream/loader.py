@@ -43,7 +43,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from cubestream.errors import LoaderConfigError, LoaderError
 from cubestream.stream._slots import Held, Lease
-from cubestream.stream.batches import BATCH_DTYPES, SPATIAL, Batch, batch_nbytes
+from cubestream.stream.batches import SPATIAL, Batch, batch_nbytes
 from cubestream.stream.dataset import L2Dataset
 from cubestream.stream.stats import LoaderStats
 
@@ -88,7 +88,7 @@ def _item_nbytes(dataset: L2Dataset) -> int:
         shape = dataset.info.shapes[name]
         if name in SPATIAL:
             shape = (*shape[:-2], ys.stop - ys.start, xs.stop - xs.start)
-        total += int(np.prod(shape)) * BATCH_DTYPES[name].itemsize
+        total += int(np.prod(shape)) * dataset.batch_dtypes[name].itemsize
     return total
 
 

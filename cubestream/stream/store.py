@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,9 @@ class StoreInfo:
         Per sample, when the store has it.
     shapes, dtypes : dict
         Shape of one sample and stored dtype of each requested variable.
+    scales : dict
+        ``scale_factor`` of each requested variable stored as integer codes
+        (:mod:`cubestream.l2.encoding`); float32 variables (old stores too) are absent.
     """
 
     url: str
@@ -107,6 +110,7 @@ class StoreInfo:
     valid_fraction: np.ndarray | None
     shapes: dict[str, tuple[int, ...]]
     dtypes: dict[str, str]
+    scales: dict[str, float] = field(default_factory=dict)
 
     @property
     def sample_nbytes(self) -> dict[str, int]:
@@ -216,7 +220,25 @@ def describe(
         valid_fraction=valid,
         shapes={name: tuple(array.shape[1:]) for name, array in arrays.items()},
         dtypes={name: str(array.dtype) for name, array in arrays.items()},
+        scales=_scales(arrays, url),
     )
+
+
+def _scales(arrays: dict[str, zarr.Array], url: str) -> dict[str, float]:
+    """``scale_factor`` of the integer-coded variables (see :mod:`cubestream.l2.encoding`)."""
+    from cubestream.l2.encoding import scale_of
+
+    out = {}
+    for name, array in arrays.items():
+        if np.dtype(array.dtype).kind == "f":
+            continue
+        try:
+            scale = scale_of(array.attrs)
+        except ValueError as exc:
+            raise LoaderStoreError(f"variable {name!r} of {url}: {exc}") from None
+        if scale is not None:
+            out[name] = scale
+    return out
 
 
 Empty = Callable[[tuple[int, ...], torch.dtype], torch.Tensor]

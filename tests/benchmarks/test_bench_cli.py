@@ -15,7 +15,7 @@ from cubestream.cli import build_parser, main
 def test_bench_alone_runs_the_whole_suite_at_tiny_size() -> None:
     args = build_parser().parse_args(["bench"])
     assert args.func is bench_cli._run
-    assert args.stages == ["l1", "loader", "train"] and args.preset == "tiny"
+    assert args.stages == ["l1", "loader", "train", "encoding"] and args.preset == "tiny"
     assert args.nodes == 1 and args.gpus_per_node == 0 and not args.no_report
 
 

@@ -25,6 +25,7 @@ from cubestream.errors import L2Error, L2InputError, L2StoreError, L2StoreNotFou
 from cubestream.inspect import describe
 from cubestream.l1.sentinel2 import BANDS
 from cubestream.l2 import L2Config, build_l2, check_store, export_netcdf
+from cubestream.l2.encoding import MAX_ERROR, decode_array, scale_of
 from cubestream.l2.plan import strings
 from cubestream.l2.schema import STEPS, VARIABLES
 from cubestream.l2.synthetic import write_synthetic_l2
@@ -47,6 +48,12 @@ def built(l1_store: Path, locations: Path, l2_client: Any, tmp_path_factory) -> 
 
 def _store(path: Path) -> zarr.Group:
     return zarr.open_group(path, mode="r")
+
+
+def _decoded(root: zarr.Group, name: str, index: Any) -> np.ndarray:
+    """float32 values of a variable (``s2`` and ``kndvi`` are scaled uint16 codes)."""
+    array = root[name]
+    return decode_array(np.asarray(array[index]), scale_of(array.attrs))
 
 
 def test_store_follows_the_schema_and_the_synthetic_layout(built: Path, tmp_path: Path) -> None:
@@ -72,7 +79,7 @@ def test_no_nan_in_any_model_input(built: Path) -> None:
     for name in MODEL_INPUTS:
         values = np.asarray(root[name][...])
         assert np.isfinite(values).all(), name
-    s2 = np.asarray(root["s2"][...])
+    s2 = _decoded(root, "s2", slice(None))
     assert s2.min() >= 0 and s2.max() <= 1
     assert set(np.unique(root["mask"][...])) <= {0, 1}
     assert np.asarray(root["dist_mask"][...]).min() >= 0
@@ -118,14 +125,18 @@ def test_values_follow_the_rules(built: Path, l1_store: Path) -> None:
         # reflectance: DN is linear in time, so the fill is exact wherever observations
         # bracket the step (always, here)
         size = scl.shape[-1]
-        s2 = np.asarray(root["s2"][i])
-        for b in range(len(BANDS)):
+        s2 = _decoded(root, "s2", i)
+        for b in range(len(BANDS)):  # the fill's float32 error plus the encoding's bound
             expected = known_dn(c, b, steps, size) * 1e-4
-            np.testing.assert_allclose(s2[:, b], expected, atol=2e-6)
+            np.testing.assert_allclose(s2[:, b], expected, rtol=0, atol=2e-6 + MAX_ERROR)
+        # kNDVI was encoded from the float bands: recomputed from the decoded bands it may
+        # differ by |d kNDVI / d band| times the bands' error, plus its own encoding error
         red, nir = s2[:, BANDS.index("B04")].astype(float), s2[:, BANDS.index("B8A")]
-        np.testing.assert_allclose(
-            root["kndvi"][i], np.tanh(((nir - red) / (nir + red)) ** 2), rtol=1e-5
-        )
+        ndvi = (nir - red) / (nir + red)
+        slope = 2 * np.abs(ndvi) / np.cosh(ndvi**2) ** 2 * 2 * (nir + red) / (nir + red) ** 2
+        bound = slope * 2 * MAX_ERROR + MAX_ERROR + 1e-6
+        error = np.abs(_decoded(root, "kndvi", i) - np.tanh(ndvi**2))
+        assert (error <= bound).all(), float((error - bound).max())
         # ERA5 at the nearest cell: t2m_mean is a 10-day mean, t2m_min the minimum
         lat, lon = np.asarray(group["latitude"][...]), np.asarray(group["longitude"][...])
         r, col = np.abs(lat - sample.lat).argmin(), np.abs(lon - sample.lon).argmin()
@@ -203,7 +214,13 @@ def test_blocks_of_samples_and_normalised_kndvi(
     assert root["s2"].chunks[0] == 3 and root["cube_id"].chunks == (3,)
     for name in ("s2", "mask", "dist_mask", "weather", "dem", "valid_fraction", "start_time"):
         np.testing.assert_array_equal(root[name][...], reference[name][...], err_msg=name)
-    np.testing.assert_allclose(root["kndvi"][...], reference["kndvi"][...] / np.tanh(1), rtol=1e-6)
+    everything = slice(None)
+    np.testing.assert_allclose(
+        _decoded(root, "kndvi", everything),
+        _decoded(reference, "kndvi", everything) / np.tanh(1),
+        rtol=0,
+        atol=MAX_ERROR * (1 + 1 / np.tanh(1)),
+    )
 
 
 def _files(store: Path) -> dict[str, bytes]:
@@ -322,7 +339,7 @@ def test_netcdf_export_holds_each_sample(built: Path, tmp_path: Path) -> None:
             assert ds.attrs["cube_id"] == samples["cube_id"][i]
             assert path.parent.name == samples["split"][i]
             assert str(ds.time.values[0])[:10] == str(from_days(int(samples["start"][i])))
-            np.testing.assert_array_equal(ds["s2"].values, root["s2"][i])
+            np.testing.assert_array_equal(ds["s2"].values, _decoded(root, "s2", i))
             np.testing.assert_array_equal(ds["landcover"].values, root["landcover"][i])
             assert ds.x.values[0] == root["x_min"][i] + 15.0
 

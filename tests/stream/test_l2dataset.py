@@ -8,6 +8,7 @@ import torch
 import zarr
 
 from cubestream.errors import LoaderConfigError, LoaderStoreError, LoaderStoreNotFoundError
+from cubestream.l2.encoding import decode_array, scale_of
 from cubestream.stream import BATCH_VARIABLES, L2Dataset, patch_windows
 
 T, C, V = 45, 9, 6
@@ -37,8 +38,8 @@ def test_batches_follow_the_contract_and_hold_the_stored_values(store_s4: str) -
         assert batch[name].dtype == expected, name
     samples = batch["sample"].numpy()
     assert batch["cube_id"] == [str(group["cube_id"][int(s)]) for s in samples]
-    for name in BATCH_VARIABLES:
-        stored = group[name].oindex[samples]
+    for name in BATCH_VARIABLES:  # s2 and kndvi: the codes times scale_factor, bit for bit
+        stored = decode_array(group[name].oindex[samples], scale_of(group[name].attrs))
         np.testing.assert_array_equal(batch[name].numpy(), stored.astype(batch[name].numpy().dtype))
     seen = np.concatenate([b["sample"].numpy() for b in batches])
     assert set(seen.tolist()) == set(range(30)) and len(seen) == 32
@@ -54,7 +55,8 @@ def test_patches_with_overlap_from_xbatcher(store_s1: str) -> None:
     assert list(batch) == ["kndvi", "weather", "sample", "cube_id"]
     assert tuple(batch["kndvi"].shape) == (9, T, 16, 16)
     assert batch["sample"].tolist() == [0] * 9  # storage order: sample 0, patches row by row
-    kndvi = zarr.open_group(store_s1, mode="r")["kndvi"][0]
+    array = zarr.open_group(store_s1, mode="r")["kndvi"]
+    kndvi = decode_array(array[0], scale_of(array.attrs))
     for patch, (ys, xs) in enumerate(windows):
         np.testing.assert_array_equal(batch["kndvi"][patch].numpy(), kndvi[:, ys, xs])
     assert len(data) == 24 * 9 // 9

@@ -1,0 +1,344 @@
+"""Encoding benchmark: bytes per sample and samples per core of each candidate L2 encoding.
+
+In one run on this machine::
+
+    python -m benchmarks.encoding [--samples 8] [--size 128] [--batch-size 4] [--passes 2]
+                                  [--candidates today uint16-zstd3 ...] [--out FILE]
+
+1. Today's store: :func:`cubestream.l2.synthetic.write_synthetic_l2` with ``encoding=
+   "float32"`` (the store as it was before the scaled encoding). Every candidate of
+   :data:`benchmarks._encodings.CANDIDATES` is that store re-encoded (:func:`~benchmarks.
+   _encodings.rewrite`): the same samples, ``s2``/``kndvi`` as float32, float16 or scaled
+   uint16, each codec, 1 or 4 samples per chunk. The quantisation error of ``s2`` and
+   ``kndvi`` (largest ``|decoded - float32 source|``) is measured on every sample.
+2. For each candidate, one process, one decoding thread (zarr's pool of 1, loader threads 1),
+   the eight variables the trainers read: a warm-up pass, then ``passes`` passes of each of
+
+   - ``ceiling``: zarr alone decoding every chunk into reused buffers
+     (:func:`benchmarks._loader_phases.ceiling_pass`);
+   - ``loader_device``: the real loader, ``decode="device"`` (codes left for the GPU);
+   - ``loader_cpu``: the real loader, ``decode="loader"`` (float32 made on the CPU);
+   - ``naive``: the naive per-sample zarr dataset (:class:`trainers.testing.L2SampleDataset`,
+     sample by sample, float32 made on the CPU).
+
+   Each pass is timed in wall seconds and in CPU seconds of the process (all its threads):
+   ``samples_per_core_s`` is the samples over the CPU seconds, a figure that the other users
+   of a loaded machine barely move. The fastest pass of each is kept.
+3. Ratios: every figure over today's store's (``*_vs_today``), the loader over the naive
+   dataset and over the ceiling in the same run, and the chosen encoding (:func:`choose`).
+4. GPU feed (:mod:`benchmarks.gpu_rates`): the samples/s a GPU consumes for each model at
+   its original size, from the FLOPs counted on this CPU and the H100 figures written out
+   there, and the loader cores per GPU that takes at the chosen encoding's samples per core.
+
+One JSON line with the context is appended to ``--out`` (default
+``benchmarks/results/encoding.jsonl``) and a table printed. The synthetic reflectance is smooth
+seasonal curves times a random per-pixel field: its compression is indicative; the decode rates
+per byte are what carry over to real stores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import zarr
+
+from benchmarks import _context
+from benchmarks._encodings import CANDIDATES, Candidate, mask_bits, rewrite
+from benchmarks._loader_phases import Phase, ceiling_pass
+from benchmarks._memory import MemoryWatch
+from cubestream.l2.synthetic import write_synthetic_l2
+
+__all__ = ["ERROR_LIMIT", "TINY_CANDIDATES", "Settings", "choose", "main", "measure", "table"]
+
+RESULTS = Path(__file__).resolve().parent / "results" / "encoding.jsonl"
+VARIABLES = ("s2", "kndvi", "mask", "dist_mask", "weather", "dem", "landcover", "geomorphons")
+"""What the trainers read (``trainers.setting.VARIABLES``)."""
+ERROR_LIMIT = 1e-5
+"""Largest quantisation error of reflectance and kNDVI a default may have (S2 steps: 1e-4)."""
+PACKAGES = ("cubestream", "torch", "zarr", "numcodecs", "numpy")
+TINY_CANDIDATES = ("today", "float16", "uint16-zstd3", "uint16-zstd3-bitshuffle", "uint16-lz4")
+"""The candidates of the suite's tiny preset (``python -m benchmarks.encoding`` runs all)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """One run of the benchmark (see the module's description)."""
+
+    samples: int = 8
+    size: int = 128
+    batch_size: int = 4
+    passes: int = 2
+    candidates: tuple[str, ...] = tuple(c.name for c in CANDIDATES)
+    gpu_rates: bool = True
+    out: Path = RESULTS
+    seed: int = 0
+
+
+def _timed(run: Callable[[], int], passes: int) -> dict[str, Any]:
+    """A warm-up call, then ``passes`` timed calls of ``run`` (which returns samples)."""
+    run()
+    walls, cpus, samples = [], [], 0
+    with MemoryWatch() as watch:
+        for _ in range(passes):
+            wall, cpu = time.perf_counter(), time.process_time()
+            samples = run()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    wall, cpu = min(walls), min(cpus)
+    return {
+        "samples": samples,
+        "wall_s": round(wall, 4),
+        "cpu_s": round(cpu, 4),
+        "samples_per_s": round(samples / wall, 2),
+        "samples_per_core_s": round(samples / cpu, 2),
+        "wall_runs": [round(w, 4) for w in walls],
+        "peak_rss_mb": watch.summary()["self_peak_rss"],
+    }
+
+
+def _count(batches: Iterable[Any]) -> int:
+    return sum(len(batch["sample"]) for batch in batches)
+
+
+def _phases(path: Path, settings: Settings) -> dict[str, Any]:
+    from cubestream.stream import make_loader
+    from trainers.testing import L2SampleDataset
+
+    phase = Phase(
+        store=str(path), variables=VARIABLES, batch_size=settings.batch_size, threads=1,
+        samples=settings.samples, passes=settings.passes,
+    )  # fmt: skip
+
+    def loader(decode: str) -> Callable[[], int]:
+        made = make_loader(
+            str(path), variables=VARIABLES, batch_size=settings.batch_size, num_workers=0,
+            threads=1, shuffle=True, pin_memory=False, decode=decode,
+        )  # fmt: skip
+        return lambda: _count(made)
+
+    naive = L2SampleDataset(path, list(range(settings.samples)))
+
+    def ceiling() -> int:
+        ceiling_pass(phase)
+        return settings.samples
+
+    out: dict[str, Any] = {
+        "ceiling": _timed(ceiling, settings.passes),
+        "loader_device": _timed(loader("device"), settings.passes),
+        "loader_cpu": _timed(loader("loader"), settings.passes),
+        "naive": _timed(lambda: len([naive[i] for i in range(len(naive))]), settings.passes),
+    }
+    memory = make_loader(str(path), variables=VARIABLES, batch_size=settings.batch_size,
+                         num_workers=1, decode="device")  # fmt: skip
+    out["loader_memory_bound_mb_per_worker"] = memory.memory_bound_mb()
+    return out
+
+
+def _stored(path: Path, samples: int) -> dict[str, float]:
+    group: Any = zarr.open_group(path, mode="r")
+    stored = {name: group[name].nbytes_stored() / samples for name in VARIABLES}
+    decoded = {name: group[name].nbytes / samples for name in VARIABLES}
+    return {
+        "stored_mb_per_sample": round(sum(stored.values()) / 1e6, 3),
+        "decoded_mb_per_sample": round(sum(decoded.values()) / 1e6, 3),
+        "s2_stored_mb_per_sample": round(stored["s2"] / 1e6, 3),
+    }
+
+
+def _one(source: Path, candidate: Candidate, settings: Settings, scratch: Path) -> dict[str, Any]:
+    path = scratch / f"{candidate.name}.zarr"
+    written = rewrite(source, path, candidate)
+    return {**candidate.to_dict(), **written, **_stored(path, settings.samples),
+            **_phases(path, settings)}  # fmt: skip
+
+
+def _ratios(results: list[dict[str, Any]]) -> None:
+    """Add each candidate's ratios to today's store and within its own run."""
+    today = next(r for r in results if r["name"] == "today")
+    for r in results:
+        r["vs_today"] = {
+            "stored_mb_per_sample": round(
+                r["stored_mb_per_sample"] / today["stored_mb_per_sample"], 3
+            ),
+            **{
+                f"{phase}_samples_per_core_s": round(
+                    r[phase]["samples_per_core_s"] / today[phase]["samples_per_core_s"], 3
+                )
+                for phase in ("ceiling", "loader_device", "loader_cpu", "naive")
+            },
+        }  # fmt: skip
+        device, naive = r["loader_device"], r["naive"]
+        r["loader_over_naive"] = {
+            "per_core": round(device["samples_per_core_s"] / naive["samples_per_core_s"], 3),
+            "wall": round(device["samples_per_s"] / naive["samples_per_s"], 3),
+            "cpu_decode_per_core": round(
+                r["loader_cpu"]["samples_per_core_s"] / naive["samples_per_core_s"], 3
+            ),
+        }
+        r["loader_over_ceiling_per_core"] = round(
+            device["samples_per_core_s"] / r["ceiling"]["samples_per_core_s"], 3
+        )
+
+
+def choose(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The encoding to use: the most samples per core among the small and accurate ones.
+
+    Accurate: reflectance and kNDVI errors at most :data:`ERROR_LIMIT`. Small: within 10 % of
+    the smallest accurate candidate's stored MB per sample. Among those, the highest loader
+    samples per core (decoding on the device).
+    """
+    accurate = [r for r in results if max(r["max_abs_error"].values()) <= ERROR_LIMIT]
+    smallest = min(r["stored_mb_per_sample"] for r in accurate)
+    small = [r for r in accurate if r["stored_mb_per_sample"] <= 1.1 * smallest]
+    best = max(small, key=lambda r: r["loader_device"]["samples_per_core_s"])
+    return {
+        "name": best["name"],
+        "rule": (
+            f"error <= {ERROR_LIMIT}, stored MB/sample within 10 % of the smallest such, then "
+            "the most loader samples per core (decode on the device)"
+        ),
+        "accurate": [r["name"] for r in accurate],
+        "small": [r["name"] for r in small],
+    }
+
+
+def _implemented() -> dict[str, Any]:
+    """The store's default encoding as implemented (``cubestream.l2``)."""
+    from benchmarks._encodings import CODECS
+    from cubestream.l2.build import L2Config
+    from cubestream.l2.schema import VARIABLES as SCHEMA
+    from cubestream.l2.store import COMPRESSOR
+
+    config: Any = COMPRESSOR.to_dict()["configuration"]
+    mine = {k: getattr(config[k], "value", config[k]) for k in ("cname", "clevel", "shuffle")}
+    names = [name for name, options in CODECS.items() if options == mine]
+    return {
+        "values": SCHEMA["s2"].dtype,
+        "codec": names[0] if names else str(mine),
+        "samples_per_chunk": L2Config.__dataclass_fields__["samples_per_chunk"].default,
+    }
+
+
+def measure(settings: Settings) -> dict[str, Any]:
+    """Run the benchmark; return its record (see the module's description)."""
+    zarr.config.set({"threading.max_workers": 1})
+    chosen_candidates = [c for c in CANDIDATES if c.name in settings.candidates]
+    if not any(c.name == "today" for c in chosen_candidates):
+        chosen_candidates.insert(0, CANDIDATES[0])
+    with tempfile.TemporaryDirectory(prefix="bench-encoding-") as scratch:
+        root = Path(scratch)
+        source = write_synthetic_l2(
+            root / "source.zarr", settings.samples, size=settings.size, seed=settings.seed,
+            splits=("train",), encoding="float32",
+        )  # fmt: skip
+        results = [_one(source, c, settings, root) for c in chosen_candidates]
+        masks = mask_bits(source, root / "masks.zarr", "blosc-zstd3-shuffle")
+    _ratios(results)
+    chosen = choose(results)
+    record: dict[str, Any] = {
+        "benchmark": "encoding",
+        "time": _context.now(),
+        "git": _context.git(),
+        "machine": _context.machine(),
+        "versions": _context.versions(PACKAGES),
+        "settings": {
+            **{k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
+            "variables": list(VARIABLES),
+            "threads": 1,
+            "timed": "after a warm-up pass, `passes` passes each; fastest kept; CPU seconds of "
+            "the whole process",
+        },
+        "candidates": results,
+        "mask_bits": masks,
+        "chosen": chosen,
+        "implemented": _implemented(),
+        "loader_never_slower_than_naive": all(
+            r["loader_over_naive"]["per_core"] >= 1 for r in results
+        ),
+        "loader_never_slower_than_naive_is": (
+            "samples per CPU-second of the loader (decode on the device) >= the naive dataset's, "
+            "for every candidate; wall-clock ratios are in loader_over_naive.wall (noisy on a "
+            "shared machine)"
+        ),
+    }
+    if settings.gpu_rates:
+        from benchmarks.gpu_rates import feed
+
+        best = next(r for r in results if r["name"] == chosen["name"])
+        record["gpu_feed"] = feed(best["loader_device"]["samples_per_core_s"], settings.size)
+    return record
+
+
+def table(record: dict[str, Any]) -> str:
+    """A short human-readable summary of a record."""
+    s = record["settings"]
+    lines = [
+        f"encoding: {s['samples']} samples of {s['size']} px, batch {s['batch_size']}, 1 thread, "
+        f"{record['machine']['cpus']} CPUs, commit {record['git']['commit']}",
+        "  candidate                 MB/sample (x today)  samples per core-s: ceiling  loader"
+        "(device) loader(cpu) naive   max error s2/kndvi",
+    ]
+    for r in record["candidates"]:
+        err = r["max_abs_error"]
+        ratio = r["vs_today"]
+        lines.append(
+            f"  {r['name']:<25} {r['stored_mb_per_sample']:7.2f} "
+            f"({ratio['stored_mb_per_sample']:.2f})        "
+            f"{r['ceiling']['samples_per_core_s']:7.1f} "
+            f"{r['loader_device']['samples_per_core_s']:7.1f} "
+            f"({ratio['loader_device_samples_per_core_s']:.2f}) "
+            f"{r['loader_cpu']['samples_per_core_s']:7.1f} {r['naive']['samples_per_core_s']:7.1f}"
+            f"   {err.get('s2', 0):.1e}/{err.get('kndvi', 0):.1e}"
+        )
+    lines.append(f"  chosen: {record['chosen']['name']} ({record['chosen']['rule']})")
+    lines.append(f"  loader never slower than naive: {record['loader_never_slower_than_naive']}")
+    for name, model in record.get("gpu_feed", {}).get("models", {}).items():
+        lines.append(
+            f"  {name}: {model['gflop_per_sample']:.1f} GFLOP/sample (train step) -> "
+            f"{model['gpu_samples_per_s']:.0f} samples/s per H100 (assumed) -> "
+            f"{model['loader_cores_per_gpu']:.1f} loader cores per GPU"
+        )
+    return "\n".join(lines)
+
+
+def _arguments(argv: Sequence[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.encoding", description=__doc__)
+    defaults = Settings()
+    parser.add_argument("--samples", type=int, default=defaults.samples)
+    parser.add_argument("--size", type=int, default=defaults.size, help="sample side in px")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--passes", type=int, default=defaults.passes)
+    parser.add_argument(
+        "--candidates", nargs="+", choices=[c.name for c in CANDIDATES], default=None
+    )
+    parser.add_argument("--no-gpu-rates", action="store_true", help="skip the FLOP count")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON-lines file to append to")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    return Settings(
+        samples=args.samples,
+        size=args.size,
+        batch_size=args.batch_size,
+        passes=args.passes,
+        candidates=tuple(args.candidates or defaults.candidates),
+        gpu_rates=not args.no_gpu_rates,
+        out=args.out,
+        seed=args.seed,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark from the command line; append the record and print the table."""
+    settings = _arguments(argv)
+    return _context.keep_and_print(settings.out, measure(settings), table)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,48 @@
+"""The encoding benchmark at a tiny size: every candidate holds the same samples, the ratios are
+against today's float32 store, the choice follows its rule, and the suite summarises it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import encoding
+from benchmarks.projection import ClusterSpec
+from benchmarks.suite import stage_record
+from cubestream.l2.encoding import MAX_ERROR
+
+
+def test_tiny_run_ratios_choice_and_summary(tmp_path: Path) -> None:
+    settings = encoding.Settings(
+        samples=2,
+        size=16,
+        batch_size=2,
+        passes=1,
+        candidates=("today", "float16", "uint16-zstd3-bitshuffle"),
+        gpu_rates=False,
+        out=tmp_path / "encoding.jsonl",
+    )
+    record = encoding.measure(settings)
+    by_name = {c["name"]: c for c in record["candidates"]}
+    assert list(by_name) == ["today", "float16", "uint16-zstd3-bitshuffle"]
+    today, scaled = by_name["today"], by_name["uint16-zstd3-bitshuffle"]
+    assert today["max_abs_error"] == {"s2": 0.0, "kndvi": 0.0}
+    assert 0 < scaled["max_abs_error"]["s2"] <= MAX_ERROR
+    assert by_name["float16"]["max_abs_error"]["kndvi"] > encoding.ERROR_LIMIT
+    assert today["vs_today"]["stored_mb_per_sample"] == 1.0
+    assert scaled["decoded_mb_per_sample"] < 0.7 * today["decoded_mb_per_sample"]
+    for candidate in record["candidates"]:
+        for phase in ("ceiling", "loader_device", "loader_cpu", "naive"):
+            assert candidate[phase]["samples"] == 2 and candidate[phase]["cpu_s"] > 0
+    assert record["chosen"]["name"] == "uint16-zstd3-bitshuffle"  # float16 is not accurate
+    assert record["implemented"] == {
+        "values": "uint16",
+        "codec": "blosc-zstd3-bitshuffle",
+        "samples_per_chunk": 1,
+    }
+    assert record["mask_bits"]["bits"]["stored_bytes_per_sample"] > 0
+    summary = stage_record("encoding", record, ClusterSpec(), {"run": "t", "preset": "tiny"})
+    assert [row["row"].split()[1] for row in summary["rows"]] == [
+        "today",
+        "uint16-zstd3-bitshuffle",
+    ]
+    assert "samples per core-s" in encoding.table(record)
