@@ -31,10 +31,12 @@ Old stores
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is the [train] extra: the L2 build does not need it
+    import torch
 
 __all__ = [
     "ENCODED",
@@ -103,6 +105,8 @@ def decode_array(codes: np.ndarray, scale: float | None) -> np.ndarray:
 
 def decode_tensor(codes: torch.Tensor, scale: float | None) -> torch.Tensor:
     """:func:`decode_array` for torch tensors, on the tensor's device (same float32 bits)."""
+    import torch
+
     if scale is None or codes.is_floating_point():
         return codes.float()
     if codes.dtype == torch.uint16:  # few kernels take uint16: go through int32 (exact)
