@@ -23,7 +23,7 @@ Chunk-aware shuffle, depending only on (seed, epoch)
     epoch, a generator seeded with ``(seed, epoch)`` permutes the units, groups consecutive
     units into *buffers* of at least ``chunk_buffer`` units (closed where their items fill
     whole batches, at most twice that), and permutes the items within each buffer (a generator
-    seeded with ``(seed, epoch, buffer)``, so any range is computed alone). That one
+    keyed by ``(seed, epoch)`` and position, so any range is computed alone). That one
     sequence is the epoch's order; nothing about ranks or workers enters it, so the same seed
     and epoch give the same order with 0, 1 or 8 workers, and the next epoch another. Without
     ``shuffle`` (val / test / predict) units and items keep storage order.

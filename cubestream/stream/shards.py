@@ -15,9 +15,10 @@ The steps (see :mod:`cubestream.stream` for the rules they implement):
    (kept in storage order when ``shuffle`` is off).
 3. **Buffers.** Consecutive units are grouped into buffers of at least ``chunk_buffer`` units;
    a buffer closes once the items so far fill whole batches, or at ``2 * chunk_buffer`` units.
-   The items of buffer ``k`` are shuffled by a generator seeded with ``(seed, epoch, k)``. This
-   is the one global item sequence of the epoch (:class:`EpochOrder`); it does not depend on
-   ranks or workers, and any range of it is computed from the buffers it overlaps alone.
+   The items of each buffer are shuffled by sorting them on a 64-bit key mixed from
+   ``(seed, epoch)`` and the item's position. This is the one global item sequence of the
+   epoch (:class:`EpochOrder`); it does not depend on ranks or workers, and any range of it is
+   computed from the buffers it overlaps alone.
 4. **Even ranks.** What is left of the epoch (all of it, or the intervals an elastic resume
    left, :func:`remaining`) is padded (``uneven="pad"``: items of the last buffer repeated) or,
    for a fresh epoch with ``"drop"``, cut to ``world_size * n_batches * batch_size`` items,
@@ -179,11 +180,21 @@ def _closes(counts: np.ndarray, spec: ShardSpec) -> np.ndarray:
     return np.array(closes, np.int64)
 
 
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64 of each value: a well-mixed 64-bit key, computed item by item."""
+    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
 class EpochOrder:
     """The global item sequence of one epoch, computed range by range (steps 1 to 3).
 
     Building it costs O(units); :meth:`items` then computes a range of the sequence from the
-    buffers it overlaps only, so a rank never materialises the other ranks' items.
+    buffers it overlaps only (vectorised, O(items log items)), so a rank never materialises
+    the other ranks' items. Within a buffer, items are ordered by a 64-bit key mixed from the
+    epoch's seed and the item's position: a permutation of each buffer that needs no other.
 
     Parameters
     ----------
@@ -208,13 +219,14 @@ class EpochOrder:
         self._first = np.append(first, len(self.selected)).astype(np.int64)
         counts = np.diff(self._first) * patches
         order = np.arange(len(units), dtype=np.int64)
+        rng = np.random.default_rng([spec.seed, epoch])
         if spec.shuffle:
-            order = np.random.default_rng([spec.seed, epoch]).permutation(len(units))
+            order = rng.permutation(len(units))
+        self._base = np.uint64(rng.integers(0, 2**63))
         self._order = order
+        self._cumulative = np.concatenate([[0], np.cumsum(counts[order])]).astype(np.int64)
         closes = _closes(counts[order], spec)
-        self._unit_starts = np.concatenate([[0], closes]).astype(np.int64)
-        ordered = np.concatenate([[0], np.cumsum(counts[order])]).astype(np.int64)
-        self.starts = ordered[self._unit_starts]
+        self.starts = self._cumulative[np.concatenate([[0], closes]).astype(np.int64)]
         """Position of each buffer's first item; the last entry is :attr:`total`."""
 
     @property
@@ -228,27 +240,28 @@ class EpochOrder:
 
     def buffer_items(self, buffer: int) -> np.ndarray:
         """The ``(sample, patch)`` items of ``buffer`` in their shuffled order."""
-        units = self._order[self._unit_starts[buffer] : self._unit_starts[buffer + 1]]
-        chosen = np.concatenate([self.selected[self._first[u] : self._first[u + 1]] for u in units])
-        patches = self.patches
-        items = np.stack(
-            [np.repeat(chosen, patches), np.tile(np.arange(patches), len(chosen))], axis=1
-        )
-        if self.spec.shuffle:
-            rng = np.random.default_rng([self.spec.seed, self.epoch, buffer])
-            items = items[rng.permutation(len(items))]
-        return items
+        return self.items(int(self.starts[buffer]), int(self.starts[buffer + 1]))[0]
+
+    def _unshuffled(self, positions: np.ndarray) -> np.ndarray:
+        """Items at ``positions`` of the units in epoch order, before the buffers' shuffle."""
+        rank = np.searchsorted(self._cumulative, positions, side="right") - 1
+        offset = positions - self._cumulative[rank]
+        rows = self._first[self._order[rank]] + offset // self.patches
+        return np.stack([self.selected[rows], offset % self.patches], axis=1)
 
     def items(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """Items at positions ``[start, end)`` and the buffer of each."""
-        parts, owners = [np.empty((0, 2), np.int64)], [np.empty(0, np.int64)]
-        if end > start:
-            for buffer in range(self.buffer_of(start), self.buffer_of(end - 1) + 1):
-                lo, hi = int(self.starts[buffer]), int(self.starts[buffer + 1])
-                a, b = max(start, lo) - lo, min(end, hi) - lo
-                parts.append(self.buffer_items(buffer)[a:b])
-                owners.append(np.full(b - a, buffer, np.int64))
-        return np.concatenate(parts), np.concatenate(owners)
+        if end <= start:
+            return np.empty((0, 2), np.int64), np.empty(0, np.int64)
+        lo = int(self.starts[self.buffer_of(start)])
+        hi = int(self.starts[self.buffer_of(end - 1) + 1])
+        positions = np.arange(lo, hi, dtype=np.int64)
+        buffers = np.searchsorted(self.starts, positions, side="right") - 1
+        items = self._unshuffled(positions)
+        if self.spec.shuffle:
+            keys = _mix(positions.astype(np.uint64) ^ self._base)
+            items = items[np.lexsort((keys, buffers))]
+        return items[start - lo : end - lo], buffers[start - lo : end - lo]
 
 
 def _length(todo: Intervals) -> int:
