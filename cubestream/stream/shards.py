@@ -166,17 +166,22 @@ def batches_per_rank(items: int, world_size: int, batch_size: int, uneven: Uneve
 
 
 def _closes(counts: np.ndarray, spec: ShardSpec) -> np.ndarray:
-    """Where buffers end: positions (in epoch order) after which a buffer closes (step 3)."""
-    closes, size, filled = [], 0, 0
-    for position, count in enumerate(counts.tolist()):
-        size += 1
-        filled += count
-        whole = filled % spec.batch_size == 0
-        if size >= spec.chunk_buffer and (whole or size >= 2 * spec.chunk_buffer):
-            closes.append(position + 1)
-            size = 0
-    if size:
-        closes.append(len(counts))
+    """Where buffers end: positions (in epoch order) after which a buffer closes (step 3).
+
+    A buffer that starts at ``c`` closes after the first ``p >= c + chunk_buffer - 1`` where
+    the items so far fill whole batches, or at ``p = c + 2 * chunk_buffer - 1``: one step per
+    buffer, with the next whole position looked up.
+    """
+    n, size = len(counts), spec.chunk_buffer
+    whole = np.cumsum(counts) % spec.batch_size == 0
+    candidates = np.where(whole, np.arange(n), n)
+    next_whole = np.minimum.accumulate(candidates[::-1])[::-1].tolist()
+    closes, start = [], 0
+    while start < n:
+        first = start + size - 1
+        close = n if first >= n else min(next_whole[first] + 1, first + size + 1, n)
+        closes.append(close)
+        start = close
     return np.array(closes, np.int64)
 
 
