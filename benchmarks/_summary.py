@@ -108,6 +108,14 @@ def _l1_rows(
     return [row], [projection]
 
 
+def _startup_per_sample(rows: list[dict[str, Any]]) -> float:
+    """Seconds to the first batch per store sample, at the largest store measured (0 if none)."""
+    if not rows:
+        return 0.0
+    largest = max(rows, key=lambda r: (r["samples"], r["first_batch_s"]))
+    return float(largest["first_batch_s"]) / largest["samples"]
+
+
 def _loader_rows(
     figures: dict[str, Any], workload: Workload, cluster: ClusterSpec
 ) -> tuple[list[dict[str, Any]], list[Projection]]:
@@ -124,6 +132,7 @@ def _loader_rows(
             samples_per_s_per_worker=ours[most]["epoch_samples_per_s"] / max(int(most), 1),
             stored_bytes_per_sample=stored / settings["samples"],
             sample_pixels=settings["size"],
+            startup_s_per_sample=_startup_per_sample(figures.get("startup", [])),
         )
         projection = project_loader(rate, workload, cluster)
         run, top = ours[best], store["ceiling"]

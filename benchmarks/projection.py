@@ -9,7 +9,8 @@ machine by the workload's size and divides by the cluster's parallelism. Each
   the workload's cube-days, plus SMAP and ERA5 read once, at the storage bandwidth.
 - loader: one DataLoader worker per core, linear in workers at the measured rate per worker,
   scaled by sample area to the workload's sample size; storage moves the stored bytes per
-  sample (scaled the same way) at the storage bandwidth.
+  sample (scaled the same way) at the storage bandwidth; each epoch adds the measured start-up
+  (a new loader to its first batch), linear in the store's samples.
 - training: linear in devices (GPUs when the rate was measured on a GPU, else one CPU device
   per node) at the measured samples per second per device, scaled by sample area.
 """
@@ -91,6 +92,9 @@ class LoaderRate:
     samples_per_s_per_worker: float
     stored_bytes_per_sample: float
     sample_pixels: int
+    startup_s_per_sample: float = 0.0
+    """Seconds from a new loader to its first batch per sample of the store (measured on a
+    metadata-only store: opening, per-sample metadata and planning, all O(samples))."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,7 +188,8 @@ def project_loader(rate: LoaderRate, workload: Workload, cluster: ClusterSpec) -
     area = _area(workload, rate.sample_pixels)
     samples = workload.l2_samples * cluster.epochs
     workers = cluster.cores
-    compute_s = samples * area / (rate.samples_per_s_per_worker * workers)
+    startup_s = cluster.epochs * workload.l2_samples * rate.startup_s_per_sample
+    compute_s = samples * area / (rate.samples_per_s_per_worker * workers) + startup_s
     storage_s = samples * rate.stored_bytes_per_sample * area / (cluster.storage_gbps * 1e9)
     return _projection(
         "loader",
@@ -200,6 +205,9 @@ def project_loader(rate: LoaderRate, workload: Workload, cluster: ClusterSpec) -
             f"{workload.l2_sample_pixels} px samples",
             f"storage: {rate.stored_bytes_per_sample * area / 1e6:.4g} MB stored per sample at "
             f"{cluster.storage_gbps:g} GB/s; wall time = max(compute, storage)",
+            f"start-up: {startup_s:.3g} s to the first batch in all (each epoch, every rank at "
+            f"once: {rate.startup_s_per_sample * 1e6:.3g} s per million samples, measured on a "
+            "metadata-only store, linear in samples), added to compute",
         ],
     )
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _context, _summary, encoding, l1_bytes, loader, train_step
+from benchmarks import _context, _summary, encoding, l1_bytes, loader, startup, train_step
 from benchmarks.projection import ClusterSpec
 from benchmarks.report import HISTORY, STAGES
 from benchmarks.workload import AFRICA_12TB
@@ -108,7 +108,10 @@ def _run_l1(sizes: StageSizes, workdir: Path) -> dict[str, Any]:
 
 
 def _run_loader(sizes: StageSizes, workdir: Path) -> dict[str, Any]:
-    return loader.measure(sizes.loader)
+    record = loader.measure(sizes.loader)
+    scale = startup.Settings(samples=(10_000, 100_000), ranks=(1, 64))
+    record["startup"] = startup.measure(scale)["rows"]  # seconds: metadata-only stores
+    return record
 
 
 def _run_train(sizes: StageSizes, workdir: Path) -> dict[str, Any]:

@@ -22,15 +22,16 @@ Chunk-aware shuffle, depending only on (seed, epoch)
     A *unit* is one chunk of every requested variable (``samples_per_chunk`` samples). Each
     epoch, a generator seeded with ``(seed, epoch)`` permutes the units, groups consecutive
     units into *buffers* of at least ``chunk_buffer`` units (closed where their items fill
-    whole batches, at most twice that), and permutes the items within each buffer. That one
+    whole batches, at most twice that), and permutes the items within each buffer (a generator
+    keyed by ``(seed, epoch)`` and position, so any range is computed alone). That one
     sequence is the epoch's order; nothing about ranks or workers enters it, so the same seed
     and epoch give the same order with 0, 1 or 8 workers, and the next epoch another. Without
     ``shuffle`` (val / test / predict) units and items keep storage order.
 
 Sharding: rank, then worker
-    Every rank computes the same sequence and takes a contiguous range of
-    ``n_batches * batch_size`` items: rank ``r`` gets the ``r``-th range. Within a rank, the
-    batches are cut into *runs* at batch boundaries that are also buffer boundaries, so no
+    Every rank takes a contiguous range of ``n_batches * batch_size`` items of that sequence:
+    rank ``r`` gets the ``r``-th range, and computes only the buffers it overlaps. Within a
+    rank, the batches are cut into *runs* at batch boundaries that are also buffer boundaries, so no
     unit is needed by two runs, and each run goes to one DataLoader worker (the least loaded
     so far). A worker reads each unit of its runs exactly once, as one concurrent zarr read
     per buffer, the next buffer in the background while it cuts the current one into
@@ -57,13 +58,20 @@ Epochs reach workers, persistent or not
     epoch after a full pass. Workers read it when their pass begins, so
     ``persistent_workers=True`` sees each new epoch too.
 
-Mid-epoch resume
-    :meth:`L2Loader.state_dict` is ``{"epoch", "batches", ...}``: the batches delivered so far in
-    the epoch, the same on every rank (so the checkpoint rank 0 saves resumes every rank).
-    After :meth:`L2Loader.load_state_dict` the next pass replans that epoch and delivers
-    batches ``batches .. n_batches - 1`` exactly: the items not yet delivered. Workers skip
-    the runs already delivered without reading them. A state from a loader with another plan
-    (batch size, world size, seed, shuffle, selected items) is refused.
+Mid-epoch resume, on any number of ranks and workers
+    :meth:`L2Loader.state_dict` is ``{"epoch", "batches", "todo", ...}``: the batches this
+    rank delivered so far in the epoch and ``todo``, the ``[start, end)`` intervals of the
+    epoch's global order that no rank has delivered yet (at most one per rank and resume: a few
+    numbers, no per-sample list). Ranks run in lockstep, so every rank computes the same state
+    and the checkpoint rank 0 saves resumes every rank. :meth:`L2Loader.load_state_dict` on
+    ``M`` ranks of ``V`` workers, whatever the ``N`` ranks of ``W`` workers that saved it,
+    spreads exactly those items over the new ranks as contiguous ranges (the same batches as
+    before when ``M == N``) and pads only the final round (with ``"drop"`` too: the resumed part
+    drops nothing more, and the items a fresh epoch on ``N`` ranks drops stay dropped). The
+    loader's ``len`` counts on from the saved ``batches``, so Lightning's batch count stays
+    right; :class:`L2DataModule` also saves the state itself so that Lightning sizes the resumed
+    epoch, then the next one, right. A state from a loader with another order (store, split,
+    selection, patches, chunking, batch size, seed, shuffle, uneven policy) is refused.
 
 Workers start with spawn or forkserver, never fork
     zarr 3 keeps an event-loop thread and a thread pool, s3fs another event loop, Blosc its

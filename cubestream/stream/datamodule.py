@@ -10,6 +10,15 @@ With ``decode="device"`` (the default when CUDA is available) the loaders delive
 dtypes (``s2`` as uint16 codes) and :meth:`L2DataModule.on_after_batch_transfer` decodes them
 on the GPU, which Lightning calls after moving each batch; the batches the model sees are the
 same float32 bits either way (:mod:`cubestream.stream.batches`).
+
+Resuming on another number of ranks. Lightning sizes an epoch from ``len(train_dataloader())``
+once, before it loads the loader's state, and keeps that size for later epochs. So the
+DataModule saves the train loader's state too (:meth:`L2DataModule.state_dict`, loaded before
+the loaders are made) and gives it to the new train loader at once: Lightning then sizes the
+resumed epoch, which is longer or shorter than a whole one on the new number of ranks, right.
+When it differs, the DataModule asks Lightning to make the train loader again for the next
+epoch (``reload_dataloaders_every_n_epochs``, set back afterwards), so later epochs are sized
+right too.
 """
 
 from __future__ import annotations
@@ -127,6 +136,8 @@ class L2DataModule(pl.LightningDataModule):
         self.rank, self.world_size = rank, world_size
         self.loaders: dict[str, L2Loader] = {}
         self.stats: dict[str, LoaderStats] = {}
+        self._train_state: dict[str, Any] = {}
+        self._reload: int | None = None  # the trainer's setting while a reload is asked for
 
     def dataset(self, stage: Stage) -> L2Dataset:
         """A new dataset for ``stage`` (``train`` shuffled, the others in storage order)."""
@@ -172,8 +183,28 @@ class L2DataModule(pl.LightningDataModule):
         return loader
 
     def train_dataloader(self) -> L2Loader:
-        """Shuffled training batches."""
-        return self.loader("train")
+        """Shuffled training batches, from where a loaded state left off."""
+        loader = self.loader("train")
+        state, self._train_state = self._train_state, {}
+        loader.load_state_dict(state)
+        trainer: Any = self.trainer  # Lightning sets its reload setting dynamically
+        if trainer is None:
+            return loader
+        if self._reload is not None:  # the loader was made again: Lightning sizes it anew
+            trainer.reload_dataloaders_every_n_epochs, self._reload = self._reload, None
+        if len(loader) != len(loader.l2):  # a resumed epoch of another size than a whole one
+            self._reload = trainer.reload_dataloaders_every_n_epochs
+            trainer.reload_dataloaders_every_n_epochs = 1
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """The train loader's state (Lightning saves it in checkpoints)."""
+        train = self.loaders.get("train")
+        return {"train": train.state_dict()} if train is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Keep the train loader's state for the next train loader made."""
+        self._train_state = dict(state_dict.get("train") or {})
 
     def val_dataloader(self) -> L2Loader:
         """Validation batches in storage order."""

@@ -12,12 +12,15 @@ born in shared memory, so batches reach the main process without another copy.
 The epoch, the batch to start from, the rank and the world size live in a 4-element int64
 tensor in shared memory, created with the dataset. DataLoader workers receive that same memory
 when they start (spawn and forkserver pass it as a file descriptor), so what the main process
-writes before an epoch reaches workers that persist between epochs.
+writes before an epoch reaches workers that persist between epochs. What an elastic resume left
+of an epoch (:meth:`L2Dataset.resume`, a few intervals of the epoch's order) is an attribute:
+it is set before workers start, and the loader stops persistent workers when it changes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 from collections import deque
@@ -40,7 +43,16 @@ from cubestream.stream.batches import (
     rows_batch,
 )
 from cubestream.stream.patches import Window, patch_windows
-from cubestream.stream.shards import RankPlan, ShardSpec, Uneven, batches_per_rank, plan_epoch
+from cubestream.stream.shards import (
+    Intervals,
+    RankPlan,
+    ShardSpec,
+    Uneven,
+    batches_per_rank,
+    phase_batches,
+    phase_todo,
+    plan_epoch,
+)
 from cubestream.stream.store import Decoded, SampleReader, StoreInfo, describe, torch_dtype
 
 __all__ = ["DECODES", "Decode", "L2Dataset", "world"]
@@ -185,6 +197,8 @@ class L2Dataset(IterableDataset[Batch]):
         self._slots: SlotPool | None = None
         self._reader: SampleReader | None = None
         self._plan: RankPlan | None = None
+        self._todo: tuple[int, Intervals] | None = None
+        self._digest: str | None = None
         self.publish(epoch=0, start=0)
         if len(self) == 0:
             raise LoaderConfigError(
@@ -234,6 +248,40 @@ class L2Dataset(IterableDataset[Batch]):
         """Batches per rank and epoch: the same for every rank and every epoch."""
         return batches_per_rank(self.items, self.world_size, self.spec.batch_size, self.spec.uneven)
 
+    @property
+    def selection_digest(self) -> str:
+        """What the epoch's order is made of, as a sha1 hex digest.
+
+        The selected samples, their cube ids, the patch windows and the chunking.
+        """
+        if self._digest is None:
+            digest = hashlib.sha1(np.ascontiguousarray(self.selected, np.int64).tobytes())
+            digest.update("\n".join(map(str, self.info.cube_id[self.selected])).encode())
+            digest.update(repr((self.windows, self.info.unit)).encode())
+            self._digest = digest.hexdigest()
+        return self._digest
+
+    def resume(self, epoch: int, todo: Intervals | None) -> None:
+        """Deliver only the positions ``todo`` of ``epoch``'s order (all of it when None).
+
+        See :func:`~cubestream.stream.shards.remaining`; other epochs are whole.
+        """
+        kept = None if todo is None else tuple((int(a), int(b)) for a, b in todo)
+        self._todo = None if kept is None else (epoch, kept)
+        self._plan = None
+
+    def todo(self, epoch: int) -> Intervals:
+        """The positions of ``epoch``'s order this dataset's ranks deliver in it."""
+        if self._todo is not None and self._todo[0] == epoch:
+            return self._todo[1]
+        return phase_todo(None, self.items, self.world_size, self.spec)
+
+    def batches(self, epoch: int) -> int:
+        """Batches per rank in ``epoch``: :meth:`__len__`, or fewer or more after a resume."""
+        if self._todo is not None and self._todo[0] == epoch:
+            return phase_batches(self._todo[1], self.world_size, self.spec.batch_size)
+        return len(self)
+
     def publish(self, epoch: int, start: int = 0) -> None:
         """Set the epoch and first batch of the next iteration, for this process and workers.
 
@@ -259,6 +307,7 @@ class L2Dataset(IterableDataset[Batch]):
             self.world_size,
         ):
             return cached
+        resumed = self._todo is not None and self._todo[0] == epoch
         self._plan = plan_epoch(
             self.selected,
             unit=self.info.unit,
@@ -267,6 +316,7 @@ class L2Dataset(IterableDataset[Batch]):
             epoch=epoch,
             rank=self.rank,
             world_size=self.world_size,
+            todo=self.todo(epoch) if resumed else None,
         )
         return self._plan
 

@@ -12,10 +12,13 @@ What it adds to torchdata's :class:`~torchdata.stateful_dataloader.StatefulDataL
   every epoch) and the end of a full pass (the next pass plays the next epoch) set the epoch;
   it is written to the dataset's shared state before the workers start the pass, persistent
   or not.
-- **State.** :meth:`L2Loader.state_dict` is ``{"epoch", "batches", ...}``: the batches
-  delivered so far in the epoch. The same on every rank, so the one checkpoint Lightning saves
-  resumes every rank; :meth:`L2Loader.load_state_dict` makes the next pass deliver exactly the
-  batches not yet delivered.
+- **State.** :meth:`L2Loader.state_dict` is ``{"epoch", "batches", "todo", ...}``: the
+  batches delivered so far in the epoch and the few intervals of the epoch's order not yet
+  delivered by any rank (:func:`~cubestream.stream.shards.remaining`). Every rank computes the
+  same state from what all ranks share (the phase's intervals, the world size, the batches
+  each rank delivered, equal in lockstep), so the one checkpoint Lightning saves on rank 0
+  resumes every rank, on any number of ranks and workers; :meth:`L2Loader.load_state_dict`
+  makes the next pass deliver exactly the items not yet delivered.
 - **Start method.** Workers start with ``spawn`` (or ``forkserver``), never ``fork``: zarr 3
   runs an event-loop thread and a thread pool, s3fs/aiohttp another loop, Blosc its own
   threads and locks, and CUDA its context; a forked child inherits their locks in whatever
@@ -45,6 +48,7 @@ from cubestream.errors import LoaderConfigError, LoaderError
 from cubestream.stream._slots import Held, Lease
 from cubestream.stream.batches import SPATIAL, Batch, batch_nbytes
 from cubestream.stream.dataset import L2Dataset
+from cubestream.stream.shards import Intervals, remaining
 from cubestream.stream.stats import LoaderStats
 
 __all__ = ["START_METHODS", "L2Loader", "StartMethod", "make_loader"]
@@ -52,7 +56,10 @@ __all__ = ["START_METHODS", "L2Loader", "StartMethod", "make_loader"]
 StartMethod = Literal["spawn", "forkserver"]
 START_METHODS: tuple[StartMethod, ...] = ("spawn", "forkserver")
 """Start methods the loader accepts for its workers (see the module's description)."""
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+_PLAN_KEYS = (
+    "version", "batch_size", "seed", "shuffle", "chunk_buffer", "uneven", "items", "selection"
+)  # fmt: skip
 _LIVE: weakref.WeakSet[L2Loader] = weakref.WeakSet()
 
 
@@ -179,7 +186,7 @@ class L2Loader(StatefulDataLoader):
         self._mapped: dict[tuple[int, int], Batch] = {}
         self._leased: list[tuple[Lease, list[np.ndarray]]] = []
         self._epoch = dataset.epoch
-        self._start = 0
+        self._offset = 0  # batches of the epoch counted before an elastic resume
         self._delivered = 0
         self._complete = False
         _LIVE.add(self)
@@ -204,17 +211,28 @@ class L2Loader(StatefulDataLoader):
     def set_epoch(self, epoch: int) -> None:
         """Play ``epoch`` in the next pass; a state loaded for this epoch is kept."""
         if epoch != self._epoch or self._complete:
-            self._start = 0
+            self._forget()
         self._epoch = epoch
         self._complete = False
+
+    def _forget(self) -> None:
+        """Play the next epochs whole: drop what a loaded state left of an epoch."""
+        self._offset = 0
+        self.l2.resume(self._epoch, None)
+
+    def __len__(self) -> int:
+        """Batches of the current (or next) epoch, counting those delivered before a resume."""
+        if self._complete:
+            return len(self.l2)
+        return self._offset + self.l2.batches(self._epoch)
 
     def __iter__(self) -> Iterator[Batch]:
         """Start a pass: the current epoch from the first batch not yet delivered."""
         if self._complete:
+            self._forget()
             self._epoch += 1
             self._complete = False
-        start, self._start = self._start, 0
-        self._delivered = start
+        self._delivered = 0
         self._sweep()
         if self.persistent_workers and getattr(self, "_iterator", None) is not None:
             for worker, returns in enumerate(self._returns):  # before the workers resume
@@ -222,50 +240,77 @@ class L2Loader(StatefulDataLoader):
                 returns.put(Held(mine))
         else:
             self._mapped.clear()  # new workers, new slots
-        self.l2.publish(self._epoch, start)
+        self.l2.publish(self._epoch, 0)
         inner = super().__iter__()
-        return _Stream(self, inner, start, len(self.l2), tagged=self.num_workers > 0)
+        total = self.l2.batches(self._epoch)
+        return _Stream(self, inner, 0, total, tagged=self.num_workers > 0)
 
     def state_dict(self) -> dict[str, Any]:
-        """Where the loader is: the epoch and the batches delivered in it (same on all ranks)."""
+        """Where the loader is (the same on every rank): see the module's description.
+
+        ``batches`` counts this rank's batches of the epoch so far, ``n_batches`` the epoch's,
+        both in this loader's count (an elastic resume keeps counting from the saved
+        ``batches``); ``todo`` is what no rank has delivered yet: ``[start, end)`` intervals of
+        the epoch's order, None before the first batch, empty once the epoch is done. The
+        other keys identify the order, to refuse a state of another one.
+        """
         data = self.l2
+        delivered = self._delivered
+        todo: Intervals | None = None
+        if delivered or self._offset:
+            phase = data.todo(self._epoch)
+            todo = remaining(phase, data.world_size, data.spec.batch_size, delivered)
         return {
             "version": _STATE_VERSION,
             "epoch": self._epoch,
-            "batches": self._delivered,
-            "n_batches": len(data),
-            "batch_size": data.spec.batch_size,
+            "batches": self._offset + delivered,
+            "n_batches": self._offset + data.batches(self._epoch),
             "world_size": data.world_size,
+            "todo": None if todo is None else [list(interval) for interval in todo],
+            "batch_size": data.spec.batch_size,
             "seed": data.spec.seed,
             "shuffle": data.spec.shuffle,
+            "chunk_buffer": data.spec.chunk_buffer,
+            "uneven": data.spec.uneven,
             "items": data.items,
+            "selection": data.selection_digest,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Make the next pass deliver exactly the batches not yet delivered in ``state_dict``.
+        """Make the next pass deliver exactly the items ``state_dict`` says are left.
+
+        The state may come from any number of ranks and workers: the rest of its epoch is
+        spread over this loader's ranks (:func:`~cubestream.stream.shards.plan_epoch` with
+        ``todo``), its final round padded if needed; loading the same state twice is harmless.
 
         Raises
         ------
         LoaderConfigError
-            If the state comes from a loader with another plan (batch size, ranks, seed,
-            shuffle or selected items): its remainder would not be this loader's.
+            If the state comes from a loader with another order (store, split, selection,
+            patches, chunking, batch size, seed, shuffle or uneven policy): its remainder would
+            not be this loader's items.
         """
         if not state_dict:
             return
         mine = self.state_dict()
-        keys = ("version", "n_batches", "batch_size", "world_size", "seed", "shuffle", "items")
-        differ = {k: (state_dict.get(k), mine[k]) for k in keys if state_dict.get(k) != mine[k]}
+        differ = {
+            k: (state_dict.get(k), mine[k]) for k in _PLAN_KEYS if state_dict.get(k) != mine[k]
+        }
         if differ:
             raise LoaderConfigError(
                 "cannot resume this loader from the saved state, the plans differ "
                 f"(saved, now): {differ}; resume with the same settings or start the epoch anew"
             )
-        epoch, batches = int(state_dict["epoch"]), int(state_dict["batches"])
-        done = batches >= int(state_dict["n_batches"])
-        self._epoch = epoch + 1 if done else epoch
-        self._start = 0 if done else batches
-        self._delivered = self._start
+        if self.persistent_workers and getattr(self, "_iterator", None) is not None:
+            self.shutdown()  # their copy of the dataset has the old intervals
+        epoch, todo = int(state_dict["epoch"]), state_dict["todo"]
         self._complete = False
+        self._delivered = 0
+        self._epoch = epoch + 1 if todo is not None and not todo else epoch
+        self._forget()
+        if todo:
+            self._offset = int(state_dict["batches"])
+            self.l2.resume(epoch, tuple((int(a), int(b)) for a, b in todo))
 
     def memory_bound_mb(self) -> float:
         """Megabytes the loader keeps in use besides what the consumer holds (an estimate).

@@ -166,7 +166,11 @@ def _read_all(group: zarr.Group, name: str) -> np.ndarray:
 
 def _read_strings(group: zarr.Group, name: str) -> np.ndarray:
     """A string variable as a fixed-width unicode array (zarr 3 returns numpy StringDType)."""
-    return np.array([str(v) for v in _read_all(group, name).tolist()], dtype=str)
+    values = _read_all(group, name)
+    if values.dtype.kind == "T":  # StringDType: one cast at the longest length, no Python loop
+        width = int(np.strings.str_len(values).max()) if values.size else 1
+        return values.astype(f"U{max(width, 1)}")
+    return np.array([str(v) for v in values.tolist()], dtype=str)
 
 
 def describe(

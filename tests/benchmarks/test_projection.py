@@ -56,6 +56,14 @@ def test_loader_scales_by_area_workers_and_epochs() -> None:
     assert out.bound == "compute"
 
 
+def test_loader_start_up_is_added_per_epoch_and_written_out() -> None:
+    rate = LoaderRate(samples_per_s_per_worker=2.0, stored_bytes_per_sample=1e6,
+                      sample_pixels=64, startup_s_per_sample=0.5)  # fmt: skip
+    out = project_loader(rate, WORKLOAD, CLUSTER)
+    assert out.compute_hours * 3600 == pytest.approx(200 * 4 / (2 * 10) + 2 * 100 * 0.5)
+    assert any(line.startswith("start-up: 100 s") for line in out.assumptions)
+
+
 def test_train_on_gpus_only_with_a_gpu_rate() -> None:
     on_cpu = TrainRate(samples_per_s_per_device=1.0, device="cpu", sample_pixels=128)
     gpus = ClusterSpec(nodes=2, cores_per_node=5, gpus_per_node=4, epochs=2)

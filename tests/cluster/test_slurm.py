@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -208,8 +209,13 @@ def test_a_requeued_job_resumes_without_repeating_or_skipping_samples(
     assert saved["global_step"] == 2 * steps_per_epoch
 
 
-def _requeue_after_a_checkpoint(job_id: str, ckpt: Path, *, min_step: int) -> int:
-    """Wait for a checkpoint of at least ``min_step`` steps, requeue the job, let it start now."""
+def _requeue_after_a_checkpoint(
+    job_id: str, ckpt: Path, *, min_step: int, nodes: int | None = None
+) -> int:
+    """Wait for a checkpoint of at least ``min_step`` steps, requeue the job, let it start now.
+
+    With ``nodes``, the requeued job asks for that many nodes (one task each) instead.
+    """
     deadline = time.monotonic() + 150
     step = -1
     while step < min_step:
@@ -221,6 +227,8 @@ def _requeue_after_a_checkpoint(job_id: str, ckpt: Path, *, min_step: int) -> in
             step = -1  # being written
         time.sleep(0.2)
     subprocess.run(["scontrol", "requeue", job_id], check=True)
+    if nodes is not None:
+        _reshape_pending(job_id, nodes)
     # SLURM holds a requeued job back for two minutes (its BeginTime): let it start now.
     for _ in range(100):
         done = subprocess.run(
@@ -230,6 +238,21 @@ def _requeue_after_a_checkpoint(job_id: str, ckpt: Path, *, min_step: int) -> in
             break
         time.sleep(0.2)
     return step
+
+
+def _reshape_pending(job_id: str, nodes: int) -> None:
+    """Once the requeued job is pending again, make it ask for ``nodes`` nodes of one task."""
+    deadline = time.monotonic() + 60
+    while True:
+        shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
+        asked = re.search(r"TRES=\S*node=(\d+)", shown.stdout)  # NumNodes shows the last run's
+        if "JobState=PENDING" in shown.stdout and asked and int(asked.group(1)) == nodes:
+            return
+        assert time.monotonic() < deadline, shown.stdout
+        if "JobState=PENDING" in shown.stdout:  # a completing job ignores the update
+            for change in (f"NumCPUs={nodes}", f"NumTasks={nodes}", f"NumNodes={nodes}"):
+                subprocess.run(["scontrol", "update", f"JobId={job_id}", change], check=False)
+        time.sleep(0.2)
 
 
 def test_a_job_that_dies_fails_with_its_log(local_slurm: LocalSlurm, tmp_path: Path) -> None:
@@ -248,3 +271,29 @@ def test_a_script_that_sbatch_rejects_fails_with_its_message(
     job = _cpu_job(config, tmp_path / "run", partition="nosuchpartition")
     with pytest.raises(SubmitError, match=r"(?i)sbatch rejected .*invalid partition"):
         submit(job)
+
+
+def test_a_job_requeued_on_fewer_nodes_resumes_its_epoch_exactly_once(
+    local_slurm: LocalSlurm, tmp_path: Path
+) -> None:
+    """2 nodes, requeued mid-epoch onto 1 node: the epoch goes on there, every sample once."""
+    store = write_synthetic_l2(tmp_path / "l2.zarr", samples=20, size=32, splits=TRAIN_SPLIT)
+    config = _train_config(tmp_path, store, epochs=2, delay_s=1.0)
+    job = _cpu_job(config, tmp_path / "run", ckpt_every_n_steps=1)
+    job_id = submit(job)
+    _requeue_after_a_checkpoint(job_id, job.ckpt_dir / "last.ckpt", min_step=2, nodes=1)
+    assert wait(job_id, poll_s=1, timeout_s=300) == "COMPLETED"
+
+    train = _train_samples(store)
+    seen = read_seen(tmp_path / "seen")
+    second = [r for r in seen[0] if r["restart"] == 1]
+    assert second and {r["world_size"] for r in second} == {1}, "not resumed on one node"
+    assert sorted(seen) == [0, 1] and not [r for r in seen[1] if r["restart"] == 1]
+    restart_step = second[0]["step"]
+    assert restart_step >= 2, "the job restarted instead of resuming"
+    kept = [r for rank in seen.values() for r in rank if r["restart"] == 0]
+    kept = [r for r in kept if r["step"] < restart_step]  # trained before the checkpoint
+    epoch0 = [s for r in kept + second if r["epoch"] == 0 for s in r["samples"]]
+    assert sorted(epoch0) == sorted(train), "epoch 0: lost or repeated samples"
+    epoch1 = [s for r in second if r["epoch"] == 1 for s in r["samples"]]
+    assert sorted(epoch1) == sorted(train)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytorch_lightning as pl
 import torch
 
@@ -98,3 +100,42 @@ def test_predict_follows_the_predict_split(tmp_path: Path, store_s1: str) -> Non
     predicted = run.predict(Predictor(), datamodule=data)
     assert predicted is not None
     assert sorted(torch.cat(predicted).tolist()) == [4, 9, 14, 19]  # the test split
+
+
+def simulated(store: str, rank: int, world: int) -> L2DataModule:
+    return L2DataModule(
+        store, batch_size=2, num_workers=0, variables=["dem"], seed=4, rank=rank, world_size=world
+    )
+
+
+@pytest.mark.parametrize(("saved", "resumed"), [(2, 1), (1, 2)])
+def test_resume_a_mid_epoch_checkpoint_on_another_number_of_ranks(
+    tmp_path: Path, store_s1: str, saved: int, resumed: int
+) -> None:
+    """Ranks simulated by separate Trainers: Lightning sizes the resumed and the next epoch."""
+    train = {s for s in range(24) if s % 5 < 3}  # 15 samples
+    first: list[int] = []
+    for rank in range(saved):
+        root = tmp_path / f"saved{rank}"
+        every_2 = pl.callbacks.ModelCheckpoint(root, every_n_train_steps=2, save_top_k=-1)
+        run = trainer(root, max_epochs=1, callbacks=[every_2], enable_checkpointing=True)
+        model = Recorder()
+        run.fit(model, datamodule=simulated(store_s1, rank, saved))
+        first += [s for batch in model.seen[0][:2] for s in batch]  # before the checkpoint
+    checkpoint = next((tmp_path / "saved0").glob("*step=2.ckpt"))
+    second: list[int] = []
+    after: list[int] = []
+    for rank in range(resumed):
+        model, data = Recorder(), simulated(store_s1, rank, resumed)
+        trainer(tmp_path / f"resumed{rank}", max_epochs=2).fit(
+            model, datamodule=data, ckpt_path=checkpoint
+        )
+        second += [s for batch in model.seen[0] for s in batch]
+        whole = [s for batch in model.seen[1] for s in batch]
+        assert len(whole) == 2 * -(-15 // (2 * resumed))  # the next epoch: a whole one
+        after += whole
+    left = 15 - saved * 2 * 2
+    padding = resumed * -(-left // (2 * resumed)) * 2 - left
+    got = Counter(first + second)
+    assert set(got) == train and sum(got.values()) == 15 + padding
+    assert set(after) == train
