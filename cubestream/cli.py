@@ -145,7 +145,13 @@ def _sample(args: argparse.Namespace) -> int:
         allocation=AllocationRule(
             method=args.allocation, mix=args.mix, min_per_stratum=args.min_per_stratum
         ),
-        splits=SplitRule.with_validation(args.val, test=args.test, block_km=args.block_km),
+        splits=SplitRule.with_validation(
+            args.val,
+            test=args.test,
+            block_km=args.block_km,
+            ood_space=args.ood_space,
+            region_km=args.region_km,
+        ),
         cap_per_tile=args.cap_per_tile,
         top_tiles=args.top_tiles,
         seed=args.seed,
@@ -176,6 +182,13 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", type=float, default=0.2, help="test share")
     p.add_argument("--val", type=float, default=0.0, help="validation share (e.g. 0.05)")
     p.add_argument("--block-km", type=float, default=50.0, help="spatial block size")
+    p.add_argument(
+        "--ood-space",
+        type=float,
+        default=0.0,
+        help="share of boxes held out as whole regions: the ood_space test track (part of --test)",
+    )
+    p.add_argument("--region-km", type=float, default=500.0, help="held-out region size")
     p.add_argument("--max-water", type=float, default=0.5, help="max water/no-data share")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes reading strata")
