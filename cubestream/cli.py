@@ -351,6 +351,7 @@ def _l2(args: argparse.Namespace) -> int:
         end=args.end,
         tiles=tuple(args.tiles) if args.tiles else None,
         weather=tuple(args.weather) if args.weather else None,
+        ood_time_from=args.ood_time_from,
         invalid_scl=args.invalid_scl or INVALID_SCL,
         reach_days=args.reach_days,
         min_valid_fraction=args.min_valid_fraction,
@@ -408,6 +409,12 @@ def _add_l2(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tiles", nargs="*", help="use only these tiles of the L1 store")
     p.add_argument("--weather", nargs="*", help="daily L1 weather variables to keep (default all)")
+    p.add_argument(
+        "--ood-time-from",
+        type=parse_date,
+        help="train/val windows start before this day; test windows from it on are the "
+        "ood_time tracks, YYYY-MM-DD",
+    )
     p.add_argument(
         "--invalid-scl",
         type=_scl_classes,

@@ -98,6 +98,9 @@ class L2Config:
         Size of the LocalCluster.
     memory_limit : str
         Memory limit per worker of the LocalCluster.
+    ood_time_from : datetime.date, optional
+        First start day of the later period: train and val windows start before it, test
+        windows from it on are the ``ood_time`` tracks (:mod:`cubestream.l2.plan`).
     """
 
     l1: str
@@ -122,6 +125,7 @@ class L2Config:
     workers: int = 2
     threads_per_worker: int = 1
     memory_limit: str = "4GB"
+    ood_time_from: dt.date | None = None
 
     def __post_init__(self) -> None:
         if self.windows_per_cube < 1:
@@ -154,6 +158,7 @@ class L2Config:
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
             "tiles": list(self.tiles) if self.tiles else None,
+            **({"ood_time_from": self.ood_time_from.isoformat()} if self.ood_time_from else {}),
             "recipe": asdict(self.recipe(plan.weather)),
             "cubestream": __version__,
         }
@@ -306,6 +311,7 @@ def build_l2(config: L2Config) -> dict[str, Any]:
         end=config.end,
         tiles=config.tiles,
         weather=config.weather,
+        ood_time_from=config.ood_time_from,
     )
     recipe = config.recipe(plan.weather)
     state = store_state(config.out, config.storage_options or None, config.signature(plan))
@@ -327,6 +333,7 @@ def build_l2(config: L2Config) -> dict[str, Any]:
         samples=len(samples),
         blocks_written=written,
         splits=dict(Counter(s.split for s in samples)),
+        tracks=dict(Counter(s.track for s in samples if s.track)),
         tiles=plan.tiles,
         skipped=attrs.get("skipped", []),
         failed_blocks=failed,
