@@ -12,7 +12,7 @@ model trained with different seeds), this gives per test track
 
 and writes ``runs.json`` and ``runs.md``::
 
-    python -m trainers.compare_runs --a demo/train/context_rnn/seed* \\
+    python -m trainers.compare_runs --a demo/train/context_rnn/seed* \
         --b demo/train/rnn/seed* --out demo/train/compare
 """
 
