@@ -10,7 +10,7 @@ import torch
 from replica_l2 import write_replica_l2
 
 from cubestream.l2.synthetic import write_synthetic_l2
-from trainers.models import RNN, ContextRNN
+from trainers.models import RNN, Contextformer, ContextRNN, ConvLSTM
 from trainers.setting import KndviSetting
 from trainers.testing import SyntheticL2DataModule
 
@@ -64,3 +64,12 @@ def setting_of(
         return KndviSetting(str(store), batch_size=batch_size, num_workers=0, seed=seed)
     helper = SyntheticL2DataModule(store, batch_size=batch_size, seed=seed)
     return KndviSetting(str(store), batch_size=batch_size, loader=helper)
+
+
+def tiny_conv_lstm(**kwargs: object) -> ConvLSTM:
+    return ConvLSTM(**{"hidden": 4, "layers": 2, **kwargs})  # type: ignore[arg-type]
+
+
+def tiny_contextformer(**kwargs: object) -> Contextformer:
+    options: dict[str, object] = {"width": 16, "depth": 1, "heads": 2, "patch": 4}
+    return Contextformer(**{**options, "spatial_depth": 1, **kwargs})  # type: ignore[arg-type]
