@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from trainers import protocol_figures
 from trainers.batch import CONTEXT_STEPS, FORECAST_STEPS, Batch, ProblemSpec
 from trainers.errors import TrainerConfigError
 from trainers.metrics import (
@@ -66,6 +67,8 @@ class ForecastTask(pl.LightningModule):
     protocol : dict, optional
         Fields of the :class:`~trainers.scores.PixelRule` of the protocol scores (default:
         GreenEarthNet's rule).
+    figure_cubes : int
+        Test samples drawn as forecast series and NSE maps (:mod:`trainers.protocol_figures`).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class ForecastTask(pl.LightningModule):
         seed: int = 0,
         scores_file: str = "scores.json",
         protocol: dict[str, Any] | None = None,
+        figure_cubes: int = 2,
     ) -> None:
         super().__init__()
         if train_pixels is not None and train_pixels < 1:
@@ -96,6 +100,7 @@ class ForecastTask(pl.LightningModule):
         )
         self._sample_rows: list[dict[str, Any]] = []
         self._protocol_rows: list[dict[str, Any]] = []
+        self._examples: list[dict[str, Any]] = []
         rule = dict(protocol or {})
         if "classes" in rule:
             rule["classes"] = tuple(rule["classes"])
@@ -197,6 +202,19 @@ class ForecastTask(pl.LightningModule):
                     batch["landcover"][one],
                     self.rule,
                 )
+                if name == "model" and len(self._examples) < self.hparams["figure_cubes"]:
+                    self._examples.append(
+                        {
+                            "cube_id": f"{cube}#{sample}",
+                            "kndvi": kndvi[i].float().cpu().numpy(),
+                            "mask": mask[i].float().cpu().numpy(),
+                            "forecasts": {
+                                n: values[n][i].float().cpu().numpy() for n in _FORECASTERS
+                            },
+                            "nse": scores.nse[0].float().cpu().numpy(),
+                            "scored": scores.scored[0].cpu().numpy(),
+                        }
+                    )
                 rows += cube_class_rows(
                     scores,
                     batch["landcover"][one],
@@ -227,6 +245,7 @@ class ForecastTask(pl.LightningModule):
         """Start fresh lists of per-sample scores."""
         self._sample_rows = []
         self._protocol_rows = []
+        self._examples = []
 
     def on_test_epoch_end(self) -> None:
         """Log overall test scores and write them with the per-sample scores."""
@@ -268,6 +287,22 @@ class ForecastTask(pl.LightningModule):
             json.dumps(document, indent=1, allow_nan=True)
         )
         (directory / "protocol_scores.md").write_text(table_markdown(table))
+        figures = directory / "figures"
+        figures.mkdir(exist_ok=True)
+        protocol_figures.track_bars(table, figures / "tracks.png")
+        for example in self._examples:
+            name = example["cube_id"].replace("#", "_")
+            protocol_figures.forecast_series(
+                example["cube_id"],
+                example["kndvi"],
+                example["mask"],
+                example["forecasts"],
+                example["scored"],
+                figures / f"series_{name}.png",
+            )
+            protocol_figures.nse_map(
+                example["cube_id"], example["nse"], example["scored"], figures / f"nse_{name}.png"
+            )
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         """Forecast kNDVI of whole cubes, with their ids."""

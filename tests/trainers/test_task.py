@@ -155,3 +155,13 @@ def test_test_writes_the_protocol_table_per_track(l2_store: Path, tmp_path: Path
     assert 0 <= table[("all", "model")]["beats_climatology"] <= 1
     markdown = (tmp_path / "run" / "protocol_scores.md").read_text()
     assert "| ood_time | model |" in markdown and "NSE tree" in markdown
+    figures = sorted(p.name for p in (tmp_path / "run" / "figures").iterdir())
+    assert figures == [
+        "nse_37MBU0004_4.png",
+        "nse_37MBU0009_9.png",
+        "series_37MBU0004_4.png",
+        "series_37MBU0009_9.png",
+        "tracks.png",
+    ]
+    for figure in (tmp_path / "run" / "figures").iterdir():
+        assert figure.stat().st_size > 10_000
