@@ -8,12 +8,13 @@ ties in seeded random order, to the split furthest below its requested share. Th
 are reported; with blocks much smaller than the sample they land within a few tenths of a percent.
 
 Test tracks (GreenEarthNet's protocol): with ``ood_space > 0`` whole *regions* (the same merged
-grid with ``region_km`` cells) are first held out, dealt in seeded random order until they hold
-``ood_space`` of the boxes; all their boxes are ``test`` on the track ``ood_space``. The other
-boxes are dealt by blocks as above, the test share lowered by what the regions took; their test
-boxes are on the track ``iid`` (unseen blocks among the training blocks). Train and val boxes
-have the track ``""``. The time tracks (``ood_time``, ``ood_space_time``) are drawn by
-``cubestream l2`` from the windows' start dates (:mod:`cubestream.l2.plan`).
+grid with ``region_km`` cells) are first held out, taken in seeded random order until they hold
+``ood_space`` of the boxes (at most 1.5 times that, or the smallest region); all their boxes are
+``test`` on the track ``ood_space``. The other boxes are dealt by blocks as above, the test
+share lowered by what the regions took; their test boxes are on the track ``iid`` (unseen blocks
+among the training blocks). Train and val boxes have the track ``""``. The time tracks
+(``ood_time``, ``ood_space_time``) are drawn by ``cubestream l2`` from the windows' start dates
+(:mod:`cubestream.l2.plan`).
 """
 
 from __future__ import annotations
@@ -128,7 +129,11 @@ def assign_splits(boxes: pd.DataFrame, rule: SplitRule, seed: int) -> pd.Series:
 
 
 def _held_out_regions(boxes: pd.DataFrame, rule: SplitRule, seed: int) -> np.ndarray:
-    """True for the boxes of the regions held out for the ``ood_space`` track."""
+    """True for the boxes of the regions held out for the ``ood_space`` track.
+
+    Regions are taken in seeded random order while they keep the held-out boxes within 1.5
+    times the wanted count; the smallest region when none fits.
+    """
     out = np.zeros(len(boxes), dtype=bool)
     if rule.ood_space <= 0:
         return out
@@ -139,10 +144,11 @@ def _held_out_regions(boxes: pd.DataFrame, rule: SplitRule, seed: int) -> np.nda
     for region in np.random.default_rng([seed, 6]).permutation(len(sizes)):
         if held >= wanted:
             break
-        if held + sizes[region] > 2 * wanted and held > 0:
-            continue
-        out |= regions == region
-        held += int(sizes[region])
+        if held + sizes[region] <= max(1.5 * wanted, 1.0):
+            out |= regions == region
+            held += int(sizes[region])
+    if not held:
+        out = regions == int(np.argmin(sizes))
     return out
 
 
