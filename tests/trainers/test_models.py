@@ -166,3 +166,25 @@ def test_conv_lstm_feeds_back_its_forecast() -> None:
     torch.testing.assert_close(seen[CONTEXT_STEPS], inputs.context[:, -1, -1])
     for s in range(1, FORECAST_STEPS):
         torch.testing.assert_close(seen[CONTEXT_STEPS + s], out[:, s - 1])
+
+
+@pytest.mark.parametrize("make", [tiny_conv_lstm, tiny_contextformer], ids=MODEL_IDS[2:])
+def test_saliency_reaches_the_context_of_the_new_models(
+    make: Callable[..., PixelForecaster], l2_store: Path
+) -> None:
+    """The gradient x input saliency works for them: the forecast depends on the context
+    reflectance, across pixels (the spatial context), and on the weather."""
+    from trainers import saliency
+    from trainers.task import ForecastTask
+
+    torch.manual_seed(0)
+    task = ForecastTask(trained_head(make()))
+    setting = setting_of(l2_store)
+    task.set_problem(setting.problem)
+    setting.setup("test")
+    batch = saliency.select_cube(setting.test_dataloader(), "37MBU0009")
+    result = saliency.saliency(task, batch, pixel=(3, 3), problem=setting.problem)
+    assert result["context"].sum() > 0 and result["weather"].sum() > 0
+    far = result["context_map"].copy()
+    far[2:5, 2:5] = 0
+    assert far.sum() > 0, "pixels beyond the forecast pixel's neighbours are attributed"
