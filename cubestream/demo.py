@@ -89,7 +89,7 @@ def _stage_sample(demo: Path) -> dict[str, Any]:
     command = [
         _cubestream(), "sample", "--replica", str(demo / "replica"), "--target", "16",
         "--val", "0.1", "--block-km", "4", "--allocation", "mixed", "--min-per-stratum", "0",
-        "--seed", "0",
+        "--seed", "0", "--test", "0.25", "--ood-space", "0.125", "--region-km", "16",
         "--out", str(out),
     ]  # fmt: skip
     seconds = _run(command)
@@ -109,6 +109,7 @@ def _stage_sample(demo: Path) -> dict[str, Any]:
         "figures": {
             "counts": report["counts"],
             "split_shares": report["splits"],
+            "test_tracks": report.get("tracks", {}),
             "js_divergence_vs_population": divergence,
         },
     }
@@ -160,7 +161,7 @@ def _stage_l2(demo: Path) -> dict[str, Any]:
     command = [
         _cubestream(), "l2", "--l1", str(demo / "l1.zarr"),
         "--locations", str(demo / "locations.parquet"), "--out", str(out),
-        "--windows-per-cube", "2",
+        "--windows-per-cube", "2", "--ood-time-from", "2020-09-01",
     ]  # fmt: skip
     seconds = _run(command)
     report = json.loads(Path(f"{out}.report.json").read_text())
@@ -173,6 +174,7 @@ def _stage_l2(demo: Path) -> dict[str, Any]:
             "complete": report["complete"],
             "samples": report["samples"],
             "splits": report["splits"],
+            "tracks": report.get("tracks", {}),
             "windows_skipped": len(report["skipped"]),
             "failed_blocks": len(report["failed_blocks"]),
             "samples_per_second": round(report["samples"] / seconds, 2),
@@ -180,11 +182,37 @@ def _stage_l2(demo: Path) -> dict[str, Any]:
     }
 
 
-_MODELS = ("rnn", "context_rnn")
+_MODELS = ("rnn", "context_rnn", "conv_lstm", "contextformer")
+_SHORTER = {
+    "conv_lstm": ["--trainer.max_epochs", "2", "--trainer.limit_val_batches", "1"],
+    "contextformer": ["--trainer.max_epochs", "3", "--trainer.limit_val_batches", "1"],
+}
+"""The whole-image ConvLSTM and the Contextformer's whole-cube evaluation are the slowest on a
+CPU: they train for fewer epochs and validate on one batch in the demo."""
+
+
+def _protocol_table(train: Path) -> str:
+    """One Markdown table of every model and the baselines per track (from the test runs)."""
+    from trainers.score_table import table_markdown
+
+    rows: list[dict[str, Any]] = []
+    for k, model in enumerate(_MODELS):
+        document = json.loads((train / model / "protocol_scores.json").read_text())
+        for entry in document["table"]:
+            if entry["forecaster"] == "model":
+                rows.append({**entry, "forecaster": model})
+            elif k == 0:  # the baselines are the same in every run
+                rows.append(entry)
+    order = {name: i for i, name in enumerate(("persistence", "climatology", *_MODELS))}
+    tracks = list(dict.fromkeys(r["track"] for r in rows))
+    rows.sort(key=lambda r: (tracks.index(r["track"]), order[r["forecaster"]]))
+    markdown = table_markdown(rows)
+    (train / "protocol_table.md").write_text(markdown)
+    return markdown
 
 
 def _stage_train(demo: Path) -> dict[str, Any]:
-    """Train both models briefly, test them, compare ContextRNN with RNN.
+    """Train the four models briefly, test them, compare ContextRNN with RNN.
 
     Each run writes under ``--trainer.default_root_dir demo/train/<model>`` (checkpoints,
     logs, scores), so the demo directory may have any name.
@@ -203,7 +231,7 @@ def _stage_train(demo: Path) -> dict[str, Any]:
             "--trainer.default_root_dir",
             str(root),
         ]
-        fit = [_cubestream(), "train", "fit", *options]
+        fit = [_cubestream(), "train", "fit", *options, *_SHORTER.get(model, [])]
         test = [_cubestream(), "train", "test", *options, "--ckpt_path", ckpt]
         for command in (fit, test):
             commands.append(shlex.join(command))
@@ -220,6 +248,18 @@ def _stage_train(demo: Path) -> dict[str, Any]:
     commands.append(shlex.join(compare))
     seconds += _run(compare)
     figures["comparison"] = json.loads((train / "comparison" / "comparison.json").read_text())
+    runs = [
+        sys.executable, "-m", "trainers.compare_runs", "--a", str(train / "context_rnn"),
+        "--b", str(train / "rnn"), "--names", "context_rnn", "rnn",
+        "--out", str(train / "comparison"),
+    ]  # fmt: skip
+    commands.append(shlex.join(runs))
+    seconds += _run(runs)
+    figures["runs"] = json.loads((train / "comparison" / "runs.json").read_text())
+    table = _protocol_table(train)
+    print(f"GreenEarthNet scores per test track (replica; {train / 'protocol_table.md'}):")
+    print(table, flush=True)
+    figures["protocol_table"] = str(train / "protocol_table.md")
     return {
         "stage": "train (X5)",
         "command": " && ".join(commands),

@@ -11,7 +11,8 @@ scored forecast steps is kept, with its land cover and geomorphon. Then
   ``ks_2samp(A, B, alternative="greater")``): the alternative is that A's error distribution
   function lies above B's somewhere, i.e. A's pixel errors tend to be smaller;
 
-written to ``<out>/comparison.json`` with three figures: ground truth vs both forecasts for one
+and the same per test track (``tracks``: :mod:`trainers.score_table`), written to
+``<out>/comparison.json`` with three figures: ground truth vs both forecasts for one
 cube (``maps.png``), the per-pixel error distributions (``errors.png``) and the gain per class
 (``gain.png``)::
 
@@ -118,9 +119,17 @@ class PixelErrors:
     count: list[np.ndarray] = field(default_factory=list)
     landcover: list[np.ndarray] = field(default_factory=list)
     geomorphon: list[np.ndarray] = field(default_factory=list)
+    sample: list[np.ndarray] = field(default_factory=list)
 
-    def add(self, error: Tensor, weight: Tensor, landcover: Tensor, geomorphon: Tensor) -> None:
-        """Add one sample: ``error`` and ``weight`` (36, H, W), classes (H, W)."""
+    def add(
+        self,
+        error: Tensor,
+        weight: Tensor,
+        landcover: Tensor,
+        geomorphon: Tensor,
+        sample: int = -1,
+    ) -> None:
+        """Add one sample: ``error`` and ``weight`` (36, H, W), classes (H, W), its index."""
         abs_sum = (error.abs() * weight).sum(0).flatten()
         count = weight.sum(0).flatten()
         keep = count > 0
@@ -128,12 +137,13 @@ class PixelErrors:
         self.count.append(count[keep].double().numpy())
         self.landcover.append(landcover.flatten()[keep].numpy())
         self.geomorphon.append(geomorphon.flatten()[keep].numpy())
+        self.sample.append(np.full(int(keep.sum()), sample, dtype=np.int64))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Concatenated per-pixel ``abs_sum``, ``count``, ``mae``, ``landcover``, ``geomorphon``."""
+        """Per-pixel ``abs_sum``, ``count``, ``mae``, classes and ``sample`` index, concatenated."""
         out = {
             name: np.concatenate(getattr(self, name)) if getattr(self, name) else np.zeros(0)
-            for name in ("abs_sum", "count", "landcover", "geomorphon")
+            for name in ("abs_sum", "count", "landcover", "geomorphon", "sample")
         }
         out["mae"] = out["abs_sum"] / np.maximum(out["count"], 1)
         return out
@@ -190,6 +200,7 @@ def pixel_errors(
                     weight[i],
                     batch["landcover"][i],
                     batch["geomorphons"][i],
+                    sample,
                 )
             if not example.cube_id and (example_cube is None or cube == example_cube):
                 example.cube_id = cube
@@ -206,6 +217,24 @@ def _per_class(
         f"{c} {names.get(int(c), '')}".strip(): performance_gain(a, b, a[key] == c)
         for c in np.unique(a[key])
     }
+
+
+def _per_track(
+    a: dict[str, np.ndarray], b: dict[str, np.ndarray], tracks: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Performance Gain and the one-sided KS test per test track (``iid`` without tracks)."""
+    names = np.array(
+        [tracks[s] if 0 <= s < len(tracks) and tracks[s] else "iid" for s in a["sample"]]
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for track in sorted(set(names.tolist())):
+        pick = names == track
+        ks = stats.ks_2samp(a["mae"][pick], b["mae"][pick], alternative="greater")
+        out[track] = {
+            **performance_gain(a, b, pick),
+            "ks": {"statistic": float(ks.statistic), "pvalue": float(ks.pvalue)},
+        }
+    return out
 
 
 def compare(
@@ -237,6 +266,7 @@ def compare(
             for g in np.unique(ea["geomorphon"])
         },
         "example_cube": example.cube_id,
+        "tracks": _per_track(ea, eb, getattr(setting, "tracks", ())),
     }
     out.mkdir(parents=True, exist_ok=True)
     from trainers import figures

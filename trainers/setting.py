@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from trainers.batch import VEGETATION_CLASSES, ProblemSpec
 from trainers.errors import LoaderNotAvailableError
 
-__all__ = ["VARIABLES", "KndviSetting", "PlainBatches"]
+__all__ = ["VARIABLES", "KndviSetting", "PlainBatches", "sample_tracks"]
 
 VARIABLES = ("s2", "kndvi", "mask", "dist_mask", "weather", "dem", "landcover", "geomorphons")
 """The store variables the trainers read."""
@@ -43,6 +43,20 @@ class PlainBatches:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+
+def sample_tracks(store: str, storage_options: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """Test track of every sample of an L2 store (metadata only).
+
+    The store's ``track`` variable where it has one (``cubestream l2``); else ``iid`` for the
+    test samples and ``""`` for the others (stores made before the tracks, synthetic stores).
+    """
+    import zarr
+
+    root: Any = zarr.open_group(store, mode="r", storage_options=storage_options)
+    split = [str(s) for s in root["split"][...]] if "split" in root else []
+    track = [str(t) for t in root["track"][...]] if "track" in root else [""] * len(split)
+    return tuple(t or ("iid" if s == "test" else "") for s, t in zip(split, track, strict=True))
 
 
 def _stream_loader(
@@ -116,6 +130,7 @@ class KndviSetting(pl.LightningDataModule):
         self.problem = ProblemSpec.from_store(
             store, vegetation_classes=classes, storage_options=storage_options
         )
+        self.tracks = sample_tracks(store, storage_options)
         self.loader = loader or _stream_loader(
             store,
             batch_size=batch_size,

@@ -6,7 +6,9 @@ by ``(seed, global step, rank)``, so a resumed run draws the same pixels as an u
 validation, test and prediction run on whole cubes, decoded in chunks. Validation and test log
 the overall masked MAE (the headline) and RMSE of the model and of the persistence and
 climatology baselines (:mod:`trainers.metrics`); the test also writes them with per-sample
-scores to ``<default_root_dir>/<scores_file>``.
+scores to ``<default_root_dir>/<scores_file>``, and the GreenEarthNet scores of the model and
+both baselines per test track and land cover (:mod:`trainers.scores`,
+:mod:`trainers.score_table`) to ``protocol_scores.json`` and ``protocol_scores.md`` beside it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytorch_lightning as pl
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from trainers import protocol_figures
 from trainers.batch import CONTEXT_STEPS, FORECAST_STEPS, Batch, ProblemSpec
 from trainers.errors import TrainerConfigError
 from trainers.metrics import (
@@ -30,6 +33,8 @@ from trainers.metrics import (
 from trainers.models.base import PixelForecaster
 from trainers.objective import ForecastObjective, LossName
 from trainers.optim import SchedulerName, build_optimizer, build_scheduler
+from trainers.score_table import score_table, table_markdown
+from trainers.scores import PixelRule, cube_class_rows, pixel_scores
 
 __all__ = ["BASELINES", "ForecastTask"]
 
@@ -59,6 +64,11 @@ class ForecastTask(pl.LightningModule):
         Seed of the pixel sampling.
     scores_file : str
         File name (in the trainer's ``default_root_dir``) of the test scores.
+    protocol : dict, optional
+        Fields of the :class:`~trainers.scores.PixelRule` of the protocol scores (default:
+        GreenEarthNet's rule).
+    figure_cubes : int
+        Test samples drawn as forecast series and NSE maps (:mod:`trainers.protocol_figures`).
     """
 
     def __init__(
@@ -73,6 +83,8 @@ class ForecastTask(pl.LightningModule):
         train_pixels: int | None = 512,
         seed: int = 0,
         scores_file: str = "scores.json",
+        protocol: dict[str, Any] | None = None,
+        figure_cubes: int = 2,
     ) -> None:
         super().__init__()
         if train_pixels is not None and train_pixels < 1:
@@ -87,6 +99,13 @@ class ForecastTask(pl.LightningModule):
             }
         )
         self._sample_rows: list[dict[str, Any]] = []
+        self._protocol_rows: list[dict[str, Any]] = []
+        self._examples: list[dict[str, Any]] = []
+        rule = dict(protocol or {})
+        if "classes" in rule:
+            rule["classes"] = tuple(rule["classes"])
+        self.rule = PixelRule(**rule)
+        self.tracks: tuple[str, ...] = ()
 
     @property
     def model(self) -> PixelForecaster:
@@ -103,6 +122,10 @@ class ForecastTask(pl.LightningModule):
         problem = getattr(datamodule, "problem", None)
         if isinstance(problem, ProblemSpec):
             self.set_problem(problem)
+        self.tracks = tuple(getattr(datamodule, "tracks", ()) or ())
+
+    def _track(self, sample: int) -> str:
+        return self.tracks[sample] if sample < len(self.tracks) and self.tracks[sample] else "iid"
 
     def forward(self, batch: Batch, pixels: Tensor | None = None) -> Tensor:
         """Forecast kNDVI of a batch: ``(B, 36, H, W)``, or ``(B, 36, P)`` at ``pixels``."""
@@ -160,6 +183,47 @@ class ForecastTask(pl.LightningModule):
                 row[f"{name}_mae"] = float(mae[i])
                 row[f"{name}_rmse"] = float(rmse[i])
             self._sample_rows.append(row)
+        self._protocol_rows += self._protocol(batch, values)
+
+    def _protocol(self, batch: Batch, values: dict[str, Tensor]) -> list[dict[str, Any]]:
+        """Per (sample, land cover) GreenEarthNet rows of every forecaster."""
+        kndvi, mask = batch["kndvi"], batch["mask"]
+        rows: list[dict[str, Any]] = []
+        for i, cube in enumerate(batch["cube_id"]):
+            sample = int(batch["sample"][i])
+            one = slice(i, i + 1)
+            for name in _FORECASTERS:
+                scores = pixel_scores(
+                    values[name][one],
+                    kndvi[one, CONTEXT_STEPS:],
+                    mask[one, CONTEXT_STEPS:],
+                    kndvi[one, :CONTEXT_STEPS],
+                    mask[one, :CONTEXT_STEPS],
+                    batch["landcover"][one],
+                    self.rule,
+                )
+                if name == "model" and len(self._examples) < self.hparams["figure_cubes"]:
+                    self._examples.append(
+                        {
+                            "cube_id": f"{cube}#{sample}",
+                            "kndvi": kndvi[i].float().cpu().numpy(),
+                            "mask": mask[i].float().cpu().numpy(),
+                            "forecasts": {
+                                n: values[n][i].float().cpu().numpy() for n in _FORECASTERS
+                            },
+                            "nse": scores.nse[0].float().cpu().numpy(),
+                            "scored": scores.scored[0].cpu().numpy(),
+                        }
+                    )
+                rows += cube_class_rows(
+                    scores,
+                    batch["landcover"][one],
+                    [str(cube)],
+                    forecaster=name,
+                    track=self._track(sample),
+                    sample=sample,
+                )
+        return rows
 
     def _log_scores(self, stage: str) -> dict[str, float]:
         overall: dict[str, float] = {}
@@ -178,18 +242,24 @@ class ForecastTask(pl.LightningModule):
         self._log_scores("val")
 
     def on_test_epoch_start(self) -> None:
-        """Start a fresh list of per-sample scores."""
+        """Start fresh lists of per-sample scores."""
         self._sample_rows = []
+        self._protocol_rows = []
+        self._examples = []
 
     def on_test_epoch_end(self) -> None:
         """Log overall test scores and write them with the per-sample scores."""
         overall = self._log_scores("test")
-        rows = self._sample_rows
+        rows, protocol = self._sample_rows, self._protocol_rows
         if dist.is_available() and dist.is_initialized():
             gathered: list[Any] = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, rows)
-            rows = [row for part in gathered for row in part]
+            dist.all_gather_object(gathered, (rows, protocol))
+            rows = [row for part in gathered for row in part[0]]
+            protocol = [row for part in gathered for row in part[1]]
         unique = {row["sample"]: row for row in rows}
+        protocol = list(
+            {(r["sample"], r["forecaster"], r["landcover"]): r for r in protocol}.values()
+        )
         if self.trainer.is_global_zero:
             directory = Path(self.trainer.default_root_dir)
             directory.mkdir(parents=True, exist_ok=True)
@@ -203,6 +273,36 @@ class ForecastTask(pl.LightningModule):
             }
             path = directory / self.hparams["scores_file"]
             path.write_text(json.dumps(scores, indent=1, allow_nan=True))
+            self._write_protocol(directory, protocol)
+
+    def _write_protocol(self, directory: Path, rows: list[dict[str, Any]]) -> None:
+        table = score_table(rows)
+        document = {
+            "definition": "GreenEarthNet protocol scores (trainers.scores) per test track",
+            "rule": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.rule).items()},
+            "table": table,
+            "rows": rows,
+        }
+        (directory / "protocol_scores.json").write_text(
+            json.dumps(document, indent=1, allow_nan=True)
+        )
+        (directory / "protocol_scores.md").write_text(table_markdown(table))
+        figures = directory / "figures"
+        figures.mkdir(exist_ok=True)
+        protocol_figures.track_bars(table, figures / "tracks.png")
+        for example in self._examples:
+            name = example["cube_id"].replace("#", "_")
+            protocol_figures.forecast_series(
+                example["cube_id"],
+                example["kndvi"],
+                example["mask"],
+                example["forecasts"],
+                example["scored"],
+                figures / f"series_{name}.png",
+            )
+            protocol_figures.nse_map(
+                example["cube_id"], example["nse"], example["scored"], figures / f"nse_{name}.png"
+            )
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         """Forecast kNDVI of whole cubes, with their ids."""

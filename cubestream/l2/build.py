@@ -213,6 +213,7 @@ def build_l2(config: L2Config, *, client: Any | ClientOptions | None = None) -> 
         end=config.end,
         tiles=config.tiles,
         weather=config.weather,
+        ood_time_from=config.ood_time_from,
     )
     recipe = config.recipe(plan.weather)
     state = store_state(config.out, config.storage_options or None, config.signature(plan))
@@ -228,6 +229,7 @@ def build_l2(config: L2Config, *, client: Any | ClientOptions | None = None) -> 
         samples=len(samples),
         blocks_written=written,
         splits=dict(Counter(s.split for s in samples)),
+        tracks=dict(Counter(s.track for s in samples if s.track)),
         tiles=plan.tiles,
         skipped=attrs.get("skipped", []),
         failed_blocks=failed,

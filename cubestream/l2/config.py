@@ -72,6 +72,9 @@ class L2Config:
         fsspec options of an ``s3://`` L2 store.
     l1_storage_options : dict
         fsspec options of an ``s3://`` L1 store.
+    ood_time_from : datetime.date, optional
+        First start day of the later period: train and val windows start before it, test
+        windows from it on are the ``ood_time`` tracks (:mod:`cubestream.l2.plan`).
     """
 
     l1: str = option(help="L1 store of `cubestream l1` (path or s3://)")
@@ -100,6 +103,11 @@ class L2Config:
     kndvi_normalise: bool = option(False, help="divide kNDVI by tanh(1)")
     era5_point: Era5Point = option(
         "nearest", help="ERA5 cell nearest each cube's centre, or the mean of the tile's window"
+    )
+    ood_time_from: dt.date | None = option(
+        None,
+        help="train/val windows start before this day; test windows from it on are the "
+        "ood_time tracks, YYYY-MM-DD",
     )
     storage_options: dict[str, Any] = field(default_factory=dict)
     l1_storage_options: dict[str, Any] = field(default_factory=dict)
@@ -140,6 +148,7 @@ class L2Config:
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
             "tiles": list(self.tiles) if self.tiles else None,
+            **({"ood_time_from": self.ood_time_from.isoformat()} if self.ood_time_from else {}),
             "recipe": asdict(self.recipe(plan.weather)),
             "encoding": {**ENCODED, "compressor": COMPRESSOR.to_dict()},
             "cubestream": __version__,

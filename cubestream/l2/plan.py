@@ -26,6 +26,13 @@ What is checked, and what happens
     a cube of the table absent from L1             reported
     no window at all to build                      L2InputError, with the reasons counted
     =============================================  =========================================
+
+Test tracks: each sample carries the ``track`` of GreenEarthNet's protocol. The locations table
+gives the spatial part (``iid`` or ``ood_space`` for test cubes, :mod:`cubestream.sample.splits`;
+a table without a ``track`` column makes every test cube ``iid``). With ``ood_time_from``, train
+and val cubes draw their windows only among the starts before that day, and a test window
+starting on or after it moves to the time track: ``iid`` -> ``ood_time``, ``ood_space`` ->
+``ood_space_time``. Train and val samples have the track ``""``.
 """
 
 from __future__ import annotations
@@ -107,6 +114,7 @@ class SampleSpec:
     y_max: float
     lon: float
     lat: float
+    track: str = ""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -172,7 +180,10 @@ def open_l1(url: str, storage_options: dict[str, Any] | None = None) -> Any:
 
 
 def read_locations(path: str) -> pd.DataFrame:
-    """The ``cube_id`` and ``split`` columns of the locations table, indexed by cube id."""
+    """The ``cube_id``, ``split`` and ``track`` columns of the locations table, by cube id.
+
+    A table without ``track`` (made before the tracks) puts every test cube on ``iid``.
+    """
     try:
         table = pd.read_parquet(path, columns=None)
     except (FileNotFoundError, OSError) as exc:
@@ -186,7 +197,14 @@ def read_locations(path: str) -> pd.DataFrame:
     bad = sorted(set(table["split"].astype(str)) - set(SPLITS))
     if bad:
         raise L2InputError(f"the locations table {path} has splits {bad}; allowed: {SPLITS}")
-    return table[["cube_id", "split"]].astype(str).set_index("cube_id")
+    if "track" not in table.columns:
+        table = table.assign(track=np.where(table["split"].astype(str) == "test", "iid", ""))
+    bad = sorted(set(table["track"].astype(str)) - {"", "iid", "ood_space"})
+    if bad:
+        raise L2InputError(
+            f"the locations table {path} has tracks {bad}; allowed: '', iid, ood_space"
+        )
+    return table[["cube_id", "split", "track"]].astype(str).set_index("cube_id")
 
 
 def _record(group: Any, start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
@@ -264,7 +282,19 @@ def _digest(groups: dict[str, Any], locations: pd.DataFrame) -> str:
     builds = {tile: group.attrs.get("build") for tile, group in groups.items()}
     h.update(json.dumps(builds, sort_keys=True, default=str).encode())
     h.update("\n".join(f"{c},{s}" for c, s in locations["split"].sort_index().items()).encode())
+    if "track" in locations and (locations["track"] == "ood_space").any():
+        h.update(
+            ",".join(locations.index[locations["track"] == "ood_space"].sort_values()).encode()
+        )
     return h.hexdigest()[:16]
+
+
+def _track(split: str, space: str, start: dt.date, ood_time_from: dt.date | None) -> str:
+    if split != "test":
+        return ""
+    if ood_time_from is None or start < ood_time_from:
+        return space or "iid"
+    return "ood_space_time" if space == "ood_space" else "ood_time"
 
 
 def plan_samples(
@@ -277,6 +307,7 @@ def plan_samples(
     end: dt.date | None = None,
     tiles: tuple[str, ...] | None = None,
     weather: tuple[str, ...] | None = None,
+    ood_time_from: dt.date | None = None,
 ) -> L2Plan:
     """Plan the samples of the L2 store (see the module docstring).
 
@@ -296,6 +327,8 @@ def plan_samples(
         Use only these tile groups.
     weather : tuple of str, optional
         Weather variables (default: all the first tile has, ERA5 then SMAP).
+    ood_time_from : datetime.date, optional
+        First start day of the later period (the ``ood_time`` tracks; see the module docstring).
     """
     if start and end and end < start:
         raise L2InputError(f"empty time range: --start {start} is after --end {end}")
@@ -351,14 +384,21 @@ def plan_samples(
                     {"cube_id": cube_id, "tile": tile, "reason": "not in the locations table"}
                 )
                 continue
-            starts = draw_starts(cube_id, candidates, windows_per_cube, seed)
+            split = str(locations.at[cube_id, "split"])
+            allowed = candidates
+            if ood_time_from is not None and split != "test":
+                allowed = [c for c in candidates if c < ood_time_from]
+            starts = draw_starts(cube_id, allowed, windows_per_cube, seed)
             if len(starts) < windows_per_cube:
+                before = (
+                    f" before the OOD-time day {ood_time_from}" if allowed != candidates else ""
+                )
                 skipped.append(
                     {
                         "cube_id": cube_id,
                         "tile": tile,
-                        "reason": f"only {len(starts)} candidate starts for {windows_per_cube} "
-                        "windows per cube: all of them are used",
+                        "reason": f"only {len(starts)} candidate starts{before} for "
+                        f"{windows_per_cube} windows per cube: all of them are used",
                     }
                 )
             for w, day in enumerate(starts):
@@ -367,7 +407,10 @@ def plan_samples(
                         tile=tile,
                         cube=c,
                         cube_id=cube_id,
-                        split=str(locations.at[cube_id, "split"]),
+                        split=split,
+                        track=_track(
+                            split, str(locations.at[cube_id, "track"]), day, ood_time_from
+                        ),
                         window=w,
                         start=to_days(day),
                         record=record,

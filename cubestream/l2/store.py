@@ -82,6 +82,7 @@ EXTRAS: dict[str, str] = {
     "y_max": "float64",
     "lon": "float64",
     "lat": "float64",
+    "track": "str",
 }
 """Extra per-sample coordinates (see the module docstring)."""
 _NOT_OURS = (

@@ -24,7 +24,7 @@ from cubestream.sample.allocate import AllocationRule, draw, stratum_keys
 from cubestream.sample.area import Area, parse_area
 from cubestream.sample.boxes import candidate_boxes
 from cubestream.sample.report import bias_report, write_report
-from cubestream.sample.splits import SplitRule, assign_splits
+from cubestream.sample.splits import SplitRule, assign_tracks
 from cubestream.sample.strata import StrataSources, box_strata
 
 __all__ = [
@@ -111,7 +111,8 @@ def _top_tiles(boxes: pd.DataFrame, config: SampleConfig) -> pd.DataFrame:
 
 def _table(boxes: pd.DataFrame, chosen: pd.Index, config: SampleConfig) -> pd.DataFrame:
     sample = boxes.loc[chosen].sort_values("cube_id", kind="stable").reset_index(drop=True)
-    sample["split"] = assign_splits(sample, config.splits, config.seed)
+    tracks = assign_tracks(sample, config.splits, config.seed)
+    sample["split"], sample["track"] = tracks["split"], tracks["track"]
     extras = [c for c in sample.columns if c not in LOCATION_COLUMNS]
     return sample[[*LOCATION_COLUMNS, *extras]]
 

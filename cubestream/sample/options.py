@@ -45,6 +45,11 @@ class SampleOptions:
     test: float = option(0.2, help="test share")
     val: float = option(0.0, help="validation share (e.g. 0.05)")
     block_km: float = option(50.0, help="spatial block size")
+    ood_space: float = option(
+        0.0,
+        help="share of boxes held out as whole regions: the ood_space test track (part of --test)",
+    )
+    region_km: float = option(500.0, help="held-out region size")
     max_water: float = option(0.5, help="max water/no-data share")
     seed: int = option(0, help="seed of the draw and of the splits")
     workers: int = option(1, execution=True, help="processes reading strata")
@@ -79,7 +84,13 @@ class SampleOptions:
             allocation=AllocationRule(
                 method=self.allocation, mix=self.mix, min_per_stratum=self.min_per_stratum
             ),
-            splits=SplitRule.with_validation(self.val, test=self.test, block_km=self.block_km),
+            splits=SplitRule.with_validation(
+                self.val,
+                test=self.test,
+                block_km=self.block_km,
+                ood_space=self.ood_space,
+                region_km=self.region_km,
+            ),
             cap_per_tile=self.cap_per_tile,
             top_tiles=self.top_tiles,
             seed=self.seed,

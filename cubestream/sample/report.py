@@ -74,6 +74,9 @@ def bias_report(
         }
     splits = sample["split"].value_counts() if "split" in sample else pd.Series(dtype=int)
     out["splits"] = {str(k): round(float(v / len(sample)), 6) for k, v in splits.items()}
+    if "track" in sample:
+        tracks = sample.loc[sample["track"] != "", "track"].value_counts()
+        out["tracks"] = {str(k): int(v) for k, v in tracks.items()}
     out["counts"] = {
         "eligible_boxes": len(eligible),
         "sampled_boxes": len(sample),

@@ -9,7 +9,13 @@ import pytest
 from cubestream.errors import SamplingError
 from cubestream.sample.allocate import AllocationRule, allocate, draw, stratum_keys
 from cubestream.sample.report import bias_report, jensen_shannon
-from cubestream.sample.splits import NEIGHBOUR_RADIUS_M, SplitRule, assign_splits, spatial_blocks
+from cubestream.sample.splits import (
+    NEIGHBOUR_RADIUS_M,
+    SplitRule,
+    assign_splits,
+    assign_tracks,
+    spatial_blocks,
+)
 
 
 def _boxes(n_tiles: int = 12, seed: int = 0) -> pd.DataFrame:
@@ -151,3 +157,28 @@ def test_bias_report_divergences() -> None:
     assert climate["js_divergence_vs_population"] < 0.01
     assert climate["js_divergence_vs_intended"] < 0.001
     assert report["counts"]["sampled_boxes"] == 500
+
+
+def test_held_out_regions_make_the_ood_space_track() -> None:
+    boxes = _boxes(n_tiles=12).sample(frac=0.1, random_state=0)
+    rule = SplitRule.with_validation(0.05, test=0.3, block_km=10, ood_space=0.15, region_km=60)
+    tracks = assign_tracks(boxes, rule, seed=0)
+    held = tracks["track"] == "ood_space"
+    assert 0.1 < held.mean() < 0.3
+    assert (tracks.loc[held, "split"] == "test").all()
+    assert set(tracks.loc[tracks["split"] == "test", "track"]) == {"iid", "ood_space"}
+    assert (tracks.loc[tracks["split"] != "test", "track"] == "").all()
+    assert abs((tracks["split"] == "test").mean() - 0.3) < 0.05
+    # no held-out region shares a region cell with a box of another track
+    regions = spatial_blocks(boxes["lon"].to_numpy(), boxes["lat"].to_numpy(), 60)
+    per_region = pd.Series(held.to_numpy()).groupby(regions).nunique()
+    assert (per_region == 1).all()
+
+
+def test_without_ood_space_the_splits_are_unchanged() -> None:
+    boxes = _boxes(n_tiles=6).sample(frac=0.2, random_state=1)
+    tracks = assign_tracks(boxes, SplitRule(block_km=10), seed=3)
+    assert ((tracks["track"] == "iid") == (tracks["split"] == "test")).all()
+    assert set(tracks["track"]) == {"", "iid"}
+    with pytest.raises(SamplingError, match="ood_space"):
+        SplitRule.with_validation(0.0, test=0.1, ood_space=0.2)

@@ -23,6 +23,8 @@ SMALL = {
         "--model.model.init_args.pyramid_channels", "8",
         "--model.model.init_args.segmentation_channels", "8",
     ],
+    "conv_lstm.yaml": ["--model.model.init_args.hidden", "2"],
+    "contextformer.yaml": ["--model.model.init_args.width", "8"],
 }  # fmt: skip
 
 

@@ -55,6 +55,10 @@ def test_compare_a_model_with_persistence(
     assert set(result["landcover"]) == {"10 tree", "20 shrub", "30 grass", "40 crop", "90 wetland"}
     assert sum(v["pixels"] for v in result["landcover"].values()) == overall["pixels"]
     assert result["example_cube"] == "37MBU0004"
+    # a store without tracks: every test sample is iid, and the track repeats the overall
+    assert set(result["tracks"]) == {"iid"}
+    assert result["tracks"]["iid"]["gain"] == pytest.approx(overall["gain"])
+    assert result["tracks"]["iid"]["ks"] == pytest.approx(result["ks"])
     for figure in result["figures"]:
         assert Path(figure).stat().st_size > 10_000
 

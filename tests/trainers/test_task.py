@@ -120,3 +120,48 @@ def test_resume_from_a_mid_epoch_checkpoint_matches_an_uninterrupted_run(
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
     changed = torch.load(last, weights_only=False)["global_step"]
     assert changed == 6
+
+
+def test_test_writes_the_protocol_table_per_track(l2_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import zarr
+
+    store = tmp_path / "l2.zarr"
+    shutil.copytree(l2_store, store)
+    root = zarr.open_group(store, mode="r+")
+    tracks = ["", "", "", "", "iid", "", "", "", "", "ood_time"]
+    root.create_array("track", shape=(10,), dtype=str, chunks=(10,))[...] = tracks
+    torch.manual_seed(0)
+    rule = {"min_target_std": 0.0, "min_obs": 2, "min_context_obs": 0, "min_target": -1.0}
+    task = ForecastTask(tiny_rnn(), train_pixels=64, protocol=rule)
+    run = trainer(tmp_path / "run", max_epochs=1, limit_val_batches=0)
+    setting = setting_of(store)
+    assert setting.tracks == tuple(tracks)
+    run.fit(task, setting)
+    run.test(task, setting)
+    document = json.loads((tmp_path / "run" / "protocol_scores.json").read_text())
+    table = {(e["track"], e["forecaster"]): e for e in document["table"]}
+    assert set(table) == {
+        (t, f) for t in ("all", "iid", "ood_time") for f in ("model", "persistence", "climatology")
+    }
+    assert table[("iid", "model")]["cubes"] == table[("ood_time", "model")]["cubes"] == 1
+    assert table[("all", "model")]["pixels"] == sum(
+        table[(t, "model")]["pixels"] for t in ("iid", "ood_time")
+    )
+    for entry in document["table"]:
+        assert -1e9 < entry["nse"] <= 1 and entry["rmse"] >= 0 and 0 <= entry["r2"] <= 1
+    assert table[("all", "persistence")]["r2"] == 0.0  # a constant forecast
+    assert 0 <= table[("all", "model")]["beats_climatology"] <= 1
+    markdown = (tmp_path / "run" / "protocol_scores.md").read_text()
+    assert "| ood_time | model |" in markdown and "NSE tree" in markdown
+    figures = sorted(p.name for p in (tmp_path / "run" / "figures").iterdir())
+    assert figures == [
+        "nse_37MBU0004_4.png",
+        "nse_37MBU0009_9.png",
+        "series_37MBU0004_4.png",
+        "series_37MBU0009_9.png",
+        "tracks.png",
+    ]
+    for figure in (tmp_path / "run" / "figures").iterdir():
+        assert figure.stat().st_size > 10_000

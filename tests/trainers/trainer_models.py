@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainers.models import RNN, ContextRNN
+from trainers.models import RNN, Contextformer, ContextRNN, ConvLSTM
 from trainers.setting import KndviSetting
 from trainers.testing import SyntheticL2DataModule
 
@@ -35,3 +35,12 @@ def setting_of(
         return KndviSetting(str(store), batch_size=batch_size, num_workers=0, seed=seed)
     helper = SyntheticL2DataModule(store, batch_size=batch_size, seed=seed)
     return KndviSetting(str(store), batch_size=batch_size, loader=helper)
+
+
+def tiny_conv_lstm(**kwargs: object) -> ConvLSTM:
+    return ConvLSTM(**{"hidden": 4, "layers": 2, **kwargs})  # type: ignore[arg-type]
+
+
+def tiny_contextformer(**kwargs: object) -> Contextformer:
+    options: dict[str, object] = {"width": 16, "depth": 1, "heads": 2, "patch": 4}
+    return Contextformer(**{**options, "spatial_depth": 1, **kwargs})  # type: ignore[arg-type]
