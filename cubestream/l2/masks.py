@@ -54,7 +54,6 @@ __all__ = [
 ]
 
 
-
 def valid_observations(
     scl: np.ndarray, dn: np.ndarray | None = None, invalid: Sequence[int] = INVALID_SCL
 ) -> np.ndarray:
