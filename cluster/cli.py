@@ -115,7 +115,7 @@ def _local_slurm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_submit(sub: argparse._SubParsersAction) -> None:
+def _add_submit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     submit = sub.add_parser("submit", help="submit a job (sbatch; --scheduler pbs: qsub)")
     what = submit.add_subparsers(dest="what", required=True)
     p = what.add_parser("train", help="`cubestream train fit` on nodes x tasks (one per GPU)")
@@ -154,7 +154,7 @@ def _job_id(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_job_commands(sub: argparse._SubParsersAction) -> None:
+def _add_job_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("status", help="the state of a job (SLURM's words; PBS: QUEUED...)")
     _job_id(p)
     p.set_defaults(func=_status)
@@ -172,7 +172,7 @@ def _add_job_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_wait)
 
 
-def add_cluster_parser(sub: argparse._SubParsersAction) -> None:
+def add_cluster_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``cluster`` subcommand to the ``cubestream`` parser."""
     p = sub.add_parser("cluster", help="submit/status/cancel training jobs; the local SLURM")
     commands = p.add_subparsers(dest="cluster_command", required=True)

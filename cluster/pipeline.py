@@ -421,6 +421,7 @@ def _tee(command: list[str], log: Path, write: Write) -> tuple[int, str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 code = process.wait()
+            process.stdout.close()
     return code, _last_error(tail)
 
 

@@ -106,3 +106,33 @@ def test_the_sampler_reads_the_world_layout_from_a_neutral_module() -> None:
     names = {name for _, name in _imports(ROOT / "cubestream" / "sample" / "strata.py")}
     assert "cubestream.layout" in names
     assert not any(_under(name, "cubestream.replica") for name in names)
+
+
+def _scheduler_branches(path: Path) -> list[str]:
+    """Comparisons of anything with the literal ``"slurm"`` or ``"pbs"`` (``==``, ``in``...)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for operand in operands:
+                names = operand.elts if isinstance(operand, ast.Tuple | ast.List | ast.Set) else []
+                for leaf in [operand, *names]:
+                    if isinstance(leaf, ast.Constant) and leaf.value in ("slurm", "pbs"):
+                        found.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}")
+    return found
+
+
+def test_slurm_and_pbs_are_not_string_branches_outside_their_schedulers() -> None:
+    allowed = {"cluster/profiles.py"}  # PBSCluster's resource_spec option, a profile field
+    paths = [
+        p
+        for package in PACKAGES
+        for p in _modules(package)
+        if not p.is_relative_to(ROOT / "cluster" / "schedulers")
+        and p.relative_to(ROOT).as_posix() not in allowed
+    ]
+    bad = [hit for path in paths for hit in _scheduler_branches(path)]
+    assert bad == [], "\n".join(bad)
+    sample = ROOT / "cluster" / "profiles.py"
+    assert _scheduler_branches(sample), "the walk finds the one branch left in profiles.py"

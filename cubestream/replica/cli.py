@@ -43,7 +43,7 @@ def _replica_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_replica_parser(sub: argparse._SubParsersAction) -> None:
+def add_replica_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``cubestream replica create`` and ``cubestream replica serve`` to ``sub``."""
     from cubestream.replica.serve import FailStatus
     from cubestream.replica.spec import CATALOGUES
