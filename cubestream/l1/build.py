@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import dask
 import numpy as np
@@ -35,17 +35,27 @@ from cubestream.l1.auxiliary import (
     write_era5,
     write_smap,
 )
-from cubestream.l1.blocks import plan_blocks, time_chunk, write_reflectance, write_scl
+from cubestream.l1.blocks import (
+    chunk_items,
+    plan_blocks,
+    read_and_write,
+    time_chunk,
+    write_reflectance,
+    write_scl,
+)
 from cubestream.l1.dryrun import dry_run_entry
 from cubestream.l1.plan import CUBE_COLUMNS, IntegrityPolicy, TilePlan, plan_tile
-from cubestream.l1.sentinel2 import READ_BLOCK, tile_stacks
+from cubestream.l1.sentinel2 import BANDS, BOX, READ_BLOCK, SCL, block_read, tile_stacks
 from cubestream.l1.store import create_template, existing_chunks, open_root
 from cubestream.sources.config import RetryPolicy, gdal_options, layered_env
 from cubestream.sources.offsets import OffsetDecision, OffsetPolicy, decide, probe_item
 from cubestream.sources.sentinel2 import Provider, S2Item
 from cubestream.sources.stac import search_items
 
-__all__ = ["L1Config", "build_l1", "tile_writes"]
+__all__ = ["L1Config", "Reader", "build_l1", "tile_writes"]
+
+Reader = Literal["rasterio", "stackstac"]
+"""How the Sentinel-2 read chunks are read (:class:`L1Config`)."""
 
 REPORT_SUFFIX = ".report.json"
 """The build report lies next to the store: ``l1.zarr`` -> ``l1.zarr.report.json``."""
@@ -79,6 +89,12 @@ class L1Config:
         Acquisition days per time chunk.
     read_block : int
         Side (px at 30 m) of the chunks read from the COGs: their block size at 30 m.
+    reader : {"rasterio", "stackstac"}
+        How a read chunk is read: plain rasterio windows on a thread pool (the default,
+        :mod:`cubestream.sources.cogread`) or stackstac (the former path; same pixels).
+    read_threads : int, optional
+        Threads reading (and encoding) one chunk under the ``rasterio`` reader; by default
+        ``CUBESTREAM_READ_THREADS`` or the machine's cores.
     integrity : IntegrityPolicy
         What to do with tiles missing dates.
     gdal_env : dict
@@ -111,6 +127,8 @@ class L1Config:
     max_cloud_cover: float | None = None
     days_per_chunk: int = 16
     read_block: int = READ_BLOCK
+    reader: Reader = "rasterio"
+    read_threads: int | None = None
     integrity: IntegrityPolicy = field(default_factory=IntegrityPolicy)
     gdal_env: dict[str, str] = field(default_factory=dict)
     storage_options: dict[str, Any] = field(default_factory=dict)
@@ -250,6 +268,40 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     one time chunk over one COG block and writes every box under it whose chunk is missing.
     Each task returns the number of chunks it wrote. Building them reads no pixel.
     """
+    if config.reader == "stackstac":
+        return _stackstac_writes(plan, group, config)
+    if config.read_block <= 0 or config.read_block % BOX:
+        raise L1Error(
+            f"read block {config.read_block} px is not a positive multiple of the box side "
+            f"({BOX} px); use {READ_BLOCK} (the COG block at 30 m) or another multiple of {BOX}"
+        )
+    so, block = config.storage_options or None, config.read_block
+    task_of = dask.delayed(read_and_write, pure=False)
+    writes = []
+    for assets, names, offsets in (
+        (BANDS, ("s2",), True),
+        ((SCL,), ("scl", "data_fraction"), False),
+    ):
+        for task in plan_blocks(plan, block, _missing(plan, group, names)):
+            read = block_read(plan, chunk_items(plan, task.t), task.by, task.bx, assets, block)
+            times = time_chunk(plan, task.t, offsets)
+            writes.append(
+                task_of(
+                    read,
+                    task,
+                    times,
+                    config.out,
+                    so,
+                    plan.tile,
+                    config.gdal_env,
+                    config.read_threads,
+                )
+            )
+    return writes
+
+
+def _stackstac_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
+    """:func:`tile_writes` with stackstac reading the chunks (the former path)."""
     reflectance, scl = tile_stacks(plan, layered_env(config.gdal_env), config.read_block)
     so = config.storage_options or None
     writes = []
