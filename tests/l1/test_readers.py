@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -63,7 +64,8 @@ def _build(
 
 
 def _assert_same_store(old: Path, new: Path) -> None:
-    a, b = zarr.open_group(str(old), mode="r"), zarr.open_group(str(new), mode="r")
+    a: Any = zarr.open_group(str(old), mode="r")
+    b: Any = zarr.open_group(str(new), mode="r")
     for tile in a.group_keys():
         for name in ("s2", "scl", "data_fraction", "time", "cube"):
             np.testing.assert_array_equal(b[tile][name][...], a[tile][name][...], err_msg=name)
