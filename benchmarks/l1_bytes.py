@@ -372,10 +372,11 @@ def measure(settings: Settings) -> dict[str, Any]:
         )
         workdir.mkdir(parents=True, exist_ok=True)
         endpoints, pid = stack.enter_context(_served(root, workdir))
+        floor, blocks = _floor(cubes, endpoints, spec, root)
+        before = decode_ceiling(blocks) if settings.ceiling else None
         build, peer, local = _builds(settings, cubes, spec, Served(root, endpoints, pid), workdir)
         whole = _whole_tile(settings, cubes, spec, endpoints, workdir)
-        floor, blocks = _floor(cubes, endpoints, spec, root)
-    ceiling = decode_ceiling(blocks) if settings.ceiling else None
+    ceiling = _best(before, decode_ceiling(blocks) if settings.ceiling else None)
     return {
         "benchmark": "l1_bytes",
         "time": _context.now(),
@@ -401,6 +402,18 @@ def measure(settings: Settings) -> dict[str, Any]:
             **_ceiling_ratios(build, local, peer, ceiling),
         },
     }
+
+
+def _best(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The faster of the ceilings measured before and after the builds, both runs listed.
+
+    On a loaded machine the ceiling moves; the builds' shares are taken against the faster one.
+    """
+    if before is None or after is None:
+        return None
+    best = min((before, after), key=lambda c: float(c["rasterio_all"]["seconds"]))
+    runs = {"rasterio_all_seconds_runs": [c["rasterio_all"]["seconds"] for c in (before, after)]}
+    return {**best, **runs}
 
 
 def _ceiling_ratios(
