@@ -1,4 +1,8 @@
-"""Sentinel-2 of one tile as lazy arrays read in COG-block chunks, and the fusion of days.
+"""Sentinel-2 of one tile read in COG-block chunks, and the fusion of days.
+
+:func:`block_read` plans (purely) the read of one chunk for the default reader,
+:func:`cubestream.sources.cogread.read_windows`: the same window, grid and resampling as the
+chunk of :func:`tile_stacks`, which the former ``stackstac`` reader still uses.
 
 :func:`tile_stacks` stacks (stackstac) every item on the tile's own 30 m grid, the full 3660 px
 from its upper-left corner, in read chunks of the items of one time chunk (the items of
@@ -11,7 +15,8 @@ archive), SCL with nearest. Datasets are closed after each read (:mod:`._reader`
 :func:`fuse_days` subtracts each item's DN offset and fuses the items of one day (split
 datatakes) by taking, per pixel, the first item with data. The items come from any catalogue
 (:mod:`cubestream.sources.sentinel2`); their assets are stacked by ESA band name. Cutting the
-boxes out of a read chunk and writing them is :mod:`cubestream.l1.blocks`.
+boxes out of a read chunk and writing them is :mod:`cubestream.l1.blocks`;
+:func:`remove_offset` subtracts an offset in place (the default reader does it per read).
 """
 
 from __future__ import annotations
