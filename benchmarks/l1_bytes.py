@@ -431,9 +431,14 @@ def _ceiling_ratios(
             float(ceiling["rasterio_1"]["seconds"]) / max(floor, 1e-9), 2
         )
     }
+    cpu = float(ceiling["rasterio_1"]["cpu_seconds"])
     for name, run in (("s3", build), ("local", local), ("peer", peer)):
         if run is not None:
             out[f"{name}_share_of_ceiling"] = round(floor / float(run["seconds"]), 3)
+            # load-robust: decode CPU of the blocks over the CPU the build's workers spent
+            out[f"{name}_cpu_share_of_ceiling"] = round(
+                cpu / max(float(run["workers_cpu_seconds"]), 1e-9), 3
+            )
     if local is not None and peer is not None:
         out["peer_seconds_over_local"] = round(float(peer["seconds"]) / float(local["seconds"]), 2)
     return out
@@ -518,15 +523,21 @@ def _ceiling_lines(record: dict[str, Any]) -> list[str]:
         if name in ceiling:
             run = ceiling[name]
             lines.append(
-                f"    {name:<16} {run['seconds']:>8.3f} s {run['decoded_mb']:>9.1f} MB "
-                f"{run['decoded_mb_per_s']:>8.1f} MB/s"
+                f"    {name:<16} {run['seconds']:>8.3f} s {run['cpu_seconds']:>8.3f} CPU-s "
+                f"{run['decoded_mb']:>8.1f} MB {run['decoded_mb_per_s']:>8.1f} MB/s"
             )
     shares = ", ".join(
         f"{name} {ratios[f'{name}_share_of_ceiling']}"
         for name in ("local", "s3", "peer")
         if f"{name}_share_of_ceiling" in ratios
     )
-    lines.append(f"  share of the all-core rasterio ceiling: {shares}")
+    lines.append(f"  share of the all-core rasterio ceiling (wall): {shares}")
+    cpu_shares = ", ".join(
+        f"{name} {ratios[f'{name}_cpu_share_of_ceiling']}"
+        for name in ("local", "s3", "peer")
+        if f"{name}_cpu_share_of_ceiling" in ratios
+    )
+    lines.append(f"  decode CPU of the blocks / workers' CPU: {cpu_shares}")
     server = record["cubestream"].get("s3_server_cpu_seconds")
     if server is not None:
         lines.append(
