@@ -38,6 +38,8 @@ test: lint typecheck unit
 # the benchmark suite at its default (tiny) size, then its report and the README's table
 bench: env
 	$(BIN)/cubestream bench
+	# level-1 at the decode limit: one full tile at native 10 / 20 m, local paths and S3
+	$(BIN)/python -m benchmarks.l1_bytes --preset tile
 	$(BIN)/cubestream bench report --readme README.md
 
 clean:

@@ -18,7 +18,7 @@ from typing import Any
 import rasterio
 from rasterio.windows import from_bounds
 
-__all__ = ["Bounds", "CogBytes", "cog_bytes", "total"]
+__all__ = ["Bounds", "CogBytes", "cog_bytes", "data_blocks", "total"]
 
 Bounds = tuple[float, float, float, float]
 """``(left, bottom, right, top)`` in the COG's CRS."""
@@ -118,6 +118,13 @@ def cog_bytes(path: Path, windows: Sequence[Bounds]) -> CogBytes:
         blocks_per_window=sum(sizes[block] for blocks in per_window for block in blocks),
         block_count=sum(1 for size in sizes.values() if size),
     )
+
+
+def data_blocks(path: Path, windows: Sequence[Bounds]) -> tuple[tuple[int, int], ...]:
+    """``(row, col)`` of the full-resolution blocks with data under any of ``windows``."""
+    with rasterio.open(path) as src:
+        union: set[tuple[int, int]] = set().union(*(_blocks_under(src, b) for b in windows))
+        return tuple(sorted(b for b in union if _block_size(src, b[1], b[0])))
 
 
 def total(cogs: Iterable[CogBytes]) -> dict[str, int]:

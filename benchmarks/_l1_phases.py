@@ -34,7 +34,9 @@ T = TypeVar("T")
 class Cluster:
     """Size of the LocalCluster each phase gets, and the served replica it reads.
 
-    ``memory_limit`` is each worker's (Dask's ``memory_limit``: ``"0"`` for none).
+    ``memory_limit`` is each worker's (Dask's ``memory_limit``: ``"0"`` for none);
+    ``server_pid`` the replica server's process, whose CPU time (its children's too) each
+    phase reports apart from the workers'.
     """
 
     workers: int
@@ -42,6 +44,7 @@ class Cluster:
     endpoints: Endpoints
     gdal_extra: dict[str, str]
     memory_limit: str = "4GB"
+    server_pid: int | None = None
 
 
 def gdal_env(endpoints: Endpoints, extra: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -99,6 +102,34 @@ def fetched(log: pd.DataFrame, cubes: int) -> dict[str, Any]:
     }
 
 
+def _cpu_seconds(pids: list[int], children: bool = False) -> float:
+    """User + system CPU seconds of the processes ``pids`` (and their children) so far."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            family = [process, *(process.children(recursive=True) if children else [])]
+            for member in family:
+                times = member.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _import_readers() -> None:
+    """Import, in a fresh worker, what every phase's tasks import: their CPU is start-up."""
+    import pyproj  # noqa: F401
+    import rasterio  # noqa: F401
+    import stackstac  # noqa: F401
+    import zarr  # noqa: F401
+
+    import benchmarks._peer  # noqa: F401
+    import cubestream.l1.build  # noqa: F401
+
+
 def _load() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
@@ -106,7 +137,11 @@ def _load() -> list[float]:
 def on_cluster(
     cluster: Cluster, cubes: int, work: Callable[[Any, dict[str, str]], T]
 ) -> tuple[T, dict[str, Any]]:
-    """Run ``work(client, gdal_env)`` on a fresh LocalCluster; return its result and figures."""
+    """Run ``work(client, gdal_env)`` on a fresh LocalCluster; return its result and figures.
+
+    The workers import the readers' modules before the clock starts (counted in the cluster's
+    start-up, not in the phase's wall or CPU seconds).
+    """
     from distributed import Client, LocalCluster
 
     env, credentials = gdal_env(cluster.endpoints, cluster.gdal_extra)
@@ -123,15 +158,22 @@ def on_cluster(
         Client(local) as client,
     ):
         client.wait_for_workers(cluster.workers)
+        client.run(_import_readers)
         start_seconds = time.perf_counter() - started
         pids = client.run(os.getpid)
         mark, load_before = len(_log_lines(log)), _load()
+        server = [cluster.server_pid] if cluster.server_pid else []
+        cpu_before = _cpu_seconds(list(pids.values())), _cpu_seconds(server, children=True)
         with PeakRss(pids.values()) as rss:
             started = time.perf_counter()
             result = work(client, env)
             seconds = time.perf_counter() - started
+        workers_cpu = _cpu_seconds(list(pids.values())) - cpu_before[0]
+        server_cpu = _cpu_seconds(server, children=True) - cpu_before[1]
     return result, {
         "seconds": round(seconds, 2),
+        "workers_cpu_seconds": round(workers_cpu, 2),
+        "s3_server_cpu_seconds": round(server_cpu, 2) if server else None,
         "cluster_start_seconds": round(start_seconds, 2),
         "peak_rss_mb_per_worker": rss.megabytes(),
         "load_average_before": load_before,

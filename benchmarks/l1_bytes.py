@@ -4,6 +4,8 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
 
     python -m benchmarks.l1_bytes [--preset tiny] [--cubes N] [--out FILE] [--repeat K]
                                   [--gdal KEY=VALUE ...] [--read-block PX] [--whole-tile]
+                                  [--resolution 30m|native] [--reader rasterio|stackstac]
+                                  [--no-local] [--no-ceiling]
 
 1. Create the replica (or reuse it from ``--cache``), serve it, and take ``--cubes`` boxes
    wholly inside its imaged window (seeded; all of them by default) as the locations table.
@@ -18,7 +20,12 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
    cube, on another fresh LocalCluster of the same size with the same GDAL options.
    With ``--whole-tile``, the second peer too: whole tiles read into memory, then sliced
    (:mod:`benchmarks.whole_tile`), once.
-5. One JSON line with the whole context appended to ``--out`` (default
+5. From local paths: the same build reading the replica's files (its ``stac/items.ndjson``),
+   and the decode ceiling of the very blocks the build reads (:mod:`benchmarks._decode_ceiling`:
+   rasterio on one thread and on all cores, libdeflate if imagecodecs is installed), with each
+   build's share of the all-core rasterio ceiling. Over S3 the CPU seconds of the workers and of
+   the replica server (S3 and STAC, same machine) are reported apart.
+6. One JSON line with the whole context appended to ``--out`` (default
    ``benchmarks/results/l1.jsonl``), and a table on stdout.
 
 With ``--repeat K`` the two builds run K times, alternately, each into a new store on a new
@@ -39,23 +46,26 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from benchmarks import _context
-from benchmarks._cog_blocks import CogBytes, cog_bytes, total
+from benchmarks._cog_blocks import CogBytes, cog_bytes, data_blocks, total
+from benchmarks._decode_ceiling import CogBlocks, decode_ceiling
 from benchmarks._l1_phases import Cluster, gdal_env, run_build, run_peer
 from cubestream.endpoints import Endpoints
 from cubestream.l1 import L1Config
+from cubestream.l1.config import Reader
 from cubestream.l1.sentinel2 import BANDS, READ_BLOCK, SCL
 from cubestream.replica import layout
 from cubestream.replica.spec import ReplicaSpec, load_spec
 from cubestream.replica.world import World
 from cubestream.sample.boxes import BOX_PIXELS, tile_boxes
+from cubestream.sources.cogread import read_threads
 from cubestream.sources.config import gdal_options
 from cubestream.sources.stac import search_items
 
@@ -103,6 +113,16 @@ class Settings:
         cubestream's read chunk side, px at 30 m.
     seed : int
         Seed of the choice of cubes.
+    resolution : {"30m", "native"}, optional
+        Resolution of the replica's COGs; by default native 10 / 20 m for the ``tile`` preset,
+        the preset's own (30 m) otherwise. Native replicas are cached apart.
+    local : bool
+        Also build from the replica's local paths (its ``stac/items.ndjson``).
+    ceiling : bool
+        Also measure the decode ceiling of the blocks the build reads
+        (:mod:`benchmarks._decode_ceiling`).
+    reader : {"rasterio", "stackstac"}
+        cubestream's reader (:class:`cubestream.l1.L1Config`).
     """
 
     preset: str = "tiny"
@@ -120,6 +140,16 @@ class Settings:
     repeat: int = 1
     read_block: int = READ_BLOCK
     seed: int = 0
+    resolution: Literal["30m", "native"] | None = None
+    local: bool = True
+    ceiling: bool = True
+    reader: Reader = "rasterio"
+
+    def replica_resolution(self) -> Literal["30m", "native"]:
+        """The resolution of the replica's COGs (see ``resolution``)."""
+        if self.resolution is not None:
+            return self.resolution
+        return "native" if self.preset == "tile" else "30m"
 
 
 def imaged_cubes(spec: ReplicaSpec, count: int | None, seed: int = 0) -> pd.DataFrame:
@@ -151,16 +181,21 @@ def _replica(settings: Settings) -> Path:
     from cubestream.replica.create import create_replica
     from cubestream.replica.spec import preset
 
-    return create_replica(settings.cache / f"replica-{settings.preset}", preset(settings.preset))
+    spec, name = preset(settings.preset), f"replica-{settings.preset}"
+    if settings.replica_resolution() != spec.resolution:
+        spec = replace(spec, resolution=settings.replica_resolution())
+        name += f"-{spec.resolution}"
+    return create_replica(settings.cache / name, spec)
 
 
 @contextlib.contextmanager
-def _served(root: Path, workdir: Path) -> Iterator[Endpoints]:
+def _served(root: Path, workdir: Path) -> Iterator[tuple[Endpoints, int]]:
+    """The replica served; its endpoints and the server's process id."""
     from cubestream.replica.process import start_replica_server, stop_replica_server
 
     process, endpoints = start_replica_server(root, access_log=workdir / "s3-access.ndjson")
     try:
-        yield endpoints
+        yield endpoints, process.pid
     finally:
         stop_replica_server(process)
 
@@ -171,9 +206,13 @@ def _key(href: str, bucket: str) -> str:
 
 def _floor(
     cubes: pd.DataFrame, endpoints: Endpoints, spec: ReplicaSpec, root: Path
-) -> dict[str, Any]:
-    """Phase (b): headers, blocks under the cubes' windows and whole files of the COGs read."""
+) -> tuple[dict[str, Any], list[CogBlocks]]:
+    """Phase (b): headers, blocks under the cubes' windows and whole files of the COGs read.
+
+    Also the blocks themselves, local paths, for the decode ceiling.
+    """
     cogs: list[CogBytes] = []
+    blocks: list[CogBlocks] = []
     for tile_id, tile_cubes in cubes.groupby("tile"):
         bbox = (
             float(tile_cubes["min_lon"].min()),
@@ -187,9 +226,10 @@ def _floor(
         )
         for item in items:
             for band in (*BANDS, SCL):
-                key = _key(item.hrefs[band], endpoints.bucket)
-                cogs.append(cog_bytes(root / layout.OBJECTS_DIR / key, windows))
-    return total(cogs)
+                path = root / layout.OBJECTS_DIR / _key(item.hrefs[band], endpoints.bucket)
+                cogs.append(cog_bytes(path, windows))
+                blocks.append(CogBlocks(path=path, blocks=data_blocks(path, windows)))
+    return total(cogs), blocks
 
 
 def _ratios(build: dict[str, Any], floor: dict[str, int], peer: dict[str, Any] | None) -> Any:
@@ -236,18 +276,23 @@ def _fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _builds(
-    settings: Settings, cubes: pd.DataFrame, spec: ReplicaSpec, endpoints: Endpoints, workdir: Path
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Run both builds ``settings.repeat`` times, alternately; keep each one's fastest run."""
+    settings: Settings, cubes: pd.DataFrame, spec: ReplicaSpec, served: Served, workdir: Path
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """Run the builds ``settings.repeat`` times, alternately; keep each one's fastest run.
+
+    Returns the build over S3, the peer's and the build from local paths.
+    """
+    endpoints, root = served.endpoints, served.root
     cluster = Cluster(
         workers=settings.workers,
         threads=settings.threads,
         endpoints=endpoints,
         gdal_extra=settings.gdal,
+        server_pid=served.pid,
     )
     locations = workdir / "locations.parquet"
     cubes.to_parquet(locations)
-    ours, peers = [], []
+    ours, peers, local = [], [], []
     for run in range(settings.repeat):
         config = L1Config(
             locations=str(locations),
@@ -258,11 +303,33 @@ def _builds(
             collection=endpoints.collection,
             days_per_chunk=settings.days_per_chunk,
             read_block=settings.read_block,
+            reader=settings.reader,
         )
         ours.append(run_build(cluster, config, len(cubes)))
+        if settings.local:
+            paths = replace(
+                config,
+                stac=str(root / layout.ITEMS_FILE),
+                collection=L1Config.collection,
+                out=str(workdir / f"l1-local-{run}.zarr"),
+            )
+            local.append(run_build(cluster, paths, len(cubes)))
         if settings.peer:
             peers.append(run_peer(cluster, cubes, spec, workdir / f"peer-{run}.zarr"))
-    return _fastest(ours), (_fastest(peers) if peers else None)
+    return (
+        _fastest(ours),
+        (_fastest(peers) if peers else None),
+        (_fastest(local) if local else None),
+    )
+
+
+@dataclass(frozen=True)
+class Served:
+    """The served replica: its directory, endpoints and server process."""
+
+    root: Path
+    endpoints: Endpoints
+    pid: int
 
 
 def _whole_tile(
@@ -302,10 +369,12 @@ def measure(settings: Settings) -> dict[str, Any]:
             stack.enter_context(tempfile.TemporaryDirectory(prefix="l1-bytes-"))
         )
         workdir.mkdir(parents=True, exist_ok=True)
-        endpoints = stack.enter_context(_served(root, workdir))
-        build, peer = _builds(settings, cubes, spec, endpoints, workdir)
+        endpoints, pid = stack.enter_context(_served(root, workdir))
+        floor, blocks = _floor(cubes, endpoints, spec, root)
+        before = decode_ceiling(blocks) if settings.ceiling else None
+        build, peer, local = _builds(settings, cubes, spec, Served(root, endpoints, pid), workdir)
         whole = _whole_tile(settings, cubes, spec, endpoints, workdir)
-        floor = _floor(cubes, endpoints, spec, root)
+    ceiling = _best(before, decode_ceiling(blocks) if settings.ceiling else None)
     return {
         "benchmark": "l1_bytes",
         "time": _context.now(),
@@ -320,11 +389,57 @@ def measure(settings: Settings) -> dict[str, Any]:
             "cubes_per_tile": {str(t): int(n) for t, n in cubes.groupby("tile").size().items()},
         },
         "cubestream": build,
+        "cubestream_local": local,
         "cog_floor": {**floor, "per_cube_blocks": round(floor["blocks"] / len(cubes), 1)},
+        "decode_ceiling": ceiling,
         "peer": peer,
         "whole_tile": whole,
-        "ratios": {**_ratios(build, floor, peer), **_whole_ratios(build, whole)},
+        "ratios": {
+            **_ratios(build, floor, peer),
+            **_whole_ratios(build, whole),
+            **_ceiling_ratios(build, local, peer, ceiling),
+        },
     }
+
+
+def _best(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The faster of the ceilings measured before and after the builds, both runs listed.
+
+    On a loaded machine the ceiling moves; the builds' shares are taken against the faster one.
+    """
+    if before is None or after is None:
+        return None
+    best = min((before, after), key=lambda c: float(c["rasterio_all"]["seconds"]))
+    runs = {"rasterio_all_seconds_runs": [c["rasterio_all"]["seconds"] for c in (before, after)]}
+    return {**best, **runs}
+
+
+def _ceiling_ratios(
+    build: dict[str, Any],
+    local: dict[str, Any] | None,
+    peer: dict[str, Any] | None,
+    ceiling: dict[str, Any] | None,
+) -> dict[str, float]:
+    """Each build's share of the all-core rasterio decode ceiling of its blocks, and more."""
+    if ceiling is None:
+        return {}
+    floor = float(ceiling["rasterio_all"]["seconds"])
+    out = {
+        "ceiling_all_over_one_core": round(
+            float(ceiling["rasterio_1"]["seconds"]) / max(floor, 1e-9), 2
+        )
+    }
+    cpu = float(ceiling["rasterio_1"]["cpu_seconds"])
+    for name, run in (("s3", build), ("local", local), ("peer", peer)):
+        if run is not None:
+            out[f"{name}_share_of_ceiling"] = round(floor / float(run["seconds"]), 3)
+            # load-robust: decode CPU of the blocks over the CPU the build's workers spent
+            out[f"{name}_cpu_share_of_ceiling"] = round(
+                cpu / max(float(run["workers_cpu_seconds"]), 1e-9), 3
+            )
+    if local is not None and peer is not None:
+        out["peer_seconds_over_local"] = round(float(peer["seconds"]) / float(local["seconds"]), 2)
+    return out
 
 
 def _settings(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
@@ -337,6 +452,9 @@ def _settings(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         "chunks": {"s2": [1, settings.days_per_chunk, len(BANDS), 128, 128]},
         "days_per_chunk": settings.days_per_chunk,
         "read_block": settings.read_block,
+        "reader": settings.reader,
+        "read_threads": read_threads(),
+        "resolution": settings.replica_resolution(),
         "repeat": settings.repeat,
         "gdal_extra": settings.gdal,
         "gdal": gdal_options(env),
@@ -353,9 +471,13 @@ def table(record: dict[str, Any]) -> str:
     build, floor, ratios = record["cubestream"], record["cog_floor"], record["ratios"]
     fetched, cubes = build["fetched"], record["sizes"]["cubes"]
     rows = [
-        ("cubestream build", f"{build['seconds']:.2f} s", _mb(fetched["cog_bytes"])),
+        ("cubestream build over S3", f"{build['seconds']:.2f} s", _mb(fetched["cog_bytes"])),
         ("  per cube", "", _mb(fetched["per_cube_bytes"])),
     ]
+    if record.get("cubestream_local") is not None:
+        rows.append(
+            ("cubestream from local paths", f"{record['cubestream_local']['seconds']:.2f} s", "")
+        )
     if record["peer"] is not None:
         peer = record["peer"]
         rows.append(
@@ -382,7 +504,45 @@ def table(record: dict[str, Any]) -> str:
     ]
     if "peer_seconds_over_cubestream" in ratios:
         lines.append(f"  peer time / cubestream time {ratios['peer_seconds_over_cubestream']}")
+    lines += _ceiling_lines(record)
     return "\n".join(lines)
+
+
+def _ceiling_lines(record: dict[str, Any]) -> list[str]:
+    """The decode ceiling of the build's blocks, and each build's share of it."""
+    ceiling, ratios = record.get("decode_ceiling"), record["ratios"]
+    if ceiling is None:
+        return []
+    lines = [
+        f"  decode ceiling of the {ceiling['blocks']} blocks read "
+        f"({ceiling['threads_all']} threads = all cores):"
+    ]
+    for name in ("rasterio_1", "rasterio_all", "libdeflate_1", "libdeflate_all"):
+        if name in ceiling:
+            run = ceiling[name]
+            lines.append(
+                f"    {name:<16} {run['seconds']:>8.3f} s {run['cpu_seconds']:>8.3f} CPU-s "
+                f"{run['decoded_mb']:>8.1f} MB {run['decoded_mb_per_s']:>8.1f} MB/s"
+            )
+    shares = ", ".join(
+        f"{name} {ratios[f'{name}_share_of_ceiling']}"
+        for name in ("local", "s3", "peer")
+        if f"{name}_share_of_ceiling" in ratios
+    )
+    lines.append(f"  share of the all-core rasterio ceiling (wall): {shares}")
+    cpu_shares = ", ".join(
+        f"{name} {ratios[f'{name}_cpu_share_of_ceiling']}"
+        for name in ("local", "s3", "peer")
+        if f"{name}_cpu_share_of_ceiling" in ratios
+    )
+    lines.append(f"  decode CPU of the blocks / workers' CPU: {cpu_shares}")
+    server = record["cubestream"].get("s3_server_cpu_seconds")
+    if server is not None:
+        lines.append(
+            f"  CPU seconds over S3: workers {record['cubestream']['workers_cpu_seconds']}, "
+            f"S3 + STAC server {server}"
+        )
+    return lines
 
 
 def _parse_gdal(values: Sequence[str]) -> dict[str, str]:
@@ -412,6 +572,15 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
         "--read-block", type=int, default=READ_BLOCK, help="cubestream's read chunk, px at 30 m"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--resolution",
+        choices=("30m", "native"),
+        default=None,
+        help="the replica's COGs: 30 m, or native 10/20 m (default: native for tile, else 30m)",
+    )
+    parser.add_argument("--no-local", action="store_true", help="skip the build from local paths")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the decode ceiling")
+    parser.add_argument("--reader", choices=("rasterio", "stackstac"), default="rasterio")
     args = parser.parse_args(argv)
     return Settings(
         preset=args.preset,
@@ -429,6 +598,10 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
         repeat=args.repeat,
         read_block=args.read_block,
         seed=args.seed,
+        resolution=args.resolution,
+        local=not args.no_local,
+        ceiling=not args.no_ceiling,
+        reader=args.reader,
     )
 
 

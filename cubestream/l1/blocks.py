@@ -1,15 +1,19 @@
 """The unit of work of the Sentinel-2 part of a tile: one read chunk, cut into its boxes, written.
 
-A read chunk of :func:`cubestream.l1.sentinel2.tile_stacks` holds the items of one time chunk
-over one COG block (1024 px: 8 x 8 boxes). :func:`plan_blocks` lists, purely, the read chunks
-under some box whose chunks are still missing, and which boxes each one writes. One task then
-reads its chunk and writes every box under it (:func:`write_reflectance`, :func:`write_scl`), so
-that:
+A read chunk holds the items of one time chunk over one COG block (1024 px: 8 x 8 boxes).
+:func:`plan_blocks` lists, purely, the read chunks under some box whose chunks are still missing,
+and which boxes each one writes. One task then reads its chunk and writes every box under it:
+:func:`read_and_write` (the default ``rasterio`` reader) reads the chunk's item x asset windows
+on a thread pool straight into one array (:mod:`cubestream.sources.cogread`), then fuses and
+writes the boxes on the same pool; the ``stackstac`` reader hands a chunk of
+:func:`cubestream.l1.sentinel2.tile_stacks` to :func:`write_reflectance` or :func:`write_scl`.
+Either way:
 
 - each COG block of each item is fetched once per build, by one task;
 - no pixel moves between workers: a task's only input is its own read;
-- a worker holds at most one read chunk per thread (the items of one time chunk x 9 bands x
-  1024 x 1024 uint16, 19 MB per item) until its boxes are written.
+- a worker holds at most one read chunk per Dask thread (the items of one time chunk x 9 bands
+  x 1024 x 1024 uint16, 19 MB per item) until its boxes are written, plus one fused box per
+  reading thread (the days of one time chunk x 9 bands x 128 x 128 uint16, 4.7 MB at 16 days).
 
 Reading one item per chunk and letting each box gather its items from many chunks (the design
 before this one) made Dask hold and move gigabytes of shared chunks on 90 cubes, and the build
@@ -18,17 +22,28 @@ stalled.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import zarr
 
 from cubestream.l1.plan import TilePlan
-from cubestream.l1.sentinel2 import BOX, fuse_days
+from cubestream.l1.sentinel2 import BOX, fuse_days, remove_offset
+from cubestream.sources.cogread import WindowRead, read_threads, read_windows
 
-__all__ = ["BlockTask", "TimeChunk", "plan_blocks", "time_chunk", "write_reflectance", "write_scl"]
+__all__ = [
+    "BlockTask",
+    "TimeChunk",
+    "chunk_items",
+    "plan_blocks",
+    "read_and_write",
+    "time_chunk",
+    "write_reflectance",
+    "write_scl",
+]
 
 
 @dataclass(frozen=True)
@@ -74,10 +89,15 @@ class TimeChunk:
     offsets: np.ndarray
 
 
+def chunk_items(plan: TilePlan, t: int) -> slice:
+    """The slice of ``plan.items`` of time chunk ``t``."""
+    starts = np.cumsum((0, *plan.item_chunks))
+    return slice(int(starts[t]), int(starts[t + 1]))
+
+
 def time_chunk(plan: TilePlan, t: int, offsets: bool) -> TimeChunk:
     """The items of time chunk ``t`` of ``plan``; ``offsets=False`` for SCL (classes)."""
-    starts = np.cumsum((0, *plan.item_chunks))
-    items = slice(int(starts[t]), int(starts[t + 1]))
+    items = chunk_items(plan, t)
     first = t * plan.days_per_chunk
     item_offsets = (
         np.asarray(plan.offsets[items]) if offsets else np.zeros(items.stop - items.start)
@@ -122,14 +142,27 @@ def _array(url: str, storage_options: dict[str, Any] | None, path: str) -> Any:
     )
 
 
-def _fused_boxes(
-    chunk: np.ndarray, task: BlockTask, times: TimeChunk
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Each box of ``task`` cut from its read ``chunk``, its days fused: ``(cube, array)``."""
+def _fused_box(
+    chunk: np.ndarray, box: tuple[int, int, int], times: TimeChunk
+) -> tuple[int, np.ndarray]:
+    """One box of a read ``chunk``, its days fused: ``(cube, array)``."""
+    c, y0, x0 = box
     n_days = times.days.stop - times.days.start
-    for c, y0, x0 in task.boxes:
-        box = chunk[:, :, y0 : y0 + BOX, x0 : x0 + BOX]
-        yield c, fuse_days(box, times.item_day, times.offsets, n_days)
+    cut = chunk[:, :, y0 : y0 + BOX, x0 : x0 + BOX]
+    return c, fuse_days(cut, times.item_day, times.offsets, n_days)
+
+
+def _each_box(
+    write: Callable[[tuple[int, int, int]], None],
+    boxes: tuple[tuple[int, int, int], ...],
+    pool: ThreadPoolExecutor | None,
+) -> None:
+    """``write`` every box, on ``pool`` when given (zarr encodes with the GIL released)."""
+    if pool is None:
+        for box in boxes:
+            write(box)
+    else:
+        list(pool.map(write, boxes))
 
 
 def write_reflectance(
@@ -139,11 +172,16 @@ def write_reflectance(
     url: str,
     storage_options: dict[str, Any] | None,
     tile: str,
+    pool: ThreadPoolExecutor | None = None,
 ) -> int:
     """Fuse and write ``s2`` of every box of ``task`` from its read ``chunk``; return chunks."""
     s2 = _array(url, storage_options, f"{tile}/s2")
-    for c, fused in _fused_boxes(chunk, task, times):
+
+    def write(box: tuple[int, int, int]) -> None:
+        c, fused = _fused_box(chunk, box, times)
         s2[c : c + 1, times.days] = fused[None]
+
+    _each_box(write, task.boxes, pool)
     return len(task.boxes)
 
 
@@ -154,12 +192,47 @@ def write_scl(
     url: str,
     storage_options: dict[str, Any] | None,
     tile: str,
+    pool: ThreadPoolExecutor | None = None,
 ) -> int:
     """Fuse and write ``scl`` and ``data_fraction`` of every box of ``task``; return chunks."""
     scl = _array(url, storage_options, f"{tile}/scl")
     fraction = _array(url, storage_options, f"{tile}/data_fraction")
-    for c, fused in _fused_boxes(chunk, task, times):
+
+    def write(box: tuple[int, int, int]) -> None:
+        c, fused = _fused_box(chunk, box, times)
         classes = fused[:, 0]
         scl[c : c + 1, times.days] = classes[None]
         fraction[c : c + 1, times.days] = (classes > 0).mean(axis=(1, 2), dtype=np.float32)[None]
+
+    _each_box(write, task.boxes, pool)
     return 2 * len(task.boxes)
+
+
+def read_and_write(
+    read: WindowRead,
+    task: BlockTask,
+    times: TimeChunk,
+    url: str,
+    storage_options: dict[str, Any] | None,
+    tile: str,
+    gdal: dict[str, str],
+    threads: int | None = None,
+) -> int:
+    """Read one chunk with plain rasterio, then fuse and write its boxes; return chunks.
+
+    One thread pool of :func:`~cubestream.sources.cogread.read_threads` threads does both:
+    the item x asset reads (each item's DN offset removed in place by the thread that read it),
+    then the boxes' fusion and encoding. The task holds one read chunk (the items of one time
+    chunk x its assets x the block) and one fused box per thread.
+    """
+    reflectance = read.dtype == "uint16"
+    offsets = times.offsets
+
+    def unshift(item: int, asset: int, values: np.ndarray) -> None:
+        remove_offset(values, int(offsets[item]))
+
+    plain = replace(times, offsets=np.zeros_like(times.offsets))
+    write = write_reflectance if reflectance else write_scl
+    with ThreadPoolExecutor(read_threads(threads), thread_name_prefix="l1-block") as pool:
+        chunk = read_windows(read, gdal, pool=pool, post=unshift if reflectance else None)
+        return write(chunk, task, plain, url, storage_options, tile, pool=pool)

@@ -35,18 +35,25 @@ from cubestream.l1.auxiliary import (
     write_era5,
     write_smap,
 )
-from cubestream.l1.blocks import plan_blocks, time_chunk, write_reflectance, write_scl
-from cubestream.l1.config import L1Config
+from cubestream.l1.blocks import (
+    chunk_items,
+    plan_blocks,
+    read_and_write,
+    time_chunk,
+    write_reflectance,
+    write_scl,
+)
+from cubestream.l1.config import L1Config, Reader
 from cubestream.l1.dryrun import dry_run_entry
 from cubestream.l1.plan import CUBE_COLUMNS, TilePlan, plan_tile
-from cubestream.l1.sentinel2 import tile_stacks
+from cubestream.l1.sentinel2 import BANDS, BOX, READ_BLOCK, SCL, block_read, tile_stacks
 from cubestream.l1.store import create_template, existing_chunks, open_root
 from cubestream.sources.config import RetryPolicy, gdal_options, layered_env
 from cubestream.sources.offsets import OffsetDecision, decide, probe_item
 from cubestream.sources.sentinel2 import S2Item
 from cubestream.sources.stac import search_items
 
-__all__ = ["L1Config", "build_l1", "tile_writes"]
+__all__ = ["L1Config", "Reader", "build_l1", "tile_writes"]
 
 REPORT_SUFFIX = ".report.json"
 """The build report lies next to the store: ``l1.zarr`` -> ``l1.zarr.report.json``."""
@@ -157,6 +164,40 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     one time chunk over one COG block and writes every box under it whose chunk is missing.
     Each task returns the number of chunks it wrote. Building them reads no pixel.
     """
+    if config.reader == "stackstac":
+        return _stackstac_writes(plan, group, config)
+    if config.read_block <= 0 or config.read_block % BOX:
+        raise L1Error(
+            f"read block {config.read_block} px is not a positive multiple of the box side "
+            f"({BOX} px); use {READ_BLOCK} (the COG block at 30 m) or another multiple of {BOX}"
+        )
+    so, block = config.storage_options or None, config.read_block
+    task_of = dask.delayed(read_and_write, pure=False)
+    writes = []
+    for assets, names, offsets in (
+        (BANDS, ("s2",), True),
+        ((SCL,), ("scl", "data_fraction"), False),
+    ):
+        for task in plan_blocks(plan, block, _missing(plan, group, names)):
+            read = block_read(plan, chunk_items(plan, task.t), task.by, task.bx, assets, block)
+            times = time_chunk(plan, task.t, offsets)
+            writes.append(
+                task_of(
+                    read,
+                    task,
+                    times,
+                    config.out,
+                    so,
+                    plan.tile,
+                    config.gdal_env,
+                    config.read_threads,
+                )
+            )
+    return writes
+
+
+def _stackstac_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
+    """:func:`tile_writes` with stackstac reading the chunks (the former path)."""
     reflectance, scl = tile_stacks(plan, layered_env(config.gdal_env), config.read_block)
     so = config.storage_options or None
     writes = []

@@ -21,10 +21,14 @@ from cubestream.sources.kinds import DemKind, Era5Layout
 from cubestream.sources.offsets import OffsetPolicy
 from cubestream.sources.sentinel2 import Provider
 
-__all__ = ["READ_BLOCK", "AuxiliarySources", "IntegrityPolicy", "L1Config"]
+__all__ = ["Reader", "READ_BLOCK", "AuxiliarySources", "IntegrityPolicy", "L1Config"]
 
 READ_BLOCK = 1024
 """Read chunk side (px at 30 m): the COG block of 30 m assets; 8 x 8 boxes."""
+
+
+Reader = Literal["rasterio", "stackstac"]
+"""How the Sentinel-2 read chunks of a level-1 build are read (:class:`L1Config`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +148,12 @@ class L1Config:
         Acquisition days per time chunk.
     read_block : int
         Side (px at 30 m) of the chunks read from the COGs: their block size at 30 m.
+    reader : {"rasterio", "stackstac"}
+        How a read chunk is read: plain rasterio windows on a thread pool (the default,
+        :mod:`cubestream.sources.cogread`) or stackstac (the former path; same pixels).
+    read_threads : int, optional
+        Threads reading (and encoding) one chunk under the ``rasterio`` reader; by default
+        ``CUBESTREAM_READ_THREADS`` or the machine's cores.
     integrity : IntegrityPolicy
         What to do with tiles missing dates.
     gdal_env : dict
@@ -172,6 +182,18 @@ class L1Config:
     max_cloud_cover: float | None = option(None, help="drop items above this eo:cloud_cover")
     days_per_chunk: int = option(16, help="acquisition days per time chunk")
     read_block: int = option(READ_BLOCK, help="px at 30 m of each COG read (block size)")
+    reader: Reader = option(
+        "rasterio",
+        execution=True,
+        help="read chunks with plain rasterio windows on a thread pool, or with stackstac "
+        "(the former path; same pixels)",
+    )
+    read_threads: int | None = option(
+        None,
+        execution=True,
+        help="threads reading one chunk (rasterio reader; default CUBESTREAM_READ_THREADS or "
+        "the machine's cores)",
+    )
     integrity: IntegrityPolicy = nested(IntegrityPolicy)
     gdal_env: dict[str, str] = field(default_factory=dict)
     storage_options: dict[str, Any] = field(default_factory=dict)

@@ -1,4 +1,8 @@
-"""Sentinel-2 of one tile as lazy arrays read in COG-block chunks, and the fusion of days.
+"""Sentinel-2 of one tile read in COG-block chunks, and the fusion of days.
+
+:func:`block_read` plans (purely) the read of one chunk for the default reader,
+:func:`cubestream.sources.cogread.read_windows`: the same window, grid and resampling as the
+chunk of :func:`tile_stacks`, which the former ``stackstac`` reader still uses.
 
 :func:`tile_stacks` stacks (stackstac) every item on the tile's own 30 m grid, the full 3660 px
 from its upper-left corner, in read chunks of the items of one time chunk (the items of
@@ -11,7 +15,8 @@ archive), SCL with nearest. Datasets are closed after each read (:mod:`._reader`
 :func:`fuse_days` subtracts each item's DN offset and fuses the items of one day (split
 datatakes) by taking, per pixel, the first item with data. The items come from any catalogue
 (:mod:`cubestream.sources.sentinel2`); their assets are stacked by ESA band name. Cutting the
-boxes out of a read chunk and writing them is :mod:`cubestream.l1.blocks`.
+boxes out of a read chunk and writing them is :mod:`cubestream.l1.blocks`;
+:func:`remove_offset` subtracts an offset in place (the default reader does it per read).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from cubestream.errors import L1Error
 from cubestream.l1._reader import ClosingRioReader
 from cubestream.l1.config import READ_BLOCK
 from cubestream.l1.plan import TilePlan
+from cubestream.sources.cogread import TargetGrid, WindowRead
 from cubestream.sources.sentinel2 import BANDS, SCL
 
 __all__ = [
@@ -31,7 +37,10 @@ __all__ = [
     "BOX",
     "READ_BLOCK",
     "SCL",
+    "block_read",
     "fuse_days",
+    "remove_offset",
+    "tile_grid",
     "tile_stack",
     "tile_stacks",
 ]
@@ -89,15 +98,61 @@ def fuse_days(
         Days in the block.
     """
     out = np.zeros((n_days, *block.shape[1:]), dtype=block.dtype)
+    filled = np.zeros(n_days, dtype=bool)
     for item in range(block.shape[0]):
         values = block[item]
         if offsets[item]:
-            shifted = np.maximum(values.astype(np.int32) - offsets[item], 1)
-            values = np.where(values > 0, shifted, 0).astype(block.dtype)
+            values = values.copy()
+            remove_offset(values, int(offsets[item]))
         day = out[item_day[item]]
+        if not filled[item_day[item]]:
+            day[...] = values
+            filled[item_day[item]] = True
+            continue
         empty = day == 0
         day[empty] = values[empty]
     return out
+
+
+def remove_offset(values: np.ndarray, dn: int) -> None:
+    """Subtract the DN offset ``dn`` in place: data stays >= 1, no-data (0) stays 0."""
+    if dn == 0:
+        return
+    data = values > 0
+    if 0 < dn < np.iinfo(values.dtype).max:
+        np.maximum(values, dn + 1, out=values, where=data)
+        np.subtract(values, values.dtype.type(dn), out=values, where=data)
+        return
+    shifted = np.maximum(values.astype(np.int64) - dn, 1)
+    values[...] = np.where(data, shifted, 0).astype(values.dtype)
+
+
+def tile_grid(plan: TilePlan) -> TargetGrid:
+    """The tile's own 30 m grid, 3660 px a side from its upper-left corner."""
+    return TargetGrid(
+        epsg=plan.epsg,
+        transform=(30.0, 0.0, float(plan.x0), 0.0, -30.0, float(plan.y0)),
+        width=TILE_PIXELS,
+        height=TILE_PIXELS,
+    )
+
+
+def block_read(
+    plan: TilePlan, items: slice, by: int, bx: int, assets: tuple[str, ...], block: int
+) -> WindowRead:
+    """The read of ``assets`` of ``plan.items[items]`` over read block ``(by, bx)`` (pure).
+
+    The same window, grid and resampling as :func:`tile_stack`'s chunk ``(t, by, bx)``.
+    """
+    row, col = by * block, bx * block
+    scl = assets == (SCL,)
+    return WindowRead(
+        hrefs=tuple(tuple(item.hrefs[a] for a in assets) for item in plan.items[items]),
+        grid=tile_grid(plan),
+        window=(row, col, min(block, TILE_PIXELS - row), min(block, TILE_PIXELS - col)),
+        resampling="nearest" if scl else "average",
+        dtype="uint8" if scl else "uint16",
+    )
 
 
 def tile_stacks(plan: TilePlan, gdal_env: Any, block: int = READ_BLOCK) -> tuple[Any, Any]:

@@ -7,20 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._cog_blocks import cog_bytes
+from benchmarks._cog_blocks import cog_bytes, data_blocks
+from benchmarks._decode_ceiling import CogBlocks, decode_ceiling
 from benchmarks.l1_bytes import imaged_cubes, main
 from cubestream.replica import layout
 from cubestream.replica.spec import load_spec
 
 KEYS = {
     "benchmark", "time", "git", "machine", "versions", "settings", "replica", "sizes",
-    "cubestream", "cog_floor", "peer", "ratios",
+    "cubestream", "cog_floor", "peer", "ratios", "cubestream_local", "decode_ceiling",
 }  # fmt: skip
 PHASE = {
     "seconds", "seconds_runs", "cluster_start_seconds", "peak_rss_mb_per_worker", "fetched",
     "load_average_before", "load_average_after",
 }  # fmt: skip
-RATIOS = {"fetched_over_blocks", "fetched_over_whole", "peer_seconds_over_cubestream"}
+RATIOS = {
+    "fetched_over_blocks", "fetched_over_whole", "peer_seconds_over_cubestream",
+    "s3_share_of_ceiling", "local_share_of_ceiling", "peer_seconds_over_local",
+}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -42,6 +46,13 @@ def test_two_cubes_append_one_record(replica_root: Path, tmp_path: Path) -> None
     assert floor["file"] > floor["blocks"] > 0 and floor["header"] > 0
     assert floor["cogs"] == record["cubestream"]["fetched"]["cogs_read"]
     assert set(record["ratios"]) >= RATIOS
+    local = record["cubestream_local"]
+    assert set(local) >= PHASE and local["fetched"]["cog_bytes"] == 0  # read from the files
+    assert record["cubestream"]["s3_server_cpu_seconds"] > 0
+    assert record["cubestream"]["workers_cpu_seconds"] > 0
+    ceiling = record["decode_ceiling"]
+    assert ceiling["blocks"] == floor["block_count"]
+    assert ceiling["rasterio_1"]["decoded_mb"] == ceiling["rasterio_all"]["decoded_mb"] > 0
     assert {"cpus", "memory_gb", "load_average"} <= set(record["machine"])
     assert {"stackstac", "gdal", "dask"} <= set(record["versions"])
 
@@ -65,3 +76,20 @@ def test_blocks_under_a_window(replica_root: Path) -> None:
     assert one.block_count == 1  # a 128 px box lies within one 1024 px block
     assert 0 < one.header < one.file and 0 < one.blocks < one.file
     assert cog_bytes(path, [bounds, bounds]).blocks_per_window == 2 * one.blocks
+
+
+def test_decode_ceiling_decodes_the_blocks_under_a_window(replica_root: Path) -> None:
+    spec = load_spec(replica_root)
+    cube = imaged_cubes(spec, 1).iloc[0]
+    paths = sorted((replica_root / layout.OBJECTS_DIR).rglob("B04.tif"))[:3]
+    bounds = (cube["x_min"], cube["y_min"], cube["x_max"], cube["y_max"])
+    cogs = [CogBlocks(path=path, blocks=data_blocks(path, [bounds])) for path in paths]
+    assert [len(cog.blocks) for cog in cogs] == [1, 1, 1]
+    ceiling = decode_ceiling(cogs, threads=2)
+    assert ceiling["blocks"] == 3 and ceiling["threads_all"] == 2
+    block_mb = round(3 * 1024 * 1024 * 2 / 1e6, 1)  # three uint16 blocks of 1024 x 1024 px
+    for name in ("rasterio_1", "rasterio_all", "libdeflate_1", "libdeflate_all"):
+        if name.startswith("libdeflate") and name not in ceiling:
+            continue  # imagecodecs is optional
+        assert ceiling[name]["decoded_mb"] == block_mb
+        assert ceiling[name]["seconds"] > 0
