@@ -18,7 +18,7 @@ In one run on this machine::
      (:func:`benchmarks._loader_phases.ceiling_pass`);
    - ``loader_device``: the real loader, ``decode="device"`` (codes left for the GPU);
    - ``loader_cpu``: the real loader, ``decode="loader"`` (float32 made on the CPU);
-   - ``naive``: the naive per-sample zarr dataset (:class:`trainers.testing.L2SampleDataset`,
+   - ``naive``: the naive per-sample zarr dataset (:class:`trainers.synthetic_data.L2SampleDataset`,
      sample by sample, float32 made on the CPU).
 
    Each pass is timed in wall seconds and in CPU seconds of the process (all its threads):
@@ -109,7 +109,7 @@ def _count(batches: Iterable[Any]) -> int:
 
 def _phases(path: Path, settings: Settings) -> dict[str, Any]:
     from cubestream.stream import make_loader
-    from trainers.testing import L2SampleDataset
+    from trainers.synthetic_data import L2SampleDataset
 
     phase = Phase(
         store=str(path), variables=VARIABLES, batch_size=settings.batch_size, threads=1,
