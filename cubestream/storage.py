@@ -3,7 +3,8 @@
 :class:`S3Settings` holds how to reach an S3 API (endpoint, region, credentials) and gives what
 each client needs from it: GDAL options for ``/vsis3/`` (which :mod:`cubestream._gdalenv` turns
 into a rasterio session: the one way credentials reach rasterio), fsspec / s3fs
-``storage_options`` (for h5py over fsspec files and for zarr stores) and boto3 keywords. The
+``storage_options`` (for h5py over fsspec files and for zarr stores), obstore's ``S3Store``
+configuration (:meth:`S3Settings.obstore_config`) and boto3 keywords. The
 replica's :class:`~cubestream.replica.serve.Endpoints` produce their settings with it.
 :class:`StorageFlags` declares the storage flags the stage commands share.
 """
@@ -77,6 +78,47 @@ class S3Settings:
         if client:
             out["client_kwargs"] = client
         return out
+
+    @classmethod
+    def from_storage_options(cls, options: dict[str, Any] | None) -> S3Settings:
+        """The settings that :meth:`storage_options` turned into ``options`` (its inverse).
+
+        The loader takes fsspec ``storage_options``; the obstore path reads its endpoint,
+        region and credentials back from them, so credentials travel one way for both.
+        """
+        options = options or {}
+        client = options.get("client_kwargs") or {}
+        anon = bool(options.get("anon"))
+        return cls(
+            endpoint_url=client.get("endpoint_url") or options.get("endpoint_url"),
+            region=client.get("region_name"),
+            key=None if anon else options.get("key"),
+            secret=None if anon else options.get("secret"),
+            token=None if anon else options.get("token"),
+        )
+
+    def obstore_config(self) -> dict[str, Any]:
+        """Keyword arguments of ``obstore.store.S3Store(bucket, **kwargs)``.
+
+        Path-style requests at ``endpoint_url`` (plain HTTP allowed when its scheme says so);
+        unsigned requests without credentials.
+        """
+        config: dict[str, Any] = {}
+        client: dict[str, Any] = {}
+        if self.endpoint_url:
+            config["endpoint"] = self.endpoint_url
+            config["virtual_hosted_style_request"] = False
+            client["allow_http"] = self.endpoint_url.startswith("http://")
+        if self.region:
+            config["region"] = self.region
+        if self.key is not None and self.secret is not None:
+            config["access_key_id"] = self.key
+            config["secret_access_key"] = self.secret
+            if self.token:
+                config["session_token"] = self.token
+        else:
+            config["skip_signature"] = True
+        return {"config": config, "client_options": client}
 
     def boto3_kwargs(self) -> dict[str, str]:
         """Keyword arguments of ``boto3.client("s3", ...)``."""

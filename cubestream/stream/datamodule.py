@@ -34,6 +34,7 @@ from cubestream.stream.dataset import Decode, L2Dataset
 from cubestream.stream.loader import L2Loader, StartMethod
 from cubestream.stream.shards import Uneven
 from cubestream.stream.stats import LoaderStats
+from cubestream.stream.store import DEFAULT_OBJECT_STORE, ObjectStoreKind
 
 __all__ = ["L2DataModule", "Stage"]
 
@@ -84,6 +85,8 @@ class L2DataModule(pl.LightningDataModule):
     decode : {"auto", "loader", "device"}
         Where codes become float32: ``device`` after the transfer (see the module's
         description), ``loader`` in the workers; ``auto``: ``device`` when CUDA is available.
+    object_store : {"fsspec", "obstore"}
+        The client of an ``s3://`` store (see :mod:`cubestream.stream.store`).
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class L2DataModule(pl.LightningDataModule):
         rank: int | None = None,
         world_size: int | None = None,
         decode: Literal["auto", "loader", "device"] = "auto",
+        object_store: ObjectStoreKind = DEFAULT_OBJECT_STORE,
     ) -> None:
         super().__init__()
         if decode == "auto":
@@ -134,6 +138,7 @@ class L2DataModule(pl.LightningDataModule):
         self.multiprocessing_context: StartMethod = multiprocessing_context
         self.predict_split = predict_split
         self.rank, self.world_size = rank, world_size
+        self.object_store: ObjectStoreKind = object_store
         self.loaders: dict[str, L2Loader] = {}
         self.stats: dict[str, LoaderStats] = {}
         self._train_state: dict[str, Any] = {}
@@ -160,6 +165,7 @@ class L2DataModule(pl.LightningDataModule):
             chunk_buffer=self.chunk_buffer,
             threads=None if self.threads is None else max(1, self.threads // workers),
             decode=self.decode,
+            object_store=self.object_store,
         )
 
     def loader(self, stage: Stage) -> L2Loader:

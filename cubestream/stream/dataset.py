@@ -53,7 +53,15 @@ from cubestream.stream.shards import (
     phase_todo,
     plan_epoch,
 )
-from cubestream.stream.store import Decoded, SampleReader, StoreInfo, describe, torch_dtype
+from cubestream.stream.store import (
+    DEFAULT_OBJECT_STORE,
+    Decoded,
+    ObjectStoreKind,
+    SampleReader,
+    StoreInfo,
+    describe,
+    torch_dtype,
+)
 
 __all__ = ["DECODES", "Decode", "L2Dataset", "world"]
 
@@ -129,6 +137,9 @@ class L2Dataset(IterableDataset[Batch]):
         workers); ``device``: every variable in its stored dtype, for
         :func:`~cubestream.stream.batches.decode_batch` after the transfer to the GPU (see
         :mod:`cubestream.stream.batches`).
+    object_store : {"fsspec", "obstore"}
+        The client of an ``s3://`` store: fsspec / s3fs, or obstore through zarr's
+        ``ObjectStore``; both take ``storage_options`` (see :mod:`cubestream.stream.store`).
 
     Raises
     ------
@@ -157,6 +168,7 @@ class L2Dataset(IterableDataset[Batch]):
         chunk_buffer: int = 4,
         threads: int | None = None,
         decode: Decode = "loader",
+        object_store: ObjectStoreKind = DEFAULT_OBJECT_STORE,
     ) -> None:
         if decode not in DECODES:
             raise LoaderConfigError(f"decode must be one of {DECODES}, not {decode!r}")
@@ -182,9 +194,14 @@ class L2Dataset(IterableDataset[Batch]):
         self.storage_options = storage_options
         self.threads = threads
         self.decode: Decode = decode
+        self.object_store: ObjectStoreKind = object_store
         self._rank, self._world_size = rank, world_size
         self.info: StoreInfo = describe(
-            self.store, self.variables, storage_options, need_split=split is not None
+            self.store,
+            self.variables,
+            storage_options,
+            need_split=split is not None,
+            object_store=object_store,
         )
         self.windows: tuple[Window, ...] = patch_windows(
             self.info.height, self.info.width, patch, overlap
@@ -360,6 +377,7 @@ class L2Dataset(IterableDataset[Batch]):
                 self.threads,
                 shared=shared,
                 keep_bytes=self.keep_bytes,
+                object_store=self.object_store,
             )
         reader, size = self._reader, plan.batch_size
         whole = len(self.windows) == 1

@@ -6,6 +6,9 @@ dimension names, consistent sizes, the per-sample ``cube_id``, ``split`` and ``v
 when used) and returns a small picklable :class:`StoreInfo`. :class:`SampleReader` reads
 samples, in a given order, into tensors: every chunk they touch is fetched and decoded once,
 concurrently, with zarr's asynchronous API.
+An ``s3://`` store is read through fsspec / s3fs or through obstore (zarr's ``ObjectStore``),
+as ``object_store`` says (:data:`ObjectStoreKind`); both take their endpoint and credentials
+from the same ``storage_options`` (:meth:`cubestream.storage.S3Settings.storage_options`).
 A reader opens its store on first use, in the process that reads: DataLoader workers open
 their own.
 """
@@ -19,7 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -28,11 +31,13 @@ import zarr.api.asynchronous as zarr_async
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
-from cubestream.errors import LoaderStoreError, LoaderStoreNotFoundError
+from cubestream.errors import LoaderConfigError, LoaderStoreError, LoaderStoreNotFoundError
 
 __all__ = [
+    "DEFAULT_OBJECT_STORE",
     "Decoded",
     "Empty",
+    "ObjectStoreKind",
     "SampleReader",
     "StoreInfo",
     "describe",
@@ -49,13 +54,55 @@ _READS = 4
 """Buffer reads a reader runs at once (each waits on zarr's event loop; zarr's pool decodes)."""
 
 
-def _options(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
-    """Options for zarr: ``storage_options`` only for URLs (zarr refuses them for paths)."""
-    return {"storage_options": storage_options} if storage_options and "://" in url else {}
+ObjectStoreKind = Literal["fsspec", "obstore"]
+"""How ``s3://`` stores are read: fsspec / s3fs, or obstore through zarr's ``ObjectStore``."""
+DEFAULT_OBJECT_STORE: ObjectStoreKind = "fsspec"
+"""The default, chosen by ``python -m benchmarks.object_store`` (see the README)."""
 
 
-def open_store(url: str, storage_options: dict[str, Any] | None = None) -> zarr.Group:
+def _check_kind(object_store: str) -> None:
+    if object_store not in get_args(ObjectStoreKind):
+        raise LoaderConfigError(
+            f"object_store={object_store!r} is not one of {get_args(ObjectStoreKind)}"
+        )
+
+
+def _obstore(url: str, storage_options: dict[str, Any] | None) -> Any:
+    """Zarr's ``ObjectStore`` over obstore's ``S3Store`` for ``s3://bucket/prefix``."""
+    from obstore.store import S3Store
+    from zarr.storage import ObjectStore
+
+    from cubestream.storage import S3Settings
+
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    settings = S3Settings.from_storage_options(storage_options)
+    store = S3Store(bucket, prefix=prefix.strip("/") or None, **settings.obstore_config())
+    return ObjectStore(store, read_only=True)
+
+
+def _target(
+    url: str, storage_options: dict[str, Any] | None, object_store: str
+) -> tuple[Any, dict[str, Any]]:
+    """What zarr opens for ``url`` and the keywords it takes with it.
+
+    ``storage_options`` go to fsspec only for URLs (zarr refuses them for paths); with
+    ``object_store="obstore"`` an ``s3://`` URL becomes an obstore-backed store.
+    """
+    _check_kind(object_store)
+    if object_store == "obstore" and url.startswith("s3://"):
+        return _obstore(url, storage_options), {}
+    options = {"storage_options": storage_options} if storage_options and "://" in url else {}
+    return url, options
+
+
+def open_store(
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    object_store: ObjectStoreKind = DEFAULT_OBJECT_STORE,
+) -> zarr.Group:
     """Open an L2 store read-only (a local path or an fsspec URL such as ``s3://``).
+
+    ``object_store`` picks the client of ``s3://`` URLs (:data:`ObjectStoreKind`).
 
     Raises
     ------
@@ -63,7 +110,8 @@ def open_store(url: str, storage_options: dict[str, Any] | None = None) -> zarr.
         If there is no Zarr group at ``url``.
     """
     try:
-        return zarr.open_group(url, mode="r", **_options(url, storage_options))
+        target, options = _target(url, storage_options, object_store)
+        return zarr.open_group(target, mode="r", **options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError) as exc:
         raise LoaderStoreNotFoundError(
             f"no L2 store (Zarr group) at {url!r}: {exc}; check the path or URL and, for "
@@ -179,6 +227,7 @@ def describe(
     storage_options: dict[str, Any] | None = None,
     *,
     need_split: bool = False,
+    object_store: ObjectStoreKind = DEFAULT_OBJECT_STORE,
 ) -> StoreInfo:
     """Open and check a store for the loader; return its :class:`StoreInfo`.
 
@@ -189,7 +238,7 @@ def describe(
     LoaderStoreError
         If a variable is missing or its dimensions or sizes disagree with the schema.
     """
-    group = open_store(url, storage_options)
+    group = open_store(url, storage_options, object_store)
     arrays = {name: _check_array(group, name, url) for name in variables}
     _check_array(group, "cube_id", url)
     sizes: dict[str, int] = {}
@@ -354,6 +403,8 @@ class SampleReader:
         from a :class:`Recycler` keeping up to ``keep_bytes``.
     keep_bytes : int
         Memory the recycler may keep while unused.
+    object_store : {"fsspec", "obstore"}
+        The client of ``s3://`` URLs (see :func:`open_store`).
     """
 
     def __init__(
@@ -364,8 +415,11 @@ class SampleReader:
         *,
         shared: bool = False,
         keep_bytes: int = 2**30,
+        object_store: ObjectStoreKind = DEFAULT_OBJECT_STORE,
     ) -> None:
+        _check_kind(object_store)
         self.info = info
+        self.object_store = object_store
         self.storage_options = storage_options
         self.threads = threads
         self.shared = shared
@@ -383,9 +437,8 @@ class SampleReader:
         if self._arrays is None:
             if self.threads is not None:
                 zarr.config.set({"threading.max_workers": self.threads})
-            url = self.info.url
-            options = _options(url, self.storage_options)
-            group = sync(zarr_async.open_group(url, mode="r", **options))
+            target, options = _target(self.info.url, self.storage_options, self.object_store)
+            group = sync(zarr_async.open_group(target, mode="r", **options))
             self._arrays = {name: sync(group.getitem(name)) for name in self.info.variables}
         return self._arrays
 
