@@ -50,11 +50,16 @@ def url(store_s4: str, settings: S3Settings) -> str:
 
 
 def test_both_clients_give_identical_batches(url: str, settings: S3Settings) -> None:
-    options = {"batch_size": 4, "seed": 3, "chunk_buffer": 2, "decode": "device"}
     got = {
         kind: list(
             make_loader(
-                url, storage_options=settings.storage_options(), object_store=kind, **options
+                url,
+                storage_options=settings.storage_options(),
+                object_store=kind,
+                batch_size=4,
+                seed=3,
+                chunk_buffer=2,
+                decode="device",
             )
         )
         for kind in ("fsspec", "obstore")
