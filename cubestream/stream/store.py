@@ -68,6 +68,11 @@ def _check_kind(object_store: str) -> None:
         )
 
 
+_OBSTORE_OPTIONS = {"key", "secret", "token", "anon", "endpoint_url", "client_kwargs"}
+"""fsspec ``storage_options`` the obstore path reads (see ``S3Settings.from_storage_options``)."""
+_OBSTORE_CLIENT = {"endpoint_url", "region_name"}
+
+
 def _obstore(url: str, storage_options: dict[str, Any] | None) -> Any:
     """Zarr's ``ObjectStore`` over obstore's ``S3Store`` for ``s3://bucket/prefix``."""
     from obstore.store import S3Store
@@ -75,6 +80,15 @@ def _obstore(url: str, storage_options: dict[str, Any] | None) -> Any:
 
     from cubestream.storage import S3Settings
 
+    options = storage_options or {}
+    unknown = sorted(set(options) - _OBSTORE_OPTIONS)
+    unknown += sorted(set(options.get("client_kwargs") or {}) - _OBSTORE_CLIENT)
+    if unknown:
+        raise LoaderConfigError(
+            f"storage_options {unknown} of {url} have no obstore equivalent (it takes "
+            f"{sorted(_OBSTORE_OPTIONS)}, client_kwargs {sorted(_OBSTORE_CLIENT)}); "
+            'use object_store="fsspec"'
+        )
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     settings = S3Settings.from_storage_options(storage_options)
     store = S3Store(bucket, prefix=prefix.strip("/") or None, **settings.obstore_config())

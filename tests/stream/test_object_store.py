@@ -97,3 +97,6 @@ def test_missing_store_and_unknown_client_are_named(url: str, settings: S3Settin
         open_store(missing, settings.storage_options(), "obstore")
     with pytest.raises(LoaderConfigError, match="object_store='boto'"):
         open_store(url, settings.storage_options(), "boto")  # type: ignore[arg-type]
+    options = {**settings.storage_options(), "profile": "dev"}
+    with pytest.raises(LoaderConfigError, match=r"\['profile'\].*object_store=\"fsspec\""):
+        open_store(url, options, "obstore")
