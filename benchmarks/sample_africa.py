@@ -8,7 +8,7 @@
    <cubestream.sample.locations.sample_locations>` with the original study's settings (Africa,
    23,864 boxes, the 200 top tiles, 0.75 / 0.05 / 0.2 splits), run once end to end. Each step it
    calls (``parse_area``, ``candidate_boxes``, ``box_strata``, ``stratum_keys``, ``draw`` twice:
-   the top-tiles pass and the final draw, ``assign_splits``, ``bias_report``) is timed where the
+   the top-tiles pass and the final draw, ``assign_tracks``, ``bias_report``) is timed where the
    stage calls it; ``other`` is the rest (table building, filters). ``write_locations`` (Parquet
    and the bias report's JSON and PNG, into a temporary directory) is timed after it.
 3. Memory: peak RSS of the stage's process (also after each step) and of its largest child (a
@@ -80,7 +80,7 @@ _STEPS: dict[str, _Describe | None] = {
     "box_strata": lambda boxes: {"eligible_boxes": int(boxes["eligible"].sum())},
     "stratum_keys": None,
     "draw": None,
-    "assign_splits": None,
+    "assign_tracks": None,
     "bias_report": None,
 }
 """The functions :func:`sample_locations` calls, timed in place, and the sizes read off them."""

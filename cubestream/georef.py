@@ -54,6 +54,9 @@ L2_EXTRA_ATTRS: dict[str, dict[str, str]] = {
     "y_max": {"units": "m", "long_name": "the sample's top edge in its UTM CRS (epsg)"},
     "lon": CUBE_ATTRS["lon"],
     "lat": CUBE_ATTRS["lat"],
+    "track": {
+        "long_name": "test track: iid, ood_space, ood_time or ood_space_time ('' for train/val)"
+    },
 }
 """Units and long names of the per-sample coordinates of an L2 store."""
 

@@ -12,7 +12,7 @@ KEYS = {
     "benchmark", "mode", "time", "git", "machine", "versions", "settings", "strata_rasters",
     "sizes", "seconds", "cpu_seconds", "memory_mb", "splits", "boxes_per_second",
 }  # fmt: skip
-STEPS = {"parse_area", "candidate_boxes", "box_strata", "stratum_keys", "draw", "assign_splits"}
+STEPS = {"parse_area", "candidate_boxes", "box_strata", "stratum_keys", "draw", "assign_tracks"}
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ DAYS = ["--start", "2021-12-01", "--end", "2021-12-02"]
 def configs(monkeypatch: pytest.MonkeyPatch, *argv: str) -> Any:
     seen: list[Any] = []
 
-    def build(config: Any, *, dry_run: bool = False) -> dict[str, Any]:
+    def build(config: Any, *, client: Any = None, dry_run: bool = False) -> dict[str, Any]:
         seen.append(config)
         return {"tiles": {}, "seconds": 0.0}
 
