@@ -88,7 +88,7 @@ def _stage_sample(demo: Path) -> dict[str, Any]:
     out = demo / "locations.parquet"
     command = [
         _cubestream(), "sample", "--replica", str(demo / "replica"), "--target", "16",
-        "--val", "0.1", "--block-km", "4", "--allocation", "mixed", "--min-per-stratum", "0",
+        "--val", "0.15", "--block-km", "4", "--allocation", "mixed", "--min-per-stratum", "0",
         "--seed", "0", "--test", "0.25", "--ood-space", "0.125", "--region-km", "16",
         "--out", str(out),
     ]  # fmt: skip
