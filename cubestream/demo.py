@@ -221,6 +221,20 @@ def _seed_runs(train: Path, model: str) -> list[str]:
     return [str(train / model), *(str(train / f"{model}-seed{s}") for s in _SEEDS[1:])]
 
 
+def _context_reach(train: Path) -> dict[str, float | None]:
+    """Per model (seed 0), the share of its test pixel's context saliency on other pixels.
+
+    ``cubestream train test`` writes it into ``protocol_scores.json``; 0 for the pixelwise RNN.
+    """
+    reach: dict[str, float | None] = {}
+    for model in _MODELS:
+        document = json.loads((train / model / "protocol_scores.json").read_text())
+        saliency = document.get("saliency") or {}
+        value = saliency.get("context_reach")
+        reach[model] = None if value is None else round(float(value), 4)
+    return reach
+
+
 def _fit_and_test(
     configs: Path, store: str, model: str, root: Path, extra: list[str], commands: list[str]
 ) -> float:
@@ -276,6 +290,9 @@ def _stage_train(demo: Path) -> dict[str, Any]:
     commands.append(shlex.join(runs))
     seconds += _run(runs)
     figures["runs"] = json.loads((train / "comparison" / "runs.json").read_text())
+    figures["context_reach"] = _context_reach(train)
+    print("context reach (share of a test pixel's context saliency on other pixels):")
+    print(json.dumps(figures["context_reach"]), flush=True)
     table = _protocol_table(train)
     print(f"GreenEarthNet scores per test track (replica; {train / 'protocol_table.md'}):")
     print(table, flush=True)

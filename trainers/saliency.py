@@ -19,7 +19,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -27,12 +27,15 @@ from torch import Tensor
 from trainers.batch import WORLDCOVER_CLASSES, Batch, ModelInputs, ProblemSpec
 from trainers.errors import TrainerConfigError
 from trainers.metrics import vegetation_mask
-from trainers.task import ForecastTask
 
-__all__ = ["main", "saliency", "select_cube"]
+if TYPE_CHECKING:
+    from trainers.task import ForecastTask
+
+__all__ = ["context_reach", "main", "one_cube", "saliency", "select_cube"]
 
 
-def _one(batch: Batch, index: int) -> Batch:
+def one_cube(batch: Batch, index: int) -> Batch:
+    """Entry ``index`` of ``batch`` as a batch of one (tensors sliced, lists indexed)."""
     items: dict[str, Any] = dict(batch)
     out = {
         k: v[index : index + 1] if isinstance(v, Tensor) else [v[index]] for k, v in items.items()
@@ -40,10 +43,21 @@ def _one(batch: Batch, index: int) -> Batch:
     return out  # type: ignore[return-value]
 
 
-def _grad(leaf: Tensor) -> Tensor:
-    if leaf.grad is None:
-        return torch.zeros_like(leaf)
-    return leaf.grad
+def context_reach(attribution: dict[str, Any]) -> float:
+    """Share of a pixel's context attribution that falls on other pixels than itself.
+
+    0 for a pixelwise model (its forecast sees only its own pixel); the larger, the more the
+    forecast of that pixel draws on its spatial context. Needs the attribution of one pixel
+    (``saliency(..., pixel=(row, col))``).
+    """
+    pixel = attribution.get("pixel")
+    if pixel is None:
+        raise TrainerConfigError("context_reach needs the saliency of one pixel (pixel=...)")
+    context_map = attribution["context_map"]
+    total = float(context_map.sum())
+    if total <= 0.0:
+        return 0.0
+    return 1.0 - float(context_map[pixel[0], pixel[1]]) / total
 
 
 def select_cube(batches: Any, cube_id: str | None) -> Batch:
@@ -51,7 +65,7 @@ def select_cube(batches: Any, cube_id: str | None) -> Batch:
     for batch in batches:
         for i, cube in enumerate(batch["cube_id"]):
             if cube_id is None or cube == cube_id:
-                return _one(batch, i)
+                return one_cube(batch, i)
     raise TrainerConfigError(f"cube {cube_id!r} is not in the split")
 
 
@@ -79,7 +93,8 @@ def saliency(
     -------
     dict
         ``context`` (9, C + 1), ``context_map`` (H, W), ``weather`` (45, V), ``statics`` (12,)
-        as numpy arrays, the channel names, ``target`` and ``cube_id``.
+        as numpy arrays, the channel names, ``target``, ``pixel`` (``None`` for the vegetation
+        mean) and ``cube_id``.
     """
     task.eval()
     encoded = task.objective.encode(batch)
@@ -95,8 +110,13 @@ def saliency(
         if not bool(vegetation.any()):
             raise TrainerConfigError(f"cube {batch['cube_id'][0]} has no vegetation pixel")
         target, label = forecast[:, vegetation].mean(), "mean forecast over vegetation"
-    target.backward()
-    attribution = {name: (_grad(leaf) * leaf).abs()[0].detach() for name, leaf in leaves.items()}
+    # gradients of the inputs only: no parameter gradient is accumulated, so no DDP or DeepSpeed
+    # gradient hook fires and a trained model's .grad stays as it was
+    grads = torch.autograd.grad(target, list(leaves.values()), allow_unused=True)
+    attribution = {
+        name: ((torch.zeros_like(leaf) if grad is None else grad) * leaf).abs()[0].detach()
+        for (name, leaf), grad in zip(leaves.items(), grads, strict=True)
+    }
     channels, variables = attribution["context"].shape[1], attribution["weather"].shape[1]
     bands = list(problem.bands) if problem else [f"band {i}" for i in range(channels - 1)]
     weather = (
@@ -105,10 +125,11 @@ def saliency(
     return {
         "cube_id": batch["cube_id"][0],
         "target": label,
-        "context": attribution["context"].sum((-2, -1)).numpy(),
-        "context_map": attribution["context"].sum((0, 1)).numpy(),
-        "weather": attribution["weather"].numpy(),
-        "statics": attribution["statics"].sum((-2, -1)).numpy(),
+        "pixel": pixel,
+        "context": attribution["context"].sum((-2, -1)).float().cpu().numpy(),
+        "context_map": attribution["context"].sum((0, 1)).float().cpu().numpy(),
+        "weather": attribution["weather"].float().cpu().numpy(),
+        "statics": attribution["statics"].sum((-2, -1)).float().cpu().numpy(),
         "context_channels": [*bands, "kNDVI"],
         "weather_variables": weather,
         "static_channels": ["DEM", *(f"LC {c}" for c in WORLDCOVER_CLASSES)],

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 import torch.distributed as dist
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
 
+from trainers import figures as comparison_figures
 from trainers import protocol_figures
 from trainers.batch import CONTEXT_STEPS, FORECAST_STEPS, Batch, ProblemSpec
 from trainers.errors import TrainerConfigError
@@ -29,10 +32,12 @@ from trainers.metrics import (
     climatology_forecast,
     per_sample_errors,
     persistence_forecast,
+    vegetation_mask,
 )
 from trainers.models.base import PixelForecaster
 from trainers.objective import ForecastObjective, LossName
 from trainers.optim import SchedulerName, build_optimizer, build_scheduler
+from trainers.saliency import context_reach, one_cube, saliency
 from trainers.score_table import score_table, table_markdown
 from trainers.scores import PixelRule, cube_class_rows, pixel_scores
 
@@ -69,6 +74,12 @@ class ForecastTask(pl.LightningModule):
         GreenEarthNet's rule).
     figure_cubes : int
         Test samples drawn as forecast series and NSE maps (:mod:`trainers.protocol_figures`).
+    saliency : bool
+        Whether the test also draws the saliency (:mod:`trainers.saliency`) of the first test
+        cube with vegetation: of its vegetation mean and of its central vegetation pixel, whose
+        ``context_reach`` (the share of its context attribution on other pixels) goes into
+        ``protocol_scores.json``. Skipped under DeepSpeed (ZeRO-3 gathers parameters on every
+        rank, the saliency runs on one).
     """
 
     def __init__(
@@ -85,6 +96,7 @@ class ForecastTask(pl.LightningModule):
         scores_file: str = "scores.json",
         protocol: dict[str, Any] | None = None,
         figure_cubes: int = 2,
+        saliency: bool = True,
     ) -> None:
         super().__init__()
         if train_pixels is not None and train_pixels < 1:
@@ -101,6 +113,8 @@ class ForecastTask(pl.LightningModule):
         self._sample_rows: list[dict[str, Any]] = []
         self._protocol_rows: list[dict[str, Any]] = []
         self._examples: list[dict[str, Any]] = []
+        self._saliency_cube: Batch | None = None
+        self.problem: ProblemSpec | None = None
         rule = dict(protocol or {})
         if "classes" in rule:
             rule["classes"] = tuple(rule["classes"])
@@ -115,6 +129,7 @@ class ForecastTask(pl.LightningModule):
     def set_problem(self, problem: ProblemSpec) -> None:
         """Take the store's normalisation and scored classes (done in ``setup`` from the data)."""
         self.objective.set_problem(problem)
+        self.problem = problem
 
     def setup(self, stage: str) -> None:
         """Take the problem of the Setting, when the data module has one."""
@@ -184,6 +199,16 @@ class ForecastTask(pl.LightningModule):
                 row[f"{name}_rmse"] = float(rmse[i])
             self._sample_rows.append(row)
         self._protocol_rows += self._protocol(batch, values)
+        if self.hparams["saliency"] and self._saliency_cube is None:
+            self._keep_saliency_cube(batch)
+
+    def _keep_saliency_cube(self, batch: Batch) -> None:
+        """Keep the batch's first cube with a vegetation pixel, for the saliency at the end."""
+        vegetation = vegetation_mask(batch["landcover"], self.objective.vegetation_classes)
+        for i in range(len(batch["cube_id"])):
+            if bool(vegetation[i].any()):
+                self._saliency_cube = one_cube(batch, i)
+                return
 
     def _protocol(self, batch: Batch, values: dict[str, Tensor]) -> list[dict[str, Any]]:
         """Per (sample, land cover) GreenEarthNet rows of every forecaster."""
@@ -246,6 +271,7 @@ class ForecastTask(pl.LightningModule):
         self._sample_rows = []
         self._protocol_rows = []
         self._examples = []
+        self._saliency_cube = None
 
     def on_test_epoch_end(self) -> None:
         """Log overall test scores and write them with the per-sample scores."""
@@ -283,12 +309,14 @@ class ForecastTask(pl.LightningModule):
             "table": table,
             "rows": rows,
         }
+        figures = directory / "figures"
+        figures.mkdir(exist_ok=True)
+        if (reach := self._write_saliency(figures)) is not None:
+            document["saliency"] = reach
         (directory / "protocol_scores.json").write_text(
             json.dumps(document, indent=1, allow_nan=True)
         )
         (directory / "protocol_scores.md").write_text(table_markdown(table))
-        figures = directory / "figures"
-        figures.mkdir(exist_ok=True)
         protocol_figures.track_bars(table, figures / "tracks.png")
         for example in self._examples:
             name = example["cube_id"].replace("#", "_")
@@ -303,6 +331,31 @@ class ForecastTask(pl.LightningModule):
             protocol_figures.nse_map(
                 example["cube_id"], example["nse"], example["scored"], figures / f"nse_{name}.png"
             )
+
+    def _write_saliency(self, figures: Path) -> dict[str, Any] | None:
+        """Draw the saliency of the kept cube; its central pixel's context reach, or ``None``."""
+        cube = self._saliency_cube
+        if cube is None:
+            return None
+        if "deepspeed" in type(self.trainer.strategy).__name__.lower():
+            rank_zero_info("saliency skipped under DeepSpeed (run python -m trainers.saliency)")
+            return None
+        vegetation = vegetation_mask(cube["landcover"], self.objective.vegetation_classes)[0]
+        rows, cols = torch.nonzero(vegetation, as_tuple=True)
+        centre = (vegetation.shape[0] - 1) / 2, (vegetation.shape[1] - 1) / 2
+        nearest = int(torch.argmin((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2))
+        pixel = int(rows[nearest]), int(cols[nearest])
+        # the test loop runs in inference mode; the saliency needs gradients of normal tensors
+        with torch.inference_mode(False), torch.enable_grad():
+            plain: Any = {
+                k: v.clone() if isinstance(v, Tensor) else v for k, v in dict(cube).items()
+            }
+            mean = saliency(self, plain, problem=self.problem)
+            one = saliency(self, plain, pixel=pixel, problem=self.problem)
+        name = str(mean["cube_id"])
+        comparison_figures.saliency_figure(mean, figures / f"saliency_{name}.png")
+        comparison_figures.saliency_figure(one, figures / f"saliency_{name}_pixel.png")
+        return {"cube_id": name, "pixel": list(pixel), "context_reach": context_reach(one)}
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         """Forecast kNDVI of whole cubes, with their ids."""

@@ -188,3 +188,4 @@ def test_saliency_reaches_the_context_of_the_new_models(
     far = result["context_map"].copy()
     far[2:5, 2:5] = 0
     assert far.sum() > 0, "pixels beyond the forecast pixel's neighbours are attributed"
+    assert 0 < saliency.context_reach(result) <= 1

@@ -159,9 +159,14 @@ def test_test_writes_the_protocol_table_per_track(l2_store: Path, tmp_path: Path
     assert figures == [
         "nse_37MBU0004_4.png",
         "nse_37MBU0009_9.png",
+        "saliency_37MBU0004.png",
+        "saliency_37MBU0004_pixel.png",
         "series_37MBU0004_4.png",
         "series_37MBU0009_9.png",
         "tracks.png",
     ]
+    # the RNN is pixelwise: its central pixel's forecast draws on no other pixel
+    assert document["saliency"]["cube_id"] == "37MBU0004"
+    assert document["saliency"]["context_reach"] == 0.0
     for figure in (tmp_path / "run" / "figures").iterdir():
         assert figure.stat().st_size > 10_000
