@@ -56,7 +56,7 @@ from typing import Any
 
 from cubestream.errors import ReplicaError
 from cubestream.replica.spec import CATALOGUES
-from cubestream.sources.providers import PROVIDERS
+from cubestream.sources.providers import PROVIDERS, ReplicaSchema
 
 __all__ = [
     "CATALOGUES",
@@ -66,6 +66,7 @@ __all__ = [
     "catalogue_collection",
     "catalogue_item",
     "check_catalogue",
+    "replica_schema",
     "scene",
 ]
 
@@ -256,6 +257,24 @@ def catalogue_item(
     return out
 
 
+def replica_schema(catalogue: str) -> ReplicaSchema:
+    """How the replica writes and serves ``catalogue``'s items (its catalogue's ``replica``).
+
+    Raises
+    ------
+    ReplicaError
+        If ``catalogue`` is not registered, or names no replica writer.
+    """
+    found = PROVIDERS.get(catalogue)
+    if found is None:
+        raise ReplicaError(
+            f"unknown catalogue {catalogue!r}; choose one of {', '.join(CATALOGUES)}"
+        )
+    if found.replica is None:
+        raise ReplicaError(f"catalogue {catalogue!r} names no replica writer of its item schema")
+    return found.replica
+
+
 def _writer(catalogue: str) -> Callable[..., dict[str, Any]]:
     """The writer of ``catalogue``'s item schema, named by its catalogue's ``replica``.
 
@@ -264,9 +283,7 @@ def _writer(catalogue: str) -> Callable[..., dict[str, Any]]:
     ReplicaError
         If the catalogue names no replica writer, or the one it names cannot be imported.
     """
-    schema = PROVIDERS[catalogue].replica
-    if schema is None:
-        raise ReplicaError(f"catalogue {catalogue!r} names no replica writer of its item schema")
+    schema = replica_schema(catalogue)
     module, _, name = schema.writer.partition(":")
     try:
         writer: Callable[..., dict[str, Any]] = getattr(import_module(module), name)

@@ -196,6 +196,7 @@ def test_the_replica_writes_the_catalogues_that_name_a_writer(
     assert catalogues.COLLECTIONS["earth-search-c1"] == "sentinel-2-c1-l2a"
     assert catalogues._writer("earth-search") is _catalogue_schemas.earth_search
     assert catalogues._writer("cdse") is _cdse_schema.cdse
+    assert [n for n in CATALOGUES if catalogues.replica_schema(n).s3_hrefs] == ["cdse"]
     monkeypatch.setitem(PROVIDERS, "fake", FAKE)
     with pytest.raises(ReplicaError, match="catalogue 'fake' names no replica writer"):
         catalogues._writer("fake")

@@ -102,10 +102,14 @@ class ReplicaSchema:
     mislabellable : bool
         Whether the real catalogue is known to label the offset of its items wrongly, so that the
         replica writes such errors too.
+    s3_hrefs : bool
+        Whether the catalogue's hrefs are ``s3://`` URLs with the HTTPS URL as an alternate
+        (CDSE), rather than HTTPS URLs with an ``s3`` alternate; the replica serves them so.
     """
 
     writer: str
     mislabellable: bool = False
+    s3_hrefs: bool = False
 
     def __post_init__(self) -> None:
         if not _WRITER.match(self.writer):

@@ -31,5 +31,5 @@ CDSE = Catalogue(
     collection="sentinel-2-l2a",
     asset_keys=_KEYS,
     recognise=_recognise,
-    replica=ReplicaSchema(writer="cubestream.replica._cdse_schema:cdse"),
+    replica=ReplicaSchema(writer="cubestream.replica._cdse_schema:cdse", s3_hrefs=True),
 )
