@@ -18,7 +18,7 @@ from cubestream.l1.config import L1Config
 from cubestream.l2.config import L2Config
 from cubestream.options import add_flags, from_args
 from cubestream.sample.options import SampleOptions
-from cubestream.sources.sentinel2 import PROVIDERS
+from cubestream.sources.providers import provider_names
 from cubestream.storage import StorageFlags
 
 __all__ = ["build_parser", "main"]
@@ -178,7 +178,7 @@ def _add_catalogue_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collection", default="sentinel-2-l2a", help="STAC collection id")
     p.add_argument(
         "--provider",
-        choices=list(PROVIDERS),
+        choices=list(provider_names()),
         default=None,
         help="the catalogue's item schema (default: detected from each item)",
     )

@@ -22,7 +22,7 @@ import argparse
 import datetime as dt
 import difflib
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, Literal, NoReturn, Union, get_args, get_origin, get_type_hints
 
@@ -65,6 +65,9 @@ class Flag:
         Whether the key belongs to the stage's pipeline section (``--scheduler`` does not).
     execution : bool
         Whether it changes only how a stage runs (its cluster, workers), not what it writes.
+    choices : callable, optional
+        The values a ``str`` option admits, asked when a parser is built or a YAML checked: a
+        registry's names (``--provider``), where a ``Literal`` cannot list them.
     """
 
     help: str
@@ -75,6 +78,7 @@ class Flag:
     metavar: str | None = None
     pipeline: bool = True
     execution: bool = False
+    choices: Callable[[], Iterable[str]] | None = None
 
 
 def option(default: Any = MISSING, *, factory: Any = MISSING, **flag: Any) -> Any:
@@ -136,7 +140,9 @@ class Param:
 
     @property
     def choices(self) -> tuple[Any, ...] | None:
-        """The values a ``Literal`` admits."""
+        """The values a ``Literal`` admits, or those its flag's ``choices`` names now."""
+        if self.flag.choices is not None:
+            return tuple(self.flag.choices())
         return get_args(self.kind) if get_origin(self.kind) is Literal else None
 
 
@@ -198,9 +204,9 @@ def add_flags(
 ) -> None:
     """Add a flag to ``parser`` for every option of ``cls`` (but those named in ``skip``).
 
-    A field without default is a required flag; a ``Literal`` gives the choices, a ``bool`` a bare
-    flag, a tuple several values (or one joined value, see :attr:`Flag.separator`). ``defaults``
-    overrides the fields' defaults on this command.
+    A field without default is a required flag; a ``Literal`` (or the flag's ``choices``) gives
+    the choices, a ``bool`` a bare flag, a tuple several values (or one joined value, see
+    :attr:`Flag.separator`). ``defaults`` overrides the fields' defaults on this command.
     """
     for p in params(cls):
         if p.name in skip:
@@ -220,7 +226,7 @@ def add_flags(
         item = get_args(p.kind)[0] if get_origin(p.kind) is tuple else p.kind
         if get_origin(p.kind) is tuple and p.flag.separator is None:
             kwargs["nargs"] = "*"
-        choices = get_args(item) if get_origin(item) is Literal else None
+        choices = get_args(item) if get_origin(item) is Literal else p.choices
         if choices:
             kwargs["choices"] = list(choices)
         kwargs["type"] = p.flag.parse or _parser(type(choices[0]) if choices else item)
@@ -338,6 +344,8 @@ def check_section(
         if value is None and not p.required:
             continue  # null: the default
         out[name] = check_value(fail, path, value, p.kind)
+        if p.flag.choices is not None and out[name] not in (known := list(p.flag.choices())):
+            fail(path, f"is {value!r}; use one of {known}")
     return out
 
 

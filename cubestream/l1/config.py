@@ -19,7 +19,7 @@ from cubestream.errors import L1Error
 from cubestream.options import nested, option
 from cubestream.sources.kinds import DemKind, Era5Layout
 from cubestream.sources.offsets import OffsetPolicy
-from cubestream.sources.sentinel2 import Provider
+from cubestream.sources.providers import get_provider, provider_names
 
 __all__ = ["Reader", "READ_BLOCK", "AuxiliarySources", "IntegrityPolicy", "L1Config"]
 
@@ -136,9 +136,10 @@ class L1Config:
         Time range (inclusive).
     collection : str
         STAC collection of Sentinel-2 L2A.
-    provider : Provider, optional
-        The catalogue's schema (``earth-search``, ``earth-search-c1``, ``planetary-computer``,
-        ``cdse``); detected from each item by default.
+    provider : str, optional
+        The catalogue's schema, a name in :data:`cubestream.sources.providers.PROVIDERS`
+        (``earth-search``, ``earth-search-c1``, ``planetary-computer``, ``cdse``); detected from
+        each item by default.
     offset : OffsetPolicy
         How each item's reflectance offset is decided: ``trust`` the metadata, ``verify`` it on
         the pixels (default), or ``detect`` it from the pixels.
@@ -172,8 +173,10 @@ class L1Config:
     start: dt.date = option(help="first day, YYYY-MM-DD")
     end: dt.date = option(help="last day, YYYY-MM-DD")
     collection: str = option("sentinel-2-l2a", help="STAC collection id")
-    provider: Provider | None = option(
-        None, help="the catalogue's item schema (default: detected from each item)"
+    provider: str | None = option(
+        None,
+        choices=provider_names,
+        help="the catalogue's item schema (default: detected from each item)",
     )
     offset: OffsetPolicy = option(
         "verify",
@@ -199,6 +202,10 @@ class L1Config:
     storage_options: dict[str, Any] = field(default_factory=dict)
     tiles: tuple[str, ...] | None = option(None, help="build only these tiles")
     auxiliary: AuxiliarySources = nested(AuxiliarySources)
+
+    def __post_init__(self) -> None:
+        if self.provider is not None:
+            get_provider(self.provider)  # a ProviderError naming the known providers
 
     def signature(self) -> dict[str, Any]:
         """What a finished tile must have been built with to be reused as is."""

@@ -20,7 +20,8 @@ from typing import Any
 from cubestream.l1.blocks import plan_blocks
 from cubestream.l1.plan import TilePlan
 from cubestream.l1.sentinel2 import BANDS, SCL, TILE_PIXELS
-from cubestream.sources.sentinel2 import ASSET_KEYS, S2Item
+from cubestream.sources.providers import get_provider
+from cubestream.sources.sentinel2 import S2Item
 
 __all__ = ["dry_run_entry", "native_resolution"]
 
@@ -30,7 +31,7 @@ _NATIVE = {"B02": 10.0, "B03": 10.0, "B04": 10.0, "B8A": 20.0, SCL: 20.0}
 
 def native_resolution(item: S2Item, band: str) -> float:
     """Metres per pixel of ``band``'s asset: ``proj:shape``, ``gsd`` or the product's native."""
-    asset = (item.raw.get("assets") or {}).get(ASSET_KEYS[item.provider][band]) or {}
+    asset = (item.raw.get("assets") or {}).get(get_provider(item.provider).asset_keys[band]) or {}
     shape = asset.get("proj:shape")
     if shape:
         return TILE_METRES / float(shape[0])
@@ -42,7 +43,7 @@ def native_resolution(item: S2Item, band: str) -> float:
 
 def _file_size(item: S2Item, band: str) -> float | None:
     """The asset's ``file:size`` in bytes, when the catalogue states it."""
-    asset = (item.raw.get("assets") or {}).get(ASSET_KEYS[item.provider][band]) or {}
+    asset = (item.raw.get("assets") or {}).get(get_provider(item.provider).asset_keys[band]) or {}
     size = asset.get("file:size")
     return float(size) if size else None
 

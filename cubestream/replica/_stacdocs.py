@@ -235,8 +235,9 @@ def write_served_stac(docs: StacDocs, out_dir: Path, *, http_base: str, bucket: 
 
     Each asset's ``href`` becomes ``{http_base}/{bucket}/{key}`` (a plain HTTP URL of the object,
     as in Earth-search) and gains ``alternate: {"s3": {"href": "s3://{bucket}/{key}"}}``; all
-    else is kept. CDSE items are served the CDSE way: ``href`` is the ``s3://`` URL and the HTTP
-    URL goes in their ``alternate.https``.
+    else is kept. Items of a catalogue whose hrefs are ``s3://`` URLs (its ``ReplicaSchema``'s
+    ``s3_hrefs``: CDSE) are served its way: ``href`` is the ``s3://`` URL and the HTTP URL goes in
+    their ``alternate.https``.
 
     Parameters
     ----------
@@ -254,12 +255,15 @@ def write_served_stac(docs: StacDocs, out_dir: Path, *, http_base: str, bucket: 
     Path
         The items file; the collection file is beside it.
     """
+    from cubestream.replica.catalogues import replica_schema
+
+    s3_first = replica_schema(docs.catalogue).s3_hrefs
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "collection.json").write_text(json.dumps(docs.collection), encoding="utf-8")
     items_file = out_dir / "items.ndjson"
     with items_file.open("w", encoding="utf-8") as out:
         for item, keys in zip(docs.items, docs.keys, strict=True):
-            served = _served_item(item, keys, http_base, bucket, s3_first=docs.catalogue == "cdse")
+            served = _served_item(item, keys, http_base, bucket, s3_first=s3_first)
             out.write(json.dumps(served) + "\n")
     return items_file
 

@@ -49,13 +49,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 from cubestream.errors import ReplicaError
-from cubestream.replica import _catalogue_schemas as schemas
-from cubestream.replica._cdse_schema import cdse
 from cubestream.replica.spec import CATALOGUES
+from cubestream.sources.providers import PROVIDERS, ReplicaSchema
 
 __all__ = [
     "CATALOGUES",
@@ -65,17 +66,15 @@ __all__ = [
     "catalogue_collection",
     "catalogue_item",
     "check_catalogue",
+    "replica_schema",
     "scene",
 ]
 
-COLLECTIONS = {
-    "earth-search": "sentinel-2-l2a",
-    "earth-search-c1": "sentinel-2-c1-l2a",
-    "planetary-computer": "sentinel-2-l2a",
-    "cdse": "sentinel-2-l2a",
-}
+COLLECTIONS = {name: PROVIDERS[name].collection for name in CATALOGUES}
 """Collection id of each catalogue."""
-MISLABELLABLE = ("earth-search", "earth-search-c1")
+MISLABELLABLE = tuple(
+    name for name in CATALOGUES if (schema := PROVIDERS[name].replica) and schema.mislabellable
+)
 """Catalogues whose items carry an offset label that the real archive gets wrong."""
 
 _CANONICAL_ID = re.compile(r"^(S2[ABC])_(\d{2}[C-X][A-Z]{2})_(\d{8})_(\d+)_L2A$")
@@ -254,14 +253,46 @@ def catalogue_item(
             f"item {item['id']} has baseline {s.baseline}: only items of baseline 04.00 or later "
             "can be mislabelled (no error pattern is known for older ones)"
         )
-    writer = {
-        "earth-search": schemas.earth_search,
-        "earth-search-c1": schemas.earth_search_c1,
-        "planetary-computer": schemas.planetary_computer,
-        "cdse": cdse,
-    }[catalogue]
-    out: dict[str, Any] = writer(item, s, mislabel=mislabel)
+    out: dict[str, Any] = _writer(catalogue)(item, s, mislabel=mislabel)
     return out
+
+
+def replica_schema(catalogue: str) -> ReplicaSchema:
+    """How the replica writes and serves ``catalogue``'s items (its catalogue's ``replica``).
+
+    Raises
+    ------
+    ReplicaError
+        If ``catalogue`` is not registered, or names no replica writer.
+    """
+    found = PROVIDERS.get(catalogue)
+    if found is None:
+        raise ReplicaError(
+            f"unknown catalogue {catalogue!r}; choose one of {', '.join(CATALOGUES)}"
+        )
+    if found.replica is None:
+        raise ReplicaError(f"catalogue {catalogue!r} names no replica writer of its item schema")
+    return found.replica
+
+
+def _writer(catalogue: str) -> Callable[..., dict[str, Any]]:
+    """The writer of ``catalogue``'s item schema, named by its catalogue's ``replica``.
+
+    Raises
+    ------
+    ReplicaError
+        If the catalogue names no replica writer, or the one it names cannot be imported.
+    """
+    schema = replica_schema(catalogue)
+    module, _, name = schema.writer.partition(":")
+    try:
+        writer: Callable[..., dict[str, Any]] = getattr(import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ReplicaError(
+            f"the replica writer {schema.writer!r} of catalogue {catalogue!r} cannot be found "
+            f"({exc}); fix the ReplicaSchema of its module in cubestream/sources/providers/"
+        ) from exc
+    return writer
 
 
 def catalogue_collection(collection: dict[str, Any], catalogue: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from cubestream.errors import ReplicaError, ReplicaNotFoundError
 from cubestream.layout import BUCKET
+from cubestream.sources.providers import PROVIDERS
 
 __all__ = [
     "BANDS",
@@ -38,8 +39,8 @@ BAND_RESOLUTION = {
 }
 """Native resolution of each asset in the AWS archive (metres)."""
 SPEC_FILE = "replica.json"
-CATALOGUES = ("earth-search", "earth-search-c1", "planetary-computer", "cdse")
-"""The real catalogues whose STAC item schema the replica writes."""
+CATALOGUES = tuple(name for name, catalogue in PROVIDERS.items() if catalogue.replica is not None)
+"""The real catalogues whose STAC item schema the replica writes: those naming a replica writer."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,44 +1,44 @@
 """Sentinel-2 L2A items of every real catalogue, as one :class:`S2Item` the build reads.
 
-Each catalogue spells the same product differently. One adapter per provider knows its spelling:
+Each catalogue spells the same product differently; :mod:`cubestream.sources.providers` holds one
+:class:`~cubestream.sources.providers.Catalogue` per catalogue (its collection, asset keys, how to
+recognise its items, its offset metadata, its href signing) in the registry :data:`PROVIDERS`.
 
-======================  ======================  ========================  ==================
-provider                collection              band assets               tile from
-======================  ======================  ========================  ==================
-``earth-search``        ``sentinel-2-l2a``      ``blue`` ... ``swir22``,  ``grid:code``,
-(Earth Search v1)                               ``scl``                   ``mgrs:*``
-``earth-search-c1``     ``sentinel-2-c1-l2a``   ``blue`` ... ``swir22``,  ``grid:code``,
-(Earth Search C1)                               ``scl``                   ``mgrs:*``
-``planetary-computer``  ``sentinel-2-l2a``      ``B02`` ... ``B12``,      ``s2:mgrs_tile``
-                                                ``SCL``
-``cdse``                ``sentinel-2-l2a``      ``B02_10m`` ...           ``grid:code``
-(Copernicus Data Space)                         ``B12_20m``, ``SCL_20m``
-======================  ======================  ========================  ==================
+The catalogue is picked from the item (each catalogue's predicate says whether, and why, it
+recognises it) or named by the user; an item no catalogue recognises, or one several would take,
+is an error naming it. ``s2:tile_id`` is never read as the tile: on real Earth Search items it is
+the per-scene PDI granule id. The tile found is checked against every other statement of it in
+the item (the tile in the PDI ids, ``proj:epsg`` or ``proj:code``, the footprint) and a
+disagreement is an error.
 
-The adapter is picked from the item (collection id, ``earthsearch:*`` properties, asset keys) or
-named by the user; an item no adapter recognises, or one several would take, is an error naming
-it. ``s2:tile_id`` is never read as the tile: on real Earth Search items it is the per-scene PDI
-granule id. The tile found is checked against every other statement of it in the item (the tile
-in the PDI ids, ``proj:epsg`` or ``proj:code``, the footprint) and a disagreement is an error.
-
-The DN offset stated by the metadata (:class:`MetadataOffset`) is decided per provider, see
-:func:`metadata_offset`; :mod:`cubestream.sources.offsets` then verifies it on the pixels.
+The DN offset stated by the metadata (:class:`MetadataOffset`) is decided by the catalogue's rule,
+see :func:`metadata_offset`; :mod:`cubestream.sources.offsets` then verifies it on the pixels.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, TypeAlias
 
 from cubestream.errors import ItemSchemaError, ProviderError
 from cubestream.sources._tiles import check_epsg, check_footprint, item_tile, names_tile
+from cubestream.sources.providers import PROVIDERS, Catalogue, MetadataOffset, get_provider
+from cubestream.sources.providers.base import (
+    BANDS,
+    BOA_ADD_OFFSET_DN,
+    DEFAULT_SCALE,
+    SCL,
+    raster_band,
+)
 
 __all__ = [
     "ASSET_KEYS",
     "BANDS",
+    "BOA_ADD_OFFSET_DN",
+    "DEFAULT_SCALE",
     "PROVIDERS",
     "SCL",
     "MetadataOffset",
@@ -51,57 +51,27 @@ __all__ = [
     "to_s2_item",
 ]
 
-BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12")
-"""ESA names of the reflectance bands the build reads."""
-SCL = "SCL"
-Provider = Literal["earth-search", "earth-search-c1", "planetary-computer", "cdse"]
-PROVIDERS: tuple[Provider, ...] = (
-    "earth-search",
-    "earth-search-c1",
-    "planetary-computer",
-    "cdse",
-)
-DEFAULT_SCALE = 1e-4
-"""Reflectance per DN of every Sentinel-2 L2A product (``BOA_QUANTIFICATION_VALUE`` 10000)."""
-BOA_ADD_OFFSET_DN = 1000
-"""The DN added to every reflectance from processing baseline 04.00 (25 January 2022) on."""
+Provider: TypeAlias = str
+"""A catalogue's name: a key of :data:`PROVIDERS` (``earth-search``, ``cdse``...)."""
 
-_COMMON = {
-    "B02": "blue", "B03": "green", "B04": "red", "B05": "rededge1", "B06": "rededge2",
-    "B07": "rededge3", "B8A": "nir08", "B11": "swir16", "B12": "swir22", "SCL": "scl",
-}  # fmt: skip
-_CDSE = {
-    "B02": "B02_10m", "B03": "B03_10m", "B04": "B04_10m", "B05": "B05_20m", "B06": "B06_20m",
-    "B07": "B07_20m", "B8A": "B8A_20m", "B11": "B11_20m", "B12": "B12_20m", "SCL": "SCL_20m",
-}  # fmt: skip
-ASSET_KEYS: dict[Provider, dict[str, str]] = {
-    "earth-search": _COMMON,
-    "earth-search-c1": _COMMON,
-    "planetary-computer": {name: name for name in (*BANDS, SCL)},
-    "cdse": _CDSE,
-}
-"""Per provider: ESA band name -> asset key (CDSE: the native-resolution asset of each band)."""
-
-_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
-"""Earth Search's harmonisation flag (``sentinel:`` in items of its first v1 pipeline)."""
 _BASELINE_IN_ID = re.compile(r"_N(\d{2})\.?(\d{2})(?:_|\.|$)")
 
 
-@dataclass(frozen=True, kw_only=True)
-class MetadataOffset:
-    """The DN offset an item's metadata states, and why.
+class _AssetKeys(Mapping[str, Mapping[str, str]]):
+    """Per provider: ESA band name -> asset key, read from :data:`PROVIDERS` as it stands."""
 
-    Attributes
-    ----------
-    dn : int or None
-        DN to subtract from the reflectance bands (1000 when the +1000 of baseline 04.00 is in the
-        pixels); ``None`` when the metadata says nothing usable.
-    reason : str
-        Which fields gave it, for the report and ``cubestream stac check``.
-    """
+    def __getitem__(self, name: str) -> Mapping[str, str]:
+        return PROVIDERS[name].asset_keys
 
-    dn: int | None
-    reason: str
+    def __iter__(self) -> Iterator[str]:
+        return iter(PROVIDERS)
+
+    def __len__(self) -> int:
+        return len(PROVIDERS)
+
+
+ASSET_KEYS: Mapping[str, Mapping[str, str]] = _AssetKeys()
+"""Per provider: ESA band name -> asset key (each catalogue's ``asset_keys``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,33 +144,28 @@ def _fail(item: Mapping[str, Any], what: str, hint: str) -> ItemSchemaError:
 
 
 def detect_provider(item: Mapping[str, Any]) -> Provider:
-    """The provider whose schema ``item`` follows (see the module docstring).
+    """The provider whose schema ``item`` follows: the one catalogue that recognises it.
 
     Raises
     ------
     ProviderError
-        If no adapter, or more than one, recognises the item.
+        If no catalogue of :data:`PROVIDERS`, or more than one, recognises the item.
     """
-    collection = str(item.get("collection", ""))
-    assets = item.get("assets") or {}
-    props = item.get("properties") or {}
-    earthsearch = any(str(k).startswith("earthsearch:") for k in props) or any(
-        "sentinel-cogs" in str(a.get("href", "")) for a in assets.values() if isinstance(a, dict)
-    )
-    found: list[Provider] = []
-    if collection == "sentinel-2-c1-l2a":
-        found.append("earth-search-c1")
-    elif "blue" in assets and "scl" in assets and (earthsearch or collection == "sentinel-2-l2a"):
-        found.append("earth-search")
-    if "B02" in assets and "SCL" in assets:
-        found.append("planetary-computer")
-    if "B02_10m" in assets and "SCL_20m" in assets:
-        found.append("cdse")
+    found = {
+        name: reason
+        for name, catalogue in PROVIDERS.items()
+        if (reason := catalogue.recognise(item)) is not None
+    }
     if len(found) == 1:
-        return found[0]
-    what = "several adapters match it: " + ", ".join(found) if found else "no adapter knows it"
+        return next(iter(found))
+    assets = item.get("assets") or {}
+    what = (
+        "several adapters match it: " + ", ".join(f"{k} ({v})" for k, v in found.items())
+        if found
+        else "no adapter knows it"
+    )
     raise ProviderError(
-        f"STAC item {item.get('id')!r} of collection {collection!r} (assets "
+        f"STAC item {item.get('id')!r} of collection {str(item.get('collection', ''))!r} (assets "
         f"{sorted(assets)[:12]}): {what}; name the catalogue with --provider "
         f"({', '.join(PROVIDERS)})"
     )
@@ -221,61 +186,31 @@ def _baseline(item: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _raster_band(asset: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    """``(scale, offset)`` of an asset's first band (STAC raster v1 ``raster:bands`` or v2)."""
-    bands = asset.get("raster:bands") or asset.get("bands") or []
-    first = bands[0] if bands and isinstance(bands[0], dict) else {}
-    scale = first.get("scale", first.get("raster:scale", asset.get("raster:scale")))
-    offset = first.get("offset", first.get("raster:offset", asset.get("raster:offset")))
-    return (
-        None if scale is None else float(scale),
-        None if offset is None else float(offset),
-    )
-
-
-def _baseline_offset(baseline: str | None, prefix: str = "") -> MetadataOffset:
-    if baseline is None:
-        return MetadataOffset(dn=None, reason=f"{prefix}no processing baseline in the item")
-    dn = BOA_ADD_OFFSET_DN if baseline >= "04.00" else 0
-    relation = ">=" if dn else "<"
-    return MetadataOffset(dn=dn, reason=f"{prefix}processing baseline {baseline} {relation} 04.00")
-
-
 def metadata_offset(
     item: Mapping[str, Any], provider: Provider, baseline: str | None, blue: Mapping[str, Any]
 ) -> MetadataOffset:
-    """The DN offset the metadata of ``item`` states, per provider.
+    """The DN offset the metadata of ``item`` states, by its provider's rule.
 
-    - ``earth-search``: ``earthsearch:boa_offset_applied`` (or the older
-      ``sentinel:boa_offset_applied``) is the metadata's word where present (true: the
-      pixels were harmonised, the -0.1 still in ``raster:bands`` is wrong, as Element84 said in
-      earth-search#9); else the processing baseline.
-    - the others: the blue asset's ``raster:bands`` ``offset / scale`` when present, else the
-      processing baseline.
+    Each catalogue's module states its rule (``earth-search``: its harmonisation flag where
+    present; the others: the blue asset's ``raster:bands`` ``offset / scale``); where the
+    metadata states none, the processing baseline decides.
+
+    Raises
+    ------
+    ProviderError
+        If ``provider`` is not in :data:`PROVIDERS`.
     """
-    props = item.get("properties") or {}
-    flag = next((key for key in _FLAGS if key in props), None)
-    if provider == "earth-search" and flag is not None:
-        if props[flag] is True:
-            return MetadataOffset(dn=0, reason=f"{flag} true (pixels harmonised)")
-        return _baseline_offset(baseline, f"{flag} false, ")
-    scale, offset = _raster_band(blue)
-    if offset is not None:
-        dn = round(-offset / (scale or DEFAULT_SCALE))
-        return MetadataOffset(
-            dn=dn, reason=f"raster:bands offset {offset:g} / scale {scale or DEFAULT_SCALE:g}"
-        )
-    return _baseline_offset(baseline)
+    return get_provider(provider).metadata_offset(item, baseline, blue)
 
 
-def _check_bands_agree(item: Mapping[str, Any], provider: Provider) -> float | None:
+def _check_bands_agree(item: Mapping[str, Any], catalogue: Catalogue) -> float | None:
     """The reflectance bands' common scale; bands with another scale or offset are an error.
 
     The L1 store keeps one DN encoding (``scale_factor`` 1e-4) and subtracts one offset per item,
     so an item whose bands are scaled or offset differently cannot be stored as it is.
     """
     assets = item.get("assets") or {}
-    found = {band: _raster_band(assets[ASSET_KEYS[provider][band]]) for band in BANDS}
+    found = {band: raster_band(assets[catalogue.asset_keys[band]]) for band in BANDS}
     scales = {scale for scale, _ in found.values() if scale is not None}
     offsets = {offset for _, offset in found.values() if offset is not None}
     if len(scales) > 1 or len(offsets) > 1:
@@ -295,14 +230,14 @@ def _check_bands_agree(item: Mapping[str, Any], provider: Provider) -> float | N
     return scale
 
 
-def _hrefs(item: Mapping[str, Any], provider: Provider) -> dict[str, str]:
+def _hrefs(item: Mapping[str, Any], catalogue: Catalogue) -> dict[str, str]:
     assets = item.get("assets") or {}
-    keys = ASSET_KEYS[provider]
+    keys = {band: catalogue.asset_keys[band] for band in (*BANDS, SCL)}
     missing = [f"{band} ({key!r})" for band, key in keys.items() if key not in assets]
     if missing:
         raise _fail(
             item,
-            f"lacks the assets {missing} of a {provider} item",
+            f"lacks the assets {missing} of a {catalogue.name} item",
             "the item is incomplete in the catalogue; leave its day out (--end/--start) or "
             "its tile out (--tiles), and report it",
         )
@@ -327,8 +262,9 @@ def to_s2_item(
     ----------
     item : dict
         The STAC item as the catalogue serves it.
-    provider : Provider, optional
-        Its catalogue; detected from the item (:func:`detect_provider`) by default.
+    provider : str, optional
+        Its catalogue, a name in :data:`PROVIDERS`; detected from the item
+        (:func:`detect_provider`) by default.
     rewrite_href : callable, optional
         Applied to each href (for example to point ``s3://`` hrefs at a mirror).
 
@@ -337,35 +273,33 @@ def to_s2_item(
     ItemSchemaError
         If a field the provider's schema needs is missing, or the item's fields disagree.
     ProviderError
-        If the provider cannot be told from the item.
+        If the provider is unknown, or cannot be told from the item.
     """
-    provider = provider or detect_provider(item)
-    if provider not in PROVIDERS:
-        raise ProviderError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
+    catalogue = get_provider(provider or detect_provider(item))
     props = item.get("properties") or {}
     if not props.get("datetime"):
         raise _fail(item, "has no properties.datetime", "the catalogue's item is malformed")
     tile = item_tile(item)
     epsg = check_epsg(item, tile)
     bbox = check_footprint(item, tile)
-    hrefs = _hrefs(item, provider)
+    hrefs = _hrefs(item, catalogue)
     if rewrite_href:
         hrefs = {band: rewrite_href(href) for band, href in hrefs.items()}
-    blue = (item.get("assets") or {})[ASSET_KEYS[provider]["B02"]]
-    scale = _check_bands_agree(item, provider)
+    blue = (item.get("assets") or {})[catalogue.asset_keys["B02"]]
+    scale = _check_bands_agree(item, catalogue)
     baseline = _baseline(item)
     cloud = props.get("eo:cloud_cover")
     return S2Item(
         id=str(item["id"]),
         collection=str(item.get("collection", "")),
-        provider=provider,
+        provider=catalogue.name,
         tile=tile,
         datetime=str(props["datetime"]),
         epsg=epsg,
         baseline=baseline,
         hrefs=hrefs,
         scale=scale or DEFAULT_SCALE,
-        offset=metadata_offset(item, provider, baseline, blue),
+        offset=catalogue.metadata_offset(item, baseline, blue),
         cloud_cover=None if cloud is None else float(cloud),
         bbox=bbox,
         raw=dict(item),
