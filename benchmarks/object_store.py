@@ -47,7 +47,7 @@ __all__ = ["main", "measure", "run"]
 
 BUCKET = "benchmark-l2"
 OUT = Path(__file__).resolve().parent / "results" / "object_store.jsonl"
-KINDS: tuple[str, ...] = get_args(ObjectStoreKind)
+KINDS: tuple[ObjectStoreKind, ...] = get_args(ObjectStoreKind)
 FIGURES = ("first_batch_s", "mb_per_s", "mb_per_cpu_s", "samples_per_cpu_s", "peak_rss_mb")
 
 
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
             for _ in range(args.repeat):
                 for kind in KINDS:
-                    runs[kind].append(_child(url, settings, kind, args.epochs))  # type: ignore[arg-type]
+                    runs[kind].append(_child(url, settings, kind, args.epochs))
         finally:
             server.stop(endpoint)
             log.close()

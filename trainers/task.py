@@ -31,7 +31,7 @@ from trainers.metrics import (
     persistence_forecast,
 )
 from trainers.models.base import PixelForecaster
-from trainers.objective import ForecastObjective, LossName
+from trainers.objective import ForecastObjective, ForecastOutput, LossName
 from trainers.optim import SchedulerName, build_optimizer, build_scheduler
 from trainers.score_table import score_table, table_markdown
 from trainers.scores import PixelRule, cube_class_rows, pixel_scores
@@ -129,7 +129,8 @@ class ForecastTask(pl.LightningModule):
 
     def forward(self, batch: Batch, pixels: Tensor | None = None) -> Tensor:
         """Forecast kNDVI of a batch: ``(B, 36, H, W)``, or ``(B, 36, P)`` at ``pixels``."""
-        return self.objective.model(self.objective.encode(batch), pixels)
+        forecast: Tensor = self.objective.model(self.objective.encode(batch), pixels)
+        return forecast
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """Masked loss on the sampled pixels."""
@@ -140,7 +141,7 @@ class ForecastTask(pl.LightningModule):
             step=self.global_step,
             rank=self.global_rank,
         )
-        out = self.objective(batch, pixels)
+        out: ForecastOutput = self.objective(batch, pixels)
         size = len(batch["cube_id"])
         self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
         self.log("train/scored_fraction", out.weight.mean(), batch_size=size)

@@ -26,13 +26,13 @@ import numpy as np
 import zarr
 
 from cubestream.errors import UnusableSampleError
+from cubestream.l2.config import Era5Point
 from cubestream.l2.fill import fill_steps, reflectance
 from cubestream.l2.kndvi import NIR, RED, kndvi
 from cubestream.l2.masks import INVALID_SCL, days_to_next, step_mask, valid_observations
 from cubestream.l2.plan import WEATHER_SOURCES, SampleSpec, strings
 from cubestream.l2.schema import BANDS, STEP_DAYS
 from cubestream.l2.weather import (
-    Era5Point,
     era5_at,
     fill_step_gaps,
     statistic_of,

@@ -30,6 +30,7 @@ import zarr
 import zarr.api.asynchronous as zarr_async
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
+from zarr.types import AnyArray
 
 from cubestream.errors import LoaderConfigError, LoaderStoreError, LoaderStoreNotFoundError
 
@@ -205,7 +206,7 @@ def _dims(name: str) -> tuple[str, ...]:
     return VARIABLES[name].dims
 
 
-def _check_array(group: zarr.Group, name: str, url: str) -> zarr.Array:
+def _check_array(group: zarr.Group, name: str, url: str) -> AnyArray:
     if name not in group.array_keys():
         raise LoaderStoreError(
             f"the L2 store {url} has no variable {name!r} (it has {sorted(group.array_keys())}); "
@@ -224,7 +225,9 @@ def _check_array(group: zarr.Group, name: str, url: str) -> zarr.Array:
 
 
 def _read_all(group: zarr.Group, name: str) -> np.ndarray:
-    return np.asarray(group[name][...])  # type: ignore[index]
+    array = group[name]
+    assert isinstance(array, zarr.Array)
+    return np.asarray(array[...])
 
 
 def _read_strings(group: zarr.Group, name: str) -> np.ndarray:
@@ -292,7 +295,7 @@ def describe(
     )
 
 
-def _scales(arrays: dict[str, zarr.Array], url: str) -> dict[str, float]:
+def _scales(arrays: dict[str, AnyArray], url: str) -> dict[str, float]:
     """``scale_factor`` of the integer-coded variables (see :mod:`cubestream.l2.encoding`)."""
     from cubestream.l2.encoding import scale_of
 
