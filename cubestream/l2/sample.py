@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import zarr
 
 from cubestream.errors import UnusableSampleError
 from cubestream.l2.config import Era5Point
@@ -39,6 +38,7 @@ from cubestream.l2.weather import (
     ten_daily,
 )
 from cubestream.l2.windows import step_days
+from cubestream.storage import open_group
 
 __all__ = ["Recipe", "Window", "make_sample", "read_window", "screen"]
 
@@ -102,8 +102,7 @@ class Window:
 
 
 def _open(url: str, storage_options: dict[str, Any] | None, tile: str) -> Any:
-    root = zarr.open_group(url, mode="r", zarr_format=3, storage_options=storage_options)
-    return root[tile]
+    return open_group(url, storage_options)[tile]
 
 
 def _daily(
