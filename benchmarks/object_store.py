@@ -40,7 +40,7 @@ from typing import Any, get_args
 
 from benchmarks import _context
 from benchmarks._memory import high_water_mb
-from cubestream.storage import S3Settings
+from cubestream.storage import S3Settings, filesystem
 from cubestream.stream.store import ObjectStoreKind
 
 __all__ = ["main", "measure", "run"]
@@ -108,8 +108,6 @@ def _child(url: str, settings: S3Settings, kind: ObjectStoreKind, epochs: int) -
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Serve a store, measure both clients alternately; return the record."""
-    import s3fs
-
     from cubestream.l2.synthetic import write_synthetic_l2
     from cubestream.replica._s3server import AccessLog, S3Server
 
@@ -129,7 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             settings = S3Settings(
                 endpoint_url=endpoint, region="us-west-2", key="bench", secret="bench"
             )
-            fs = s3fs.S3FileSystem(**settings.storage_options())
+            fs, _ = filesystem(f"s3://{BUCKET}", settings)
             fs.mkdir(BUCKET)
             fs.put(str(store), f"{BUCKET}/bench.zarr", recursive=True)
             url = f"s3://{BUCKET}/bench.zarr"

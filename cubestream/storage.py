@@ -237,7 +237,7 @@ def zarr_store(
     if not is_url(url):
         return sync(LocalStore.open(Path(url), mode=mode, read_only=read_only))
     return FsspecStore.from_url(
-        str(url), storage_options=_url_options(url, settings), read_only=read_only
+        str(url), storage_options=storage_options(settings), read_only=read_only
     )
 
 
@@ -294,7 +294,7 @@ def open_h5(
     settings: Settings = None,
     *,
     block_size: int | None = None,
-    cache_type: str = "readahead",
+    cache_type: str | None = None,
 ) -> Iterator[h5py.File]:
     """Open an HDF5 file for reading: with h5py for a local path, over an fsspec file for a URL.
 
@@ -305,9 +305,11 @@ def open_h5(
     settings : S3Settings or dict, optional
         How to reach a URL.
     block_size : int, optional
-        fsspec read size of a URL (HDF5 reads are small and scattered; fsspec's default if None).
-    cache_type : str
-        fsspec cache of a URL (``"blockcache"`` keeps every block read).
+        fsspec read size of a URL (HDF5 reads are small and scattered); the file system's
+        default if None.
+    cache_type : str, optional
+        fsspec cache of a URL (``"blockcache"`` keeps every block read); the file system's
+        default (``"readahead"`` for S3) if None.
     """
     import h5py
 
@@ -316,8 +318,9 @@ def open_h5(
             yield local
         return
     fs, path = filesystem(url, settings)
+    given = {"block_size": block_size, "cache_type": cache_type}
     with (
-        fs.open(path, "rb", block_size=block_size, cache_type=cache_type) as raw,
+        fs.open(path, "rb", **{k: v for k, v in given.items() if v is not None}) as raw,
         h5py.File(raw, "r") as remote,
     ):
         yield remote
