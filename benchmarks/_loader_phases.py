@@ -26,6 +26,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from benchmarks._memory import MemoryWatch
+from cubestream.stream.loader import StartMethod
 
 __all__ = [
     "Phase",
@@ -47,7 +48,7 @@ class Phase:
     batch_size: int
     threads: int
     samples: int
-    start_method: str = "spawn"
+    start_method: StartMethod = "spawn"
     chunk_buffer: int = 4
     passes: int = 2
 
@@ -209,7 +210,7 @@ def cubestream_loader(phase: Phase, workers: int) -> dict[str, Any]:
         batch_size=phase.batch_size,
         num_workers=workers,
         persistent_workers=workers > 0,
-        multiprocessing_context=phase.start_method,  # type: ignore[arg-type]
+        multiprocessing_context=phase.start_method,
         threads=phase.threads,
         chunk_buffer=phase.chunk_buffer,
         shuffle=True,

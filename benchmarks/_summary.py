@@ -113,7 +113,7 @@ def _startup_per_sample(rows: list[dict[str, Any]]) -> float:
     if not rows:
         return 0.0
     largest = max(rows, key=lambda r: (r["samples"], r["first_batch_s"]))
-    return float(largest["first_batch_s"]) / largest["samples"]
+    return float(largest["first_batch_s"]) / int(largest["samples"])
 
 
 def _loader_rows(

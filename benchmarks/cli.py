@@ -92,7 +92,7 @@ def _run_options() -> argparse.ArgumentParser:
     return options
 
 
-def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``bench`` subcommand (``run``, the default, and ``report``) to ``cubestream``."""
     options = _run_options()
     bench = sub.add_parser(

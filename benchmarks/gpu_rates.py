@@ -21,10 +21,13 @@ the utilisation is an assumption well below 1, given as a range. A GPU measureme
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+if TYPE_CHECKING:
+    from trainers.models.base import PixelForecaster
 
 __all__ = ["H100", "MODELS", "feed", "feed_model", "train_step_flops"]
 
@@ -66,7 +69,7 @@ def _batch(batch_size: int, size: int) -> dict[str, Any]:
     }
 
 
-def _model(name: str) -> torch.nn.Module:
+def _model(name: str) -> PixelForecaster:
     from trainers.models import RNN, ContextRNN
 
     return RNN() if name == "rnn" else ContextRNN()
@@ -78,7 +81,7 @@ def train_step_flops(name: str, *, batch_size: int = 1, size: int = 128) -> dict
 
     torch.manual_seed(0)
     model = _model(name)
-    objective = ForecastObjective(model)  # type: ignore[arg-type]
+    objective = ForecastObjective(model)
     batch: Any = _batch(batch_size, size)
     pixels = objective.training_pixels(batch, TRAIN_PIXELS, seed=0, step=0, rank=0)
     counter = FlopCounterMode(display=False)

@@ -58,6 +58,7 @@ from benchmarks._loader_phases import (
     xbatcher_loader,
 )
 from cubestream.l2.synthetic import write_synthetic_l2
+from cubestream.stream.loader import START_METHODS, StartMethod
 
 __all__ = ["GOAL", "Settings", "main", "measure", "table"]
 
@@ -95,7 +96,7 @@ class Settings:
     repeat: int = 1
     passes: int = 2
     peers: bool = True
-    start_method: str = "spawn"
+    start_method: StartMethod = "spawn"
     out: Path = RESULTS
     cache: Path | None = CACHE
     seed: int = 0
@@ -247,7 +248,7 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each loader; best kept")
     parser.add_argument("--passes", type=int, default=2, help="timed passes per run; best kept")
     parser.add_argument("--no-peers", action="store_true", help="skip xbatcher's loaders")
-    parser.add_argument("--start-method", choices=["spawn", "forkserver"], default="spawn")
+    parser.add_argument("--start-method", choices=list(START_METHODS), default="spawn")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON-lines file to append to")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where stores are kept")
     parser.add_argument("--no-cache", action="store_true", help="write stores to a temp dir")

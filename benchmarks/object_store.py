@@ -40,14 +40,14 @@ from typing import Any, get_args
 
 from benchmarks import _context
 from benchmarks._memory import high_water_mb
-from cubestream.storage import S3Settings
+from cubestream.storage import S3Settings, filesystem
 from cubestream.stream.store import ObjectStoreKind
 
 __all__ = ["main", "measure", "run"]
 
 BUCKET = "benchmark-l2"
 OUT = Path(__file__).resolve().parent / "results" / "object_store.jsonl"
-KINDS: tuple[str, ...] = get_args(ObjectStoreKind)
+KINDS: tuple[ObjectStoreKind, ...] = get_args(ObjectStoreKind)
 FIGURES = ("first_batch_s", "mb_per_s", "mb_per_cpu_s", "samples_per_cpu_s", "peak_rss_mb")
 
 
@@ -108,8 +108,6 @@ def _child(url: str, settings: S3Settings, kind: ObjectStoreKind, epochs: int) -
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Serve a store, measure both clients alternately; return the record."""
-    import s3fs
-
     from cubestream.l2.synthetic import write_synthetic_l2
     from cubestream.replica._s3server import AccessLog, S3Server
 
@@ -129,14 +127,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             settings = S3Settings(
                 endpoint_url=endpoint, region="us-west-2", key="bench", secret="bench"
             )
-            fs = s3fs.S3FileSystem(**settings.storage_options())
+            fs, _ = filesystem(f"s3://{BUCKET}", settings)
             fs.mkdir(BUCKET)
             fs.put(str(store), f"{BUCKET}/bench.zarr", recursive=True)
             url = f"s3://{BUCKET}/bench.zarr"
             runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
             for _ in range(args.repeat):
                 for kind in KINDS:
-                    runs[kind].append(_child(url, settings, kind, args.epochs))  # type: ignore[arg-type]
+                    runs[kind].append(_child(url, settings, kind, args.epochs))
         finally:
             server.stop(endpoint)
             log.close()

@@ -52,7 +52,6 @@ from cluster.pipeline_commands import (
 from cluster.pipeline_config import (
     LOCAL,
     PipelineSpec,
-    Stage,
     load_pipeline,
     option_values,
 )
@@ -213,7 +212,7 @@ def _replica_dir(spec: PipelineSpec) -> Path:
 
 
 def _command(spec: PipelineSpec, step: Step, sources: Sources | None) -> list[str]:
-    stage: Stage = step.stage  # type: ignore[assignment]
+    stage = step.stage
     if stage == "replica":
         return replica_command(spec)
     if stage == "sample":

@@ -23,7 +23,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_run_parser(sub: argparse._SubParsersAction) -> None:
+def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` subcommand to the ``cubestream`` parser."""
     p = sub.add_parser(
         "run",

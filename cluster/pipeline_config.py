@@ -66,6 +66,8 @@ __all__ = [
 Stage = Literal["replica", "sample", "l1", "l2", "train", "test"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
 """Every stage, in the order they run."""
+CommandStage = Literal["sample", "l1", "l2"]
+"""The stages run by a ``cubestream`` command with options from the pipeline YAML."""
 
 LOCAL = "local"
 """The default cluster profile: the stage's own LocalCluster on this machine."""
@@ -104,7 +106,7 @@ class CommandOptions:
         The options given, by flag name with underscores (``windows_per_cube``), checked.
     """
 
-    stage: Literal["sample", "l1", "l2"]
+    stage: CommandStage
     values: Mapping[str, Any] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:
@@ -117,7 +119,7 @@ class CommandOptions:
         return str(self.values.get("cluster") or LOCAL)
 
 
-COMMAND_CONFIGS: dict[str, tuple[type[Any], ...]] = {
+COMMAND_CONFIGS: dict[CommandStage, tuple[type[Any], ...]] = {
     "sample": (SampleOptions,),
     "l1": (L1Config, StorageFlags, ClientOptions),
     "l2": (L2Config, StorageFlags, ClientOptions),
@@ -137,7 +139,7 @@ SUPPLIED_BY_REPLICA: dict[str, frozenset[str]] = {
 """Options a command needs that a replica section supplies (checked after loading otherwise)."""
 
 
-def required_keys(stage: str) -> frozenset[str]:
+def required_keys(stage: CommandStage) -> frozenset[str]:
     """The keys a stage command's YAML section must give (nothing else supplies them)."""
     return frozenset(
         name
@@ -146,7 +148,7 @@ def required_keys(stage: str) -> frozenset[str]:
     )
 
 
-def command_params(stage: str) -> dict[str, Param]:
+def command_params(stage: CommandStage) -> dict[str, Param]:
     """The keys of a stage command's YAML section, with their option declarations."""
     return {
         p.name: p
@@ -349,7 +351,7 @@ def _spec(source: Path, data: Mapping[str, Any], workdir: str | Path | None) -> 
             values = check_section(
                 where.fail, stage, raw, command_params(stage), required=required_keys(stage)
             )
-            sections[stage] = CommandOptions(stage, values)  # type: ignore[arg-type]
+            sections[stage] = CommandOptions(stage, values)
         else:
             sections[stage] = _section(where, stage, _SECTIONS[stage], raw)
     name = top.get("name", source.stem)

@@ -14,6 +14,8 @@ from typing import Any
 
 import zarr
 
+from cubestream.storage import open_group
+
 __all__ = ["consolidate", "drop_consolidated", "is_consolidated"]
 
 
@@ -22,18 +24,14 @@ def consolidate(url: str, storage_options: dict[str, Any] | None = None) -> None
     with warnings.catch_warnings():
         # zarr-python's own note that consolidation is not (yet) in the v3 spec
         warnings.filterwarnings("ignore", "Consolidated metadata is currently not part")
-        root = zarr.open_group(
-            url, mode="r+", zarr_format=3, use_consolidated=False, storage_options=storage_options
-        )
+        root = open_group(url, storage_options, mode="r+", use_consolidated=False)
         zarr.consolidate_metadata(root.store, zarr_format=3)
 
 
 def drop_consolidated(url: str, storage_options: dict[str, Any] | None = None) -> None:
     """Remove the consolidated metadata of the store at ``url``, if it has one (before writes)."""
     try:
-        root = zarr.open_group(
-            url, mode="r+", zarr_format=3, use_consolidated=False, storage_options=storage_options
-        )
+        root = open_group(url, storage_options, mode="r+", use_consolidated=False)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         return
     if is_consolidated(url, storage_options):
@@ -43,5 +41,5 @@ def drop_consolidated(url: str, storage_options: dict[str, Any] | None = None) -
 
 def is_consolidated(url: str, storage_options: dict[str, Any] | None = None) -> bool:
     """Whether the root of the store at ``url`` holds consolidated metadata."""
-    root = zarr.open_group(url, mode="r", zarr_format=3, storage_options=storage_options)
+    root = open_group(url, storage_options)
     return root.metadata.consolidated_metadata is not None

@@ -22,7 +22,7 @@ CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"
 """The GDAL option names of AWS credentials."""
 
 
-class StaticAWSSession(RasterioSession):
+class StaticAWSSession(RasterioSession):  # type: ignore[misc]  # rasterio is untyped
     """A picklable rasterio session holding fixed AWS credentials.
 
     rasterio refuses credentials as plain GDAL options and its own ``AWSSession`` holds a boto3

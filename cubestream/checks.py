@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from cubestream._check_locations import check_locations
 from cubestream.errors import InputError, InputNotFoundError, RemoteServiceError, UsageError
+from cubestream.storage import open_group
 
 __all__ = [
     "StoreKind",
@@ -142,7 +143,7 @@ def store_kind(url: str, storage_options: dict[str, Any] | None = None) -> Store
     if not _remote(url):
         _zarr_dir(Path(url), url)
     try:
-        root: Any = zarr.open_group(url, mode="r", zarr_format=3, storage_options=storage_options)
+        root: Any = open_group(url, storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         raise InputNotFoundError(f"no Zarr store at {url}: check the path") from None
     except (ValueError, KeyError, TypeError) as exc:

@@ -36,7 +36,7 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_sample(sub: argparse._SubParsersAction) -> None:
+def _add_sample(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("sample", help="X1: sample minicube locations on the Sentinel-2 grid")
     add_flags(p, SampleOptions)
     p.set_defaults(func=_sample)
@@ -76,7 +76,7 @@ def _l1(args: argparse.Namespace) -> int:
     return 0 if all(s != "failed" for s in statuses.values()) else 1
 
 
-def _add_l1(sub: argparse._SubParsersAction) -> None:
+def _add_l1(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("l1", help="X2 + X3: build the level-1 Zarr store of minicubes")
     add_flags(p, L1Config)
     p.add_argument(
@@ -121,7 +121,7 @@ def _l2(args: argparse.Namespace) -> int:
     return 0 if report["complete"] else 1
 
 
-def _add_l2(sub: argparse._SubParsersAction) -> None:
+def _add_l2(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("l2", help="X4: build the level-2 store of gap-filled 10-daily samples")
     add_flags(p, L2Config)
     p.add_argument("--netcdf", help="also export one NetCDF file per sample into this directory")
@@ -141,7 +141,7 @@ def _train(args: argparse.Namespace) -> int:
     return train_main(["--help", *args.rest] if args.help else args.rest)
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
+def _add_train(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser(
         "train",
         help="X5: fit, validate, test or predict with a YAML config (LightningCLI)",
@@ -168,7 +168,7 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_inspect(sub: argparse._SubParsersAction) -> None:
+def _add_inspect(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("inspect", help="summarise a store (L1, L2) or a locations table")
     p.add_argument("store", help="Zarr store path/URL or a .parquet table")
     p.set_defaults(func=_inspect)
@@ -202,7 +202,7 @@ def _stac_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _add_stac(sub: argparse._SubParsersAction) -> None:
+def _add_stac(sub: argparse._SubParsersAction[_Parser]) -> None:
     stac = sub.add_parser("stac", help="check what a Sentinel-2 catalogue's items resolve to")
     verbs = stac.add_subparsers(dest="verb", required=True)
     p = verbs.add_parser(

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from cubestream.storage import zarr_store
+
 __all__ = [
     "CUBE_ATTRS",
     "GEO_COORDINATES",
@@ -114,7 +116,7 @@ def open_l1_cube(
     """
     import xarray as xr
 
-    ds = xr.open_zarr(url, group=tile, storage_options=storage_options, consolidated=None)
+    ds = xr.open_zarr(zarr_store(url, storage_options), group=tile, consolidated=None)
     one = ds.sel(cube=cube)
     epsg = int(ds["spatial_ref"].attrs["epsg"])
     easting, northing = one["easting"].values, one["northing"].values
@@ -132,7 +134,7 @@ def open_l2_sample(url: str, index: int, storage_options: dict[str, Any] | None 
     """
     import xarray as xr
 
-    ds = xr.open_zarr(url, storage_options=storage_options, consolidated=None)
+    ds = xr.open_zarr(zarr_store(url, storage_options), consolidated=None)
     one = ds.isel(sample=int(index))
     epsg = int(one["epsg"].values)
     x = float(one["x_min"].values) + np.asarray(ds["x"].values, np.float64)

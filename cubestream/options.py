@@ -233,13 +233,15 @@ def add_flags(
         parser.add_argument(*names, **kwargs)
 
 
-def _parser(kind: Any) -> Callable[[str], Any]:
+def _parser(kind: object) -> Callable[[str], Any]:
     if kind is dt.date:
         from cubestream.checks import parse_date
 
         return parse_date
-    if kind in (int, float, str):
-        return kind
+    scalars: tuple[Callable[[str], Any], ...] = (int, float, str)
+    for scalar in scalars:
+        if kind is scalar:
+            return scalar
     raise TypeError(f"no command-line parser for options of type {kind!r}")
 
 

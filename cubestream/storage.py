@@ -7,17 +7,49 @@ into a rasterio session: the one way credentials reach rasterio), fsspec / s3fs
 configuration (:meth:`S3Settings.obstore_config`) and boto3 keywords. The
 replica's :class:`~cubestream.replica.serve.Endpoints` produce their settings with it.
 :class:`StorageFlags` declares the storage flags the stage commands share.
+
+The stages open their stores and files here, so that settings reach every client one way: a URL
+plus :data:`Settings` (an :class:`S3Settings`, or the fsspec ``storage_options`` the stage
+configs carry) give a zarr store (:func:`zarr_store`, :func:`open_group`), an fsspec file system
+or file (:func:`filesystem`, :func:`open_file`) or an h5py file (:func:`open_h5`). Local paths
+take no settings; fsspec URLs (``s3://``, ``file://``, ``memory://``) take them all.
 """
 
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from cubestream.options import option
 
-__all__ = ["S3Settings", "StorageFlags"]
+if TYPE_CHECKING:
+    import h5py
+    import zarr
+    from fsspec import AbstractFileSystem
+    from fsspec.core import OpenFile
+    from zarr.storage import FsspecStore, LocalStore
+
+__all__ = [
+    "S3Settings",
+    "Settings",
+    "StorageFlags",
+    "ZarrMode",
+    "filesystem",
+    "is_url",
+    "open_file",
+    "open_group",
+    "open_h5",
+    "storage_options",
+    "zarr_store",
+]
+
+ZarrMode = Literal["r", "r+", "a", "w", "w-"]
+"""How a zarr store is opened: read only, read/write existing, read/write or create, overwrite,
+create (failing if it exists)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,3 +178,149 @@ class StorageFlags:
     endpoints: str | None = option(
         None, help="JSON line of `cubestream replica serve` (S3 settings)"
     )
+
+
+Settings: TypeAlias = "S3Settings | Mapping[str, Any] | None"
+"""How to reach a URL: :class:`S3Settings`, fsspec ``storage_options``, or nothing."""
+
+
+def storage_options(settings: Settings) -> dict[str, Any]:
+    """The fsspec ``storage_options`` of ``settings`` (a copy; empty for None)."""
+    if isinstance(settings, S3Settings):
+        return settings.storage_options()
+    return dict(settings or {})
+
+
+def _url_options(url: str | Path, settings: Settings) -> dict[str, Any]:
+    """The storage options for ``url``: none for a local path."""
+    return storage_options(settings) if is_url(url) else {}
+
+
+def is_url(url: str | Path) -> bool:
+    """Whether zarr and fsspec treat ``url`` as an fsspec URL rather than a local path.
+
+    zarr's own rule: a ``://`` (``file://`` included) or a chained ``::`` URL other than
+    ``local://``.
+    """
+    if isinstance(url, Path):
+        return False
+    return "://" in url or ("::" in url and "local://" not in url)
+
+
+def zarr_store(
+    url: str | Path, settings: Settings = None, *, mode: ZarrMode = "r"
+) -> FsspecStore | LocalStore:
+    """The zarr v3 store at ``url``: a ``LocalStore`` for a path, an ``FsspecStore`` for a URL.
+
+    The same store ``zarr.open_group(url, mode=mode, storage_options=...)`` builds, with the
+    settings applied in one place; pass it to ``zarr.open_group``, ``zarr.open_array`` or
+    ``xarray.open_zarr`` with the same ``mode``.
+
+    Parameters
+    ----------
+    url : str or Path
+        A local path or an fsspec URL (``s3://bucket/store.zarr``).
+    settings : S3Settings or dict, optional
+        How to reach a URL; ignored for a local path.
+    mode : {"r", "r+", "a", "w", "w-"}
+        ``"r"`` gives a read-only store; the others a writable one.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``url`` is a local path that does not exist and ``mode`` is ``"r"`` or ``"r+"``.
+    """
+    from zarr.core.sync import sync
+    from zarr.storage import FsspecStore, LocalStore
+
+    read_only = mode == "r"
+    if not is_url(url):
+        return sync(LocalStore.open(Path(url), mode=mode, read_only=read_only))
+    return FsspecStore.from_url(
+        str(url), storage_options=storage_options(settings), read_only=read_only
+    )
+
+
+def open_group(
+    url: str | Path,
+    settings: Settings = None,
+    *,
+    mode: ZarrMode = "r",
+    zarr_format: Literal[2, 3] | None = 3,
+    use_consolidated: bool | None = None,
+) -> zarr.Group:
+    """``zarr.open_group`` of the :func:`zarr_store` at ``url`` (a zarr v3 group by default).
+
+    Parameters
+    ----------
+    url, settings, mode
+        As for :func:`zarr_store`.
+    zarr_format : {3, 2, None}
+        The format the group must have (None: either, v3 first).
+    use_consolidated : bool, optional
+        Whether to use the consolidated metadata (None: where there is some).
+    """
+    import zarr
+
+    return zarr.open_group(
+        zarr_store(url, settings, mode=mode),
+        mode=mode,
+        zarr_format=zarr_format,
+        use_consolidated=use_consolidated,
+    )
+
+
+def filesystem(url: str, settings: Settings = None) -> tuple[AbstractFileSystem, str]:
+    """The fsspec file system of ``url`` (local for a path) and the path on it."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url, **_url_options(url, settings))
+    return fs, str(path)
+
+
+def open_file(url: str, settings: Settings = None, mode: str = "rb") -> OpenFile:
+    """``fsspec.open(url, mode)`` with the settings: a context manager giving the file object.
+
+    Writing creates the parent directories of a local path, as ``fsspec.open`` does.
+    """
+    import fsspec
+
+    return fsspec.open(url, mode, **_url_options(url, settings))
+
+
+@contextmanager
+def open_h5(
+    url: str,
+    settings: Settings = None,
+    *,
+    block_size: int | None = None,
+    cache_type: str | None = None,
+) -> Iterator[h5py.File]:
+    """Open an HDF5 file for reading: with h5py for a local path, over an fsspec file for a URL.
+
+    Parameters
+    ----------
+    url : str
+        A local path, a ``file://`` URL (opened as its path) or an fsspec URL.
+    settings : S3Settings or dict, optional
+        How to reach a URL.
+    block_size : int, optional
+        fsspec read size of a URL (HDF5 reads are small and scattered); the file system's
+        default if None.
+    cache_type : str, optional
+        fsspec cache of a URL (``"blockcache"`` keeps every block read); the file system's
+        default (``"readahead"`` for S3) if None.
+    """
+    import h5py
+
+    if not is_url(url) or url.startswith("file://"):
+        with h5py.File(url.removeprefix("file://"), "r") as local:
+            yield local
+        return
+    fs, path = filesystem(url, settings)
+    given = {"block_size": block_size, "cache_type": cache_type}
+    with (
+        fs.open(path, "rb", **{k: v for k, v in given.items() if v is not None}) as raw,
+        h5py.File(raw, "r") as remote,
+    ):
+        yield remote

@@ -168,10 +168,10 @@ class ProblemSpec:
         storage_options: dict[str, Any] | None = None,
     ) -> ProblemSpec:
         """Read the sizes and normalisation attributes of an L2 store (metadata only)."""
-        import zarr
+        from cubestream.storage import open_group
 
         try:
-            root: Any = zarr.open_group(store, mode="r", storage_options=storage_options)
+            root: Any = open_group(store, storage_options, zarr_format=None)
         except FileNotFoundError as exc:
             raise TrainerConfigError(
                 f"no L2 store at {store!r}: build it with `cubestream l2`"

@@ -106,7 +106,8 @@ def model_forecaster(name: str, task: ForecastTask) -> Forecast:
 
     def forecast(batch: Batch) -> Tensor:
         with torch.no_grad():
-            return task(batch).float()
+            out: Tensor = task(batch)
+            return out.float()
 
     return Forecast(name, forecast)
 

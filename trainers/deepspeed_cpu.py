@@ -231,7 +231,11 @@ def train_deepspeed_cpu(argv: Sequence[str]) -> dict[str, Any]:
     TrainersError
         A rank failed (its traceback is in the message).
     """
-    import torch.multiprocessing as mp
+    from torch.multiprocessing.spawn import (
+        ProcessExitedException,
+        ProcessRaisedException,
+        start_processes,
+    )
 
     argv = list(argv)
     cfg: Namespace = build_parser().parse_args(argv)
@@ -239,12 +243,12 @@ def train_deepspeed_cpu(argv: Sequence[str]) -> dict[str, Any]:
     port = ds.master_port or _free_port(ds.master_addr)
     (Path(ds.out) / "deepspeed_cpu.json").unlink(missing_ok=True)
     try:
-        mp.start_processes(
+        start_processes(
             _rank_main, args=(argv, port), nprocs=ds.world_size, join=True, start_method="spawn"
         )
-    except mp.ProcessRaisedException as exc:
+    except ProcessRaisedException as exc:
         raise TrainersError(f"a DeepSpeed rank failed:\n{exc}") from None
-    except mp.ProcessExitedException as exc:
+    except ProcessExitedException as exc:
         raise TrainersError(f"a DeepSpeed rank exited with code {exc.exit_code}") from None
     summary: dict[str, Any] = json.loads((Path(ds.out) / "deepspeed_cpu.json").read_text())
     return summary

@@ -28,11 +28,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from trainers.errors import GpuMemoryError
+
+if TYPE_CHECKING:
+    from trainers.models.base import PixelForecaster
 
 __all__ = ["Footprint", "MemoryPlan", "footprint", "free_gpu_bytes", "plan_memory"]
 
@@ -102,11 +105,11 @@ def _input_bytes(batch: dict[str, Any]) -> int:
     return int(decoded + codes) // len(batch["cube_id"])
 
 
-def footprint(model: torch.nn.Module, batch: dict[str, Any], *, train_pixels: int) -> Footprint:
+def footprint(model: PixelForecaster, batch: dict[str, Any], *, train_pixels: int) -> Footprint:
     """Measure a model's :class:`Footprint` on one batch (any device; CPU is fine)."""
     from trainers.objective import ForecastObjective
 
-    objective = ForecastObjective(model)  # type: ignore[arg-type]
+    objective = ForecastObjective(model)
     size = len(batch["cube_id"])
     contract: Any = batch
     pixels = objective.training_pixels(contract, train_pixels, seed=0, step=0, rank=0)

@@ -100,7 +100,8 @@ class ForecastObjective(nn.Module):
 
     def encode(self, batch: Batch) -> ModelInputs:
         """Model inputs of a batch, in the dtype of the model's weights."""
-        return self.inputs(batch, next(self.model.parameters()).dtype)
+        inputs: ModelInputs = self.inputs(batch, next(self.model.parameters()).dtype)
+        return inputs
 
     def weight(self, batch: Batch) -> Tensor:
         """(B, 36, H, W) score weights of the forecast steps."""

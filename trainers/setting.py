@@ -51,9 +51,9 @@ def sample_tracks(store: str, storage_options: dict[str, Any] | None = None) -> 
     The store's ``track`` variable where it has one (``cubestream l2``); else ``iid`` for the
     test samples and ``""`` for the others (stores made before the tracks, synthetic stores).
     """
-    import zarr
+    from cubestream.storage import open_group
 
-    root: Any = zarr.open_group(store, mode="r", storage_options=storage_options)
+    root: Any = open_group(store, storage_options, zarr_format=None)
     split = [str(s) for s in root["split"][...]] if "split" in root else []
     track = [str(t) for t in root["track"][...]] if "track" in root else [""] * len(split)
     return tuple(t or ("iid" if s == "test" else "") for s, t in zip(split, track, strict=True))

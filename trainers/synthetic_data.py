@@ -61,7 +61,7 @@ class L2SampleDataset(Dataset[dict[str, Any]]):
         return item
 
 
-class _EpochSampler(StatefulDistributedSampler):
+class _EpochSampler(StatefulDistributedSampler):  # type: ignore[misc]  # torchdata is untyped
     """A stateful distributed sampler whose state also holds its epoch.
 
     Lightning creates the iterator of a resumed loader before it calls ``set_epoch``, so the

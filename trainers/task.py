@@ -35,7 +35,7 @@ from trainers.metrics import (
     vegetation_mask,
 )
 from trainers.models.base import PixelForecaster
-from trainers.objective import ForecastObjective, LossName
+from trainers.objective import ForecastObjective, ForecastOutput, LossName
 from trainers.optim import SchedulerName, build_optimizer, build_scheduler
 from trainers.saliency import context_reach, one_cube, saliency
 from trainers.score_table import score_table, table_markdown
@@ -144,7 +144,8 @@ class ForecastTask(pl.LightningModule):
 
     def forward(self, batch: Batch, pixels: Tensor | None = None) -> Tensor:
         """Forecast kNDVI of a batch: ``(B, 36, H, W)``, or ``(B, 36, P)`` at ``pixels``."""
-        return self.objective.model(self.objective.encode(batch), pixels)
+        forecast: Tensor = self.objective.model(self.objective.encode(batch), pixels)
+        return forecast
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """Masked loss on the sampled pixels."""
@@ -155,7 +156,7 @@ class ForecastTask(pl.LightningModule):
             step=self.global_step,
             rank=self.global_rank,
         )
-        out = self.objective(batch, pixels)
+        out: ForecastOutput = self.objective(batch, pixels)
         size = len(batch["cube_id"])
         self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
         self.log("train/scored_fraction", out.weight.mean(), batch_size=size)

@@ -14,11 +14,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-import fsspec
 import h5py
 
 from cubestream.config import RetryPolicy, transient
 from cubestream.errors import AssetNotFoundError, AssetReadError
+from cubestream.storage import filesystem
 
 __all__ = ["BLOCK_SIZE", "named_errors", "open_hdf5", "prefetched"]
 
@@ -47,7 +47,7 @@ def _fetch(url: str, storage_options: dict[str, Any] | None, retry: RetryPolicy)
     """Open a remote file with fsspec and fetch its first block (runs in a thread), retried."""
 
     def fetch() -> Any:
-        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        fs, path = filesystem(url, storage_options)
         raw = fs.open(path, "rb", block_size=BLOCK_SIZE, cache_type="blockcache")
         raw.read(1)
         raw.seek(0)

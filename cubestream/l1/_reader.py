@@ -26,7 +26,7 @@ from cubestream.sources.signing import needs_signing, sign_href
 __all__ = ["ClosingRioReader"]
 
 
-class ClosingRioReader(AutoParallelRioReader):
+class ClosingRioReader(AutoParallelRioReader):  # type: ignore[misc]  # stackstac is untyped
     """:class:`~stackstac.rio_reader.AutoParallelRioReader` that closes after each read."""
 
     def _open(self) -> Any:
@@ -40,6 +40,7 @@ class ClosingRioReader(AutoParallelRioReader):
     def read(self, window: Any, **kwargs: Any) -> np.ndarray:
         """Read ``window``, then close the dataset (the next read reopens it)."""
         try:
-            return super().read(window, **kwargs)
+            data: np.ndarray = super().read(window, **kwargs)
+            return data
         finally:
             self.close()

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from cubestream.l1.config import AuxiliarySources
 from cubestream.l1.store import COMPRESSOR
 from cubestream.sources.dem import DemKind
+from cubestream.storage import open_group
 
 __all__ = [
     "CLASS_LAYERS",
@@ -36,10 +36,7 @@ CLASS_LAYERS = ("landcover", "geomorphons")
 
 
 def _open(url: str, options: dict[str, Any] | None, tile: str) -> Any:
-    group = zarr.open_group(
-        url, mode="r+", zarr_format=3, use_consolidated=False, storage_options=options
-    )
-    return group[tile]
+    return open_group(url, options, mode="r+", use_consolidated=False)[tile]
 
 
 def aux_done(group: Any, name: str) -> bool:

@@ -279,7 +279,8 @@ def _in_crs(cubes: pd.DataFrame, lonlat: NDArray[np.float64], crs: Any) -> NDArr
 
 def _grown(bounds: NDArray[np.float64]) -> NDArray[np.float64]:
     margin = KERNEL_MARGIN * SRTM_PIXEL_DEG
-    return bounds + np.array([-margin, -margin, margin, margin])
+    grown: NDArray[np.float64] = bounds + np.array([-margin, -margin, margin, margin])
+    return grown
 
 
 def _report_gaps(out: Array, cube_ids: list[Any], absent: list[str], location: str) -> None:

@@ -41,6 +41,7 @@ from cubestream._consolidated import drop_consolidated
 from cubestream.georef import CUBE_ATTRS, GEO_COORDINATES, grid_mapping_attrs
 from cubestream.l1.plan import CUBE_COLUMNS, TilePlan
 from cubestream.l1.sentinel2 import BANDS
+from cubestream.storage import open_group, zarr_store
 
 __all__ = ["COMPRESSOR", "create_template", "existing_chunks", "open_root", "write_block"]
 
@@ -57,11 +58,9 @@ def open_root(
     written again when the build completes (:mod:`cubestream._consolidated`).
     """
     if mode == "r":
-        return zarr.open_group(url, mode="r", zarr_format=3, storage_options=storage_options)
+        return open_group(url, storage_options)
     drop_consolidated(url, storage_options)
-    return zarr.open_group(
-        url, mode=mode, zarr_format=3, use_consolidated=False, storage_options=storage_options
-    )
+    return open_group(url, storage_options, mode=mode, use_consolidated=False)
 
 
 def _array(
@@ -295,9 +294,8 @@ def write_block(
     values: np.ndarray,
 ) -> int:
     """Write one whole chunk (inside a Dask task); return the bytes written."""
-    array = zarr.open_array(
-        url, path=path, mode="r+", zarr_format=3, storage_options=storage_options
-    )
+    store = zarr_store(url, storage_options, mode="r+")
+    array = zarr.open_array(store, path=path, mode="r+", zarr_format=3)
     array[selection] = values
     return int(values.nbytes)
 

@@ -49,6 +49,7 @@ from cubestream.l2.store import (
     write_block,
 )
 from cubestream.l2.weather import statistic_of
+from cubestream.storage import open_file
 
 __all__ = ["REPORT_SUFFIX", "L2Config", "build_l2"]
 
@@ -267,8 +268,6 @@ def _jsonable(config: L2Config) -> dict[str, Any]:
 
 
 def _write_report(config: L2Config, report: dict[str, Any]) -> None:
-    import fsspec
-
     url = f"{config.out.rstrip('/')}{REPORT_SUFFIX}"
-    with fsspec.open(url, "w", **(config.storage_options or {})) as handle:
+    with open_file(url, config.storage_options, "w") as handle:
         handle.write(json.dumps(report, indent=1, default=str) + "\n")

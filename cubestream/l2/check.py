@@ -35,6 +35,7 @@ import zarr
 from cubestream.errors import L2StoreError, L2StoreNotFoundError
 from cubestream.l2.encoding import ENCODED, scale_of
 from cubestream.l2.schema import BANDS, STEP_DAYS, STEPS, VARIABLES
+from cubestream.storage import open_group
 
 __all__ = ["check_store"]
 
@@ -77,7 +78,7 @@ def check_store(url: str, storage_options: dict[str, Any] | None = None) -> dict
     """
     remedy = _REMEDY.format(url=url)
     try:
-        root: Any = zarr.open_group(url, mode="r", zarr_format=3, storage_options=storage_options)
+        root: Any = open_group(url, storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
         raise L2StoreNotFoundError(f"no L2 store at {url}: {remedy}") from exc
     if root.attrs.get("complete") is False:

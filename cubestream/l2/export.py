@@ -29,7 +29,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -45,7 +45,7 @@ __all__ = ["export_netcdf"]
 _PER_SAMPLE = ("s2", "kndvi", "mask", "dist_mask", "weather", "dem", "landcover", "geomorphons")
 
 
-def _engine() -> str:
+def _engine() -> Literal["h5netcdf", "scipy"]:
     return "h5netcdf" if importlib.util.find_spec("h5netcdf") else "scipy"
 
 
@@ -134,6 +134,6 @@ def export_netcdf(
         path = Path(directory) / str(meta["split"][i]) / f"{meta['cube_id'][i]}_{day}.nc"
         path.parent.mkdir(parents=True, exist_ok=True)
         encoding = {name: dict(encoding_of) for name in _PER_SAMPLE}
-        ds.to_netcdf(path, engine=engine, encoding=encoding)  # type: ignore[call-overload]
+        ds.to_netcdf(path, engine=engine, encoding=encoding)
         written.append(path)
     return written

@@ -30,7 +30,7 @@ def kndvi(red: np.ndarray, nir: np.ndarray, *, normalise: bool = False) -> np.nd
     red64, nir64 = red.astype(np.float64), nir.astype(np.float64)
     total = nir64 + red64
     ndvi = np.divide(nir64 - red64, total, out=np.zeros_like(total), where=total != 0)
-    out = np.tanh(ndvi**2)
+    out: np.ndarray = np.tanh(ndvi**2)
     if normalise:
         out /= np.tanh(1.0)
     return out.astype(np.float32)

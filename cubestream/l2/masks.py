@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from cubestream.l2.config import INVALID_SCL
 from cubestream.l2.schema import STEP_DAYS
@@ -116,7 +117,8 @@ def step_mask(days: np.ndarray, valid: np.ndarray, steps: np.ndarray) -> np.ndar
     np.cumsum(valid, axis=0, dtype=np.int32, out=count[1:])
     hi = np.searchsorted(days, steps, side="right")
     lo = np.searchsorted(days, steps - STEP_DAYS, side="right")
-    return (count[hi] == count[lo]).astype(np.uint8)
+    same: NDArray[np.bool_] = count[hi] == count[lo]
+    return same.astype(np.uint8)
 
 
 def days_to_next(days: np.ndarray, valid: np.ndarray, steps: np.ndarray, cap: int) -> np.ndarray:

@@ -51,6 +51,7 @@ import zarr
 from cubestream.errors import L2InputError
 from cubestream.l2.schema import BANDS
 from cubestream.l2.windows import candidate_starts, draw_starts, from_days, to_days
+from cubestream.storage import open_group
 
 __all__ = [
     "SPLITS",
@@ -167,7 +168,7 @@ def strings(values: Any) -> np.ndarray:
 def open_l1(url: str, storage_options: dict[str, Any] | None = None) -> Any:
     """Open the L1 store's root group read-only; a clear error if there is none."""
     try:
-        root = zarr.open_group(url, mode="r", zarr_format=3, storage_options=storage_options)
+        root = open_group(url, storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
         raise L2InputError(
             f"no L1 store at {url}: build it first with `cubestream l1 --out {url} ...`"

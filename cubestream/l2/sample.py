@@ -23,22 +23,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import zarr
 
 from cubestream.errors import UnusableSampleError
+from cubestream.l2.config import Era5Point
 from cubestream.l2.fill import fill_steps, reflectance
 from cubestream.l2.kndvi import NIR, RED, kndvi
 from cubestream.l2.masks import INVALID_SCL, days_to_next, step_mask, valid_observations
 from cubestream.l2.plan import WEATHER_SOURCES, SampleSpec, strings
 from cubestream.l2.schema import BANDS, STEP_DAYS
 from cubestream.l2.weather import (
-    Era5Point,
     era5_at,
     fill_step_gaps,
     statistic_of,
     ten_daily,
 )
 from cubestream.l2.windows import step_days
+from cubestream.storage import open_group
 
 __all__ = ["Recipe", "Window", "make_sample", "read_window", "screen"]
 
@@ -102,8 +102,7 @@ class Window:
 
 
 def _open(url: str, storage_options: dict[str, Any] | None, tile: str) -> Any:
-    root = zarr.open_group(url, mode="r", zarr_format=3, storage_options=storage_options)
-    return root[tile]
+    return open_group(url, storage_options)[tile]
 
 
 def _daily(

@@ -46,7 +46,6 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import fsspec
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
@@ -58,6 +57,7 @@ from cubestream.l1.store import existing_chunks
 from cubestream.l2.encoding import ENCODED, encode_array, encoding_attrs
 from cubestream.l2.plan import SampleSpec, strings
 from cubestream.l2.schema import BANDS, STEP_DAYS, STEPS, VARIABLES, chunks_of
+from cubestream.storage import filesystem, open_group
 
 __all__ = [
     "COMPRESSOR",
@@ -107,7 +107,7 @@ def open_store(
     url: str, storage_options: dict[str, Any] | None = None, mode: Literal["r", "r+"] = "r"
 ) -> Any:
     """Open the L2 store's root group."""
-    return zarr.open_group(url, mode=mode, zarr_format=3, storage_options=storage_options)
+    return open_group(url, storage_options, mode=mode)
 
 
 def store_state(
@@ -124,7 +124,7 @@ def store_state(
     try:
         root = open_store(url, storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        fs, path = filesystem(url, storage_options)
         if fs.exists(path) and fs.ls(path):
             raise L2Error(_NOT_OURS.format(url=url)) from None
         return "new"
@@ -199,7 +199,7 @@ def create_template(
     signature : dict
         The build's signature, written last as the root attribute ``build``.
     """
-    root: Any = zarr.open_group(url, mode="w", zarr_format=3, storage_options=storage_options)
+    root: Any = open_group(url, storage_options, mode="w")
     sizes = {
         "sample": len(samples),
         "time": STEPS,

@@ -425,7 +425,7 @@ def upload_objects(client: Any, objects: Path, bucket: str, region: str) -> int:
     ReplicaError
         If an object cannot be put, or the bucket does not list every object afterwards.
     """
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
     client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})

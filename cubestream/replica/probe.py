@@ -68,14 +68,9 @@ def read_smap_hyperslab(
     endpoints: Endpoints, key: str, variable: str, rows: slice, cols: slice
 ) -> np.ndarray:
     """Read rows x cols of one SMAP variable from the bucket with h5py over fsspec."""
-    import fsspec
-    import h5py
+    from cubestream.storage import open_h5
 
-    fs = fsspec.filesystem("s3", **endpoints.storage_options())
-    with (
-        fs.open(f"{endpoints.bucket}/{key}", "rb", block_size=256 * 1024) as handle,
-        h5py.File(handle, "r") as h5,
-    ):
+    with open_h5(endpoints.s3_url(key), endpoints.s3(), block_size=256 * 1024) as h5:
         return np.asarray(h5[f"Geophysical_Data/{variable}"][rows, cols])
 
 
@@ -83,8 +78,10 @@ def read_era5(endpoints: Endpoints) -> Any:
     """Open the ERA5 Zarr store from the bucket with xarray (lazily)."""
     import xarray as xr
 
-    url = f"s3://{endpoints.bucket}/{layout.ERA5_KEY}"
-    return xr.open_zarr(url, storage_options=endpoints.storage_options(), consolidated=None)
+    from cubestream.storage import zarr_store
+
+    url = endpoints.s3_url(layout.ERA5_KEY)
+    return xr.open_zarr(zarr_store(url, endpoints.s3()), consolidated=None)
 
 
 def probe_all(root: Path, endpoints: Endpoints) -> dict[str, Any]:

@@ -45,6 +45,8 @@ BUILT = np.array([0.12, 0.13, 0.14, 0.15, 0.16, 0.17, 0.18, 0.20, 0.19], dtype=n
 SNOW = np.array([0.85, 0.84, 0.82, 0.80, 0.78, 0.76, 0.72, 0.12, 0.08], dtype=np.float32)
 CLOUD = np.array([0.45, 0.45, 0.46, 0.46, 0.47, 0.47, 0.48, 0.35, 0.25], dtype=np.float32)
 _CLASSES = np.array(sorted(GREENNESS_PARAMS))
+_Counts = NDArray[np.unsignedinteger]
+"""Digital numbers or scene classes of one asset (``uint16`` or ``uint8``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +154,8 @@ def _greenness(world: World, px: _PixelStatics, day: dt.date) -> NDArray[np.floa
             daily[k], [px.rows[sel], px.cols[sel]], order=1, mode="nearest"
         )
     alpine = np.exp(-np.maximum(px.elevation - 3200, 0) / 600)
-    return np.clip(green * px.vigour * alpine, 0, 0.97).astype(np.float32)
+    cover: NDArray[np.floating] = np.clip(green * px.vigour * alpine, 0, 0.97)
+    return cover.astype(np.float32)
 
 
 def _cloudiness(world: World, px: _PixelStatics, day: dt.date) -> float:
@@ -243,7 +246,7 @@ def render(world: World, acq: Acquisition, resolution: int = 30) -> Rendered:
     return Rendered(dn=dn, scl=scl, covered=covered, window=window, resolution=resolution)
 
 
-def _aggregate(values: NDArray, factor: int, mean: bool) -> NDArray:
+def _aggregate(values: _Counts, factor: int, mean: bool) -> _Counts:
     """Block-aggregate a 2-D array by ``factor`` (mean of valid pixels, or nearest)."""
     if factor == 1:
         return values
@@ -254,12 +257,13 @@ def _aggregate(values: NDArray, factor: int, mean: bool) -> NDArray:
     valid = blocks > 0
     total = (blocks * valid).sum(axis=(1, 3))
     count = valid.sum(axis=(1, 3))
-    return np.where(count > 0, np.round(total / np.maximum(count, 1)), 0).astype(values.dtype)
+    means: NDArray[np.floating] = np.where(count > 0, np.round(total / np.maximum(count, 1)), 0)
+    return means.astype(values.dtype)
 
 
 def write_cog(
     path: Path,
-    values: NDArray,
+    values: _Counts,
     window: Window,
     *,
     tile_shape: tuple[int, int],
@@ -301,13 +305,13 @@ def write_cog(
     tmp.replace(path)
 
 
-def asset_arrays(rendered: Rendered, native: bool) -> dict[str, tuple[NDArray, Window, int]]:
+def asset_arrays(rendered: Rendered, native: bool) -> dict[str, tuple[_Counts, Window, int]]:
     """Arrays per asset (ESA name) with their window and resolution.
 
     At 30 m every asset is the rendered array; in the native layout the 20 m assets are 2 x 2 means
     of the 10 m render (SCL: nearest).
     """
-    out: dict[str, tuple[NDArray, Window, int]] = {}
+    out: dict[str, tuple[_Counts, Window, int]] = {}
     for b, name in enumerate((*BANDS, "SCL")):
         values = rendered.scl if name == "SCL" else rendered.dn[b]
         if not native:

@@ -77,7 +77,8 @@ class Statics:
         dx = (np.asarray(lon) - self.volcano[0]) * KM_PER_DEG * np.cos(np.radians(self.volcano[1]))
         dy = (np.asarray(lat) - self.volcano[1]) * KM_PER_DEG
         cone = 3300 * np.exp(-(dx**2 + dy**2) / 8.0**2)
-        return np.maximum(1400 + relief + cone, 0).astype(np.float32)
+        ground: Array = np.maximum(1400 + relief + cone, 0)
+        return ground.astype(np.float32)
 
     def wetness(
         self, lon: Array, lat: Array, elevation: Array | None = None
@@ -86,7 +87,8 @@ class Statics:
         z = self.elevation(lon, lat) if elevation is None else elevation
         w = 0.5 + 0.35 * value_noise(lon, lat, 90, self.seed + 2)
         w = w + 0.12 * value_noise(lon, lat, 20, self.seed + 3) + 0.12 * (z - 1400) / 1000
-        return np.clip(w, 0, 1).astype(np.float32)
+        clipped: Array = np.clip(w, 0, 1)
+        return clipped.astype(np.float32)
 
     def climate(self, lon: Array, lat: Array) -> NDArray[np.uint8]:
         """Koppen-Geiger climate zone code."""

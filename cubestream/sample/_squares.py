@@ -24,7 +24,7 @@ _Mask = NDArray[np.bool_]
 
 
 @lru_cache(maxsize=1)
-def _squares() -> dict[str, NDArray]:
+def _squares() -> dict[str, NDArray[np.generic]]:
     """Every tile of the grid with its square shifted like the core boxes, in its own CRS."""
     grid = load_grid()
     x0 = grid["x0"].to_numpy(float)
@@ -62,7 +62,7 @@ def reaches_other_zone(zone: int, lon: NDArray[np.float64], lat: NDArray[np.floa
     numpy.ndarray of bool
         One flag per box; boxes that straddle the antimeridian are flagged too.
     """
-    out = (lon.max(axis=1) - lon.min(axis=1)) > 180
+    out: _Mask = (lon.max(axis=1) - lon.min(axis=1)) > 180
     if out.all():
         return out
     squares = _squares()
@@ -81,7 +81,9 @@ def reaches_other_zone(zone: int, lon: NDArray[np.float64], lat: NDArray[np.floa
     return out
 
 
-def _touches(x: NDArray[np.float64], y: NDArray[np.float64], squares: dict[str, NDArray]) -> _Mask:
+def _touches(
+    x: NDArray[np.float64], y: NDArray[np.float64], squares: dict[str, NDArray[np.generic]]
+) -> _Mask:
     """Whether each box's bounds (points per row of ``x``, ``y``, with slack) meet a square."""
     x_lo = x.min(axis=1)[:, None] - _TOLERANCE_M
     x_hi = x.max(axis=1)[:, None] + _TOLERANCE_M

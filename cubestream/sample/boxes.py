@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -189,7 +190,7 @@ def _chunks(tiles: Sequence[Tile]) -> Iterator[tuple[int, list[Tile]]]:
             start += len(chunk)
 
 
-def _boxes(tiles: Sequence[Tile], start: int) -> dict[str, NDArray]:
+def _boxes(tiles: Sequence[Tile], start: int) -> dict[str, NDArray[Any]]:
     """All boxes of tiles of one EPSG, flat in (tile, row, col) order; ``tile_index`` from start."""
     epsg = tiles[0].epsg
     x0 = np.array([t.x0 for t in tiles])
@@ -203,7 +204,7 @@ def _boxes(tiles: Sequence[Tile], start: int) -> dict[str, NDArray]:
     y_max = y0[:, None, None] - row * BOX_SIZE_M
     rim_lon = np.stack([_at(lon, i, j) for i, j in _RIM], axis=-1)
     rim_lat = np.stack([_at(lat, i, j) for i, j in _RIM], axis=-1)
-    columns: dict[str, NDArray] = {
+    columns: dict[str, NDArray[Any]] = {
         "tile_index": np.broadcast_to(start + np.arange(len(tiles))[:, None, None], shape),
         "row": row,
         "col": col,
@@ -267,11 +268,11 @@ def _in_square(epsg: int, x0: _Array, y0: _Array) -> NDArray[np.bool_]:
 def _in_zone(epsg: int, lon: _Array, lat: _Array) -> NDArray[np.bool_]:
     """Rule 2: boxes whose four corners lie in the tile's own UTM zone."""
     zone, _ = utm_frame(epsg, 0.0)
-    ok = utm_zone(lon[:, ::2, ::2], lat[:, ::2, ::2]) == zone
+    ok: NDArray[np.bool_] = utm_zone(lon[:, ::2, ::2], lat[:, ::2, ::2]) == zone
     return ok[:, :-1, :-1] & ok[:, :-1, 1:] & ok[:, 1:, :-1] & ok[:, 1:, 1:]
 
 
-def _frame(tiles: Sequence[Tile], parts: list[dict[str, NDArray]]) -> pd.DataFrame:
+def _frame(tiles: Sequence[Tile], parts: list[dict[str, NDArray[Any]]]) -> pd.DataFrame:
     """One table from per-chunk columns (already in (tile, row, col) order), freeing as it goes."""
     columns = _concat(parts)
     tile_index = columns.pop("tile_index")
@@ -287,7 +288,7 @@ def _frame(tiles: Sequence[Tile], parts: list[dict[str, NDArray]]) -> pd.DataFra
     return pd.DataFrame(data, columns=list(BOX_COLUMNS), copy=False)
 
 
-def _concat(parts: list[dict[str, NDArray]]) -> dict[str, NDArray]:
+def _concat(parts: list[dict[str, NDArray[Any]]]) -> dict[str, NDArray[Any]]:
     """Concatenate the chunks column by column, dropping each chunk's column once copied."""
     if not parts:
         return {name: np.empty(0, dtype=dtype) for name, dtype in _DTYPES.items()}

@@ -120,7 +120,8 @@ def spatial_blocks(lon: np.ndarray, lat: np.ndarray, block_km: float) -> np.ndar
         if a != b:
             parent[max(a, b)] = min(a, b)
     roots = np.array([_find(parent, k) for k in labels], dtype=np.int64)
-    return pd.factorize(roots)[0]
+    codes: np.ndarray = pd.factorize(roots)[0]
+    return codes
 
 
 def assign_splits(boxes: pd.DataFrame, rule: SplitRule, seed: int) -> pd.Series:
@@ -190,4 +191,5 @@ def _deal_blocks(
         k = int(np.argmax(wanted - have))
         block_split[block] = k
         have[k] += sizes[block]
-    return np.array(names, dtype=object)[block_split[blocks]]
+    split: np.ndarray = np.array(names, dtype=object)[block_split[blocks]]
+    return split

@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
@@ -25,6 +24,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from cubestream.errors import AssetNotFoundError, AssetReadError
+from cubestream.storage import filesystem, zarr_store
 
 __all__ = ["CACHE_ENV", "Rows", "open_parts"]
 
@@ -133,12 +133,12 @@ def _open_zarr(url: str, storage_options: dict[str, Any] | None) -> xr.Dataset:
     try:
         with warnings.catch_warnings():  # a store without consolidated metadata is fine
             warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated")
+            store = zarr_store(url, storage_options)
             return xr.open_dataset(
-                url,
+                store,  # type: ignore[arg-type]  # the zarr engine takes a Store; typed as path
                 engine="zarr",
                 chunks=None,
                 cache=False,
-                storage_options=storage_options if "://" in url else None,
             )
     except FileNotFoundError as exc:
         raise AssetNotFoundError(f"ERA5 Zarr store not found: {url} ({exc})") from exc
@@ -150,8 +150,7 @@ def open_parts(
     url: str, storage_options: dict[str, Any] | None
 ) -> tuple[list[tuple[str, xr.Dataset]], bool]:
     """The opened datasets of ``url`` and whether they are NetCDF files."""
-    options = (storage_options or {}) if "://" in url else {}
-    fs, path = fsspec.core.url_to_fs(url, **options)
+    fs, path = filesystem(url, storage_options)
     if not _is_netcdf(fs, path):
         return [(url, _open_zarr(url, storage_options))], False
     local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))

@@ -32,14 +32,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import fsspec
-
 from cubestream.errors import (
     AssetNotFoundError,
     AssetReadError,
     ReplacedGranuleWarning,
     SourceKindError,
 )
+from cubestream.storage import filesystem
 
 __all__ = [
     "GRANULE_PATTERN",
@@ -299,7 +298,7 @@ def find_granules(
     SourceKindError
         If both layouts are present, or versions are mixed (see :func:`select_version`).
     """
-    fs, root = fsspec.core.url_to_fs(prefix, **(storage_options or {}))
+    fs, root = filesystem(prefix, storage_options)
     root = root.rstrip("/")
     layout = _layout(fs, root, prefix)
     if layout == "days":

@@ -99,7 +99,7 @@ def _item_nbytes(dataset: L2Dataset) -> int:
     return total
 
 
-class L2Loader(StatefulDataLoader):
+class L2Loader(StatefulDataLoader):  # type: ignore[misc]  # torchdata is untyped
     """Deliver the batches of an :class:`L2Dataset` in plan order, resumable mid-epoch.
 
     Parameters
@@ -328,7 +328,7 @@ class L2Loader(StatefulDataLoader):
         slots = self.num_workers * self.slots_per_worker * self.batch_nbytes
         run = 2 * data.spec.chunk_buffer * data.info.unit * len(data.windows)
         early = max(self.num_workers - 1, 0) * -(-run // data.spec.batch_size)
-        return round((readers + slots + early * self.batch_nbytes) / 1e6, 1)
+        return round(float(readers + slots + early * self.batch_nbytes) / 1e6, 1)
 
     def shutdown(self) -> None:
         """Stop the workers now (persistent ones too); a later pass starts new ones."""

@@ -28,10 +28,13 @@ import numpy as np
 import torch
 import zarr
 import zarr.api.asynchronous as zarr_async
+from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
+from zarr.types import AnyArray
 
 from cubestream.errors import LoaderConfigError, LoaderStoreError, LoaderStoreNotFoundError
+from cubestream.storage import S3Settings, zarr_store
 
 __all__ = [
     "DEFAULT_OBJECT_STORE",
@@ -73,12 +76,10 @@ _OBSTORE_OPTIONS = {"key", "secret", "token", "anon", "endpoint_url", "client_kw
 _OBSTORE_CLIENT = {"endpoint_url", "region_name"}
 
 
-def _obstore(url: str, storage_options: dict[str, Any] | None) -> Any:
+def _obstore(url: str, storage_options: dict[str, Any] | None) -> Store:
     """Zarr's ``ObjectStore`` over obstore's ``S3Store`` for ``s3://bucket/prefix``."""
     from obstore.store import S3Store
     from zarr.storage import ObjectStore
-
-    from cubestream.storage import S3Settings
 
     options = storage_options or {}
     unknown = sorted(set(options) - _OBSTORE_OPTIONS)
@@ -95,19 +96,16 @@ def _obstore(url: str, storage_options: dict[str, Any] | None) -> Any:
     return ObjectStore(store, read_only=True)
 
 
-def _target(
-    url: str, storage_options: dict[str, Any] | None, object_store: str
-) -> tuple[Any, dict[str, Any]]:
-    """What zarr opens for ``url`` and the keywords it takes with it.
+def _target(url: str, storage_options: dict[str, Any] | None, object_store: str) -> Store:
+    """The read-only zarr store of ``url``.
 
-    ``storage_options`` go to fsspec only for URLs (zarr refuses them for paths); with
+    ``storage_options`` go to fsspec for URLs (:func:`cubestream.storage.zarr_store`); with
     ``object_store="obstore"`` an ``s3://`` URL becomes an obstore-backed store.
     """
     _check_kind(object_store)
     if object_store == "obstore" and url.startswith("s3://"):
-        return _obstore(url, storage_options), {}
-    options = {"storage_options": storage_options} if storage_options and "://" in url else {}
-    return url, options
+        return _obstore(url, storage_options)
+    return zarr_store(url, storage_options)
 
 
 def open_store(
@@ -125,8 +123,7 @@ def open_store(
         If there is no Zarr group at ``url``.
     """
     try:
-        target, options = _target(url, storage_options, object_store)
-        return zarr.open_group(target, mode="r", **options)
+        return zarr.open_group(_target(url, storage_options, object_store), mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError) as exc:
         raise LoaderStoreNotFoundError(
             f"no L2 store (Zarr group) at {url!r}: {exc}; check the path or URL and, for "
@@ -205,7 +202,7 @@ def _dims(name: str) -> tuple[str, ...]:
     return VARIABLES[name].dims
 
 
-def _check_array(group: zarr.Group, name: str, url: str) -> zarr.Array:
+def _check_array(group: zarr.Group, name: str, url: str) -> AnyArray:
     if name not in group.array_keys():
         raise LoaderStoreError(
             f"the L2 store {url} has no variable {name!r} (it has {sorted(group.array_keys())}); "
@@ -224,7 +221,9 @@ def _check_array(group: zarr.Group, name: str, url: str) -> zarr.Array:
 
 
 def _read_all(group: zarr.Group, name: str) -> np.ndarray:
-    return np.asarray(group[name][...])  # type: ignore[index]
+    array = group[name]
+    assert isinstance(array, zarr.Array)
+    return np.asarray(array[...])
 
 
 def _read_strings(group: zarr.Group, name: str) -> np.ndarray:
@@ -292,7 +291,7 @@ def describe(
     )
 
 
-def _scales(arrays: dict[str, zarr.Array], url: str) -> dict[str, float]:
+def _scales(arrays: dict[str, AnyArray], url: str) -> dict[str, float]:
     """``scale_factor`` of the integer-coded variables (see :mod:`cubestream.l2.encoding`)."""
     from cubestream.l2.encoding import scale_of
 
@@ -452,8 +451,8 @@ class SampleReader:
         if self._arrays is None:
             if self.threads is not None:
                 zarr.config.set({"threading.max_workers": self.threads})
-            target, options = _target(self.info.url, self.storage_options, self.object_store)
-            group = sync(zarr_async.open_group(target, mode="r", **options))
+            target = _target(self.info.url, self.storage_options, self.object_store)
+            group = sync(zarr_async.open_group(target, mode="r"))
             self._arrays = {name: sync(group.getitem(name)) for name in self.info.variables}
         return self._arrays
 

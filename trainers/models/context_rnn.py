@@ -86,7 +86,8 @@ class ContextRNN(PixelForecaster):
         """Location embedding and initial state per pixel: ``(B, embedding + hidden, H, W)``."""
         b, h, w = inputs.shape
         image = torch.cat([inputs.context.reshape(b, -1, h, w), inputs.statics[:, :1]], dim=1)
-        return self.fpn(image)
+        features: Tensor = self.fpn(image)
+        return features
 
     def decode(self, features: Tensor, weather: Tensor) -> Tensor:
         """Run the GRU over the weather and embedding of each step; forecast-step logits."""
@@ -94,4 +95,5 @@ class ContextRNN(PixelForecaster):
         steps = weather.shape[1]
         x = torch.cat([weather, embedding[:, None].expand(-1, steps, -1)], dim=-1)
         out, _ = self.gru(self.weather_encoder(x), state[None].contiguous())
-        return self.head(out[:, CONTEXT_STEPS:]).squeeze(-1)
+        logits: Tensor = self.head(out[:, CONTEXT_STEPS:])
+        return logits.squeeze(-1)

@@ -143,4 +143,5 @@ class Contextformer(PixelForecaster):
         tokens = torch.cat([self.values(values), forecast], dim=1)
         tokens = tokens + self.weather(weather) + self.steps + context[:, None]
         out = self.norm(self.temporal(tokens))
-        return self.head(out[:, CONTEXT_STEPS:]).squeeze(-1)
+        logits: Tensor = self.head(out[:, CONTEXT_STEPS:])
+        return logits.squeeze(-1)

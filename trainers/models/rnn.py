@@ -82,4 +82,5 @@ class RNN(PixelForecaster):
         """Run the GRU from the encoded state over the encoded weather; forecast-step logits."""
         state = self.state_encoder(features)
         steps, _ = self.gru(self.weather_encoder(weather), state[None].contiguous())
-        return self.head(steps[:, CONTEXT_STEPS:]).squeeze(-1)
+        logits: Tensor = self.head(steps[:, CONTEXT_STEPS:])
+        return logits.squeeze(-1)
