@@ -19,7 +19,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -40,7 +40,7 @@ def one_cube(batch: Batch, index: int) -> Batch:
     out = {
         k: v[index : index + 1] if isinstance(v, Tensor) else [v[index]] for k, v in items.items()
     }
-    return out  # type: ignore[return-value]
+    return cast(Batch, out)
 
 
 def context_reach(attribution: dict[str, Any]) -> float:
