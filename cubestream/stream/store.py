@@ -448,9 +448,9 @@ class SampleReader:
 
     One read fetches and decodes every chunk the samples touch once (of a variable read for its
     leading steps, the chunks of those steps), all chunks and variables concurrently on zarr's
-    thread pool. A chunk that gives one sample is decoded straight into
-    its row of the output (zarr's own copy); a chunk that gives several is decoded whole and
-    its rows copied into place.
+    thread pool. A chunk that gives one sample is decoded straight into its row of the output
+    (zarr's own copy); a chunk that gives several is decoded whole and its rows copied into
+    place.
 
     Parameters
     ----------
