@@ -2,7 +2,9 @@
 
 Private helper of :mod:`benchmarks.encoding`. A :class:`Candidate` names how ``s2`` and
 ``kndvi`` are stored (float32 as before, float16, or scaled uint16 codes), the codec of every
-per-sample variable and the samples per chunk. :func:`rewrite` copies a float32 store (the
+per-sample variable, the samples per chunk, the steps per chunk of ``s2`` along ``time`` (whole
+samples, or the store's chunks of 9 context steps) and how many leading steps of ``s2`` the
+loader reads (all, or the trainers' 9 context steps). :func:`rewrite` copies a float32 store (the
 samples of today's store) into a candidate, chunk by chunk, so every candidate holds the very
 same samples. Masks packed as bits are measured apart (:func:`mask_bits`): the loader reads
 the schema's ``(sample, time, y, x)`` masks, which bits would change.
@@ -49,6 +51,10 @@ class Candidate:
     values: Values
     codec: str
     samples_per_chunk: int = 1
+    time_chunk: int | None = None
+    """Steps per chunk of ``s2`` along ``time``; None: all 45 (the layout before)."""
+    read_steps: int | None = None
+    """Leading steps of ``s2`` the loader reads (``steps={"s2": n}``); None: all."""
 
     def to_dict(self) -> dict[str, Any]:
         """The candidate as plain values."""
@@ -57,7 +63,14 @@ class Candidate:
             "values": self.values,
             "codec": self.codec,
             "samples_per_chunk": self.samples_per_chunk,
+            "s2_time_chunk": self.time_chunk,
+            "s2_read_steps": self.read_steps,
         }
+
+    @property
+    def steps(self) -> dict[str, int]:
+        """The loader's ``steps`` for this candidate."""
+        return {} if self.read_steps is None else {"s2": self.read_steps}
 
 
 CANDIDATES: tuple[Candidate, ...] = (
@@ -70,8 +83,18 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("uint16-lz4", "uint16", "blosc-lz4-shuffle"),
     Candidate("uint16-zstd3-noshuffle", "uint16", "zstd3"),
     Candidate("uint16-zstd3-4perchunk", "uint16", "blosc-zstd3-shuffle", 4),
+    Candidate("bitshuffle-context", "uint16", "blosc-zstd3-bitshuffle", read_steps=9),
+    Candidate("bitshuffle-time9", "uint16", "blosc-zstd3-bitshuffle", time_chunk=9),
+    Candidate(
+        "bitshuffle-time9-context", "uint16", "blosc-zstd3-bitshuffle", time_chunk=9, read_steps=9
+    ),
+    Candidate(
+        "bitshuffle-time3-context", "uint16", "blosc-zstd3-bitshuffle", time_chunk=3, read_steps=9
+    ),
 )
-"""``today`` is the store as it was (float32); the others change one thing at a time."""
+"""``today`` is the store as it was (float32); the others change one thing at a time. The last
+four keep the default encoding (uint16, zstd3 bit shuffle) and change the layout of ``s2``
+along ``time`` and the steps the loader reads of it."""
 ENCODED = ("s2", "kndvi")
 
 
@@ -104,6 +127,8 @@ def rewrite(source: str | Path, target: Path, candidate: Candidate) -> dict[str,
             if per_sample
             else array.chunks
         )
+        if name == "s2" and candidate.time_chunk is not None:
+            chunks = (chunks[0], min(candidate.time_chunk, array.shape[1]), *chunks[2:])
         new = out.create_array(
             name,
             shape=array.shape,

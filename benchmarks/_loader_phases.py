@@ -51,6 +51,19 @@ class Phase:
     start_method: StartMethod = "spawn"
     chunk_buffer: int = 4
     passes: int = 2
+    steps: tuple[tuple[str, int], ...] = ()
+    """Variables read for their leading ``time`` steps only, as ``(name, steps)`` pairs."""
+
+    def region(self, name: str, rows: slice) -> tuple[slice, ...]:
+        """The selection of ``rows`` of ``name``: its leading steps only, where asked."""
+        steps = dict(self.steps).get(name)
+        return (rows,) if steps is None else (rows, slice(0, steps))
+
+    def block(self, name: str, array: Any) -> tuple[int, ...]:
+        """The shape of one block of samples of ``name`` as read (its steps only)."""
+        shape = (array.chunks[0], *array.shape[1:])
+        steps = dict(self.steps).get(name)
+        return shape if steps is None else (shape[0], steps, *shape[2:])
 
 
 def _rate(seconds: float, samples: int, nbytes: int) -> dict[str, float]:
@@ -61,19 +74,27 @@ def _rate(seconds: float, samples: int, nbytes: int) -> dict[str, float]:
     }
 
 
-_BUFFERS: dict[tuple[str, tuple[str, ...], int], list[list[np.ndarray]]] = {}
+_BUFFERS: dict[tuple[Any, ...], list[list[np.ndarray]]] = {}
 
 
 def _buffers(phase: Phase, arrays: list[Any], slots: int) -> list[list[np.ndarray]]:
     """The ceiling's decode buffers: made and written once, so no pass pays for fresh pages."""
-    key = (phase.store, phase.variables, slots)
+    key = (phase.store, phase.variables, phase.steps, slots)
     if key not in _BUFFERS:
-        _BUFFERS[key] = [[np.zeros(a.chunks, a.dtype) for a in arrays] for _ in range(slots)]
+        _BUFFERS[key] = [
+            [
+                np.zeros(phase.block(n, a), a.dtype)
+                for n, a in zip(phase.variables, arrays, strict=True)
+            ]
+            for _ in range(slots)
+        ]
     return _BUFFERS[key]
 
 
 def ceiling_pass(phase: Phase, *, reuse: bool = True) -> tuple[float, int]:
     """One pass of zarr alone over every chunk of the variables: ``(seconds, bytes)``.
+
+    Of a variable in ``phase.steps``, only the chunks of its leading steps.
 
     At most ``2 * threads`` chunks are in flight. With ``reuse`` each read decodes into one of
     that many buffers made before timing (zarr's ``out=``), so nothing is allocated while
@@ -96,11 +117,12 @@ def ceiling_pass(phase: Phase, *, reuse: bool = True) -> tuple[float, int]:
             slot = await free.get()
             try:
                 stop = min(start + array.chunks[0], array.shape[0])
+                region = phase.region(phase.variables[number], slice(start, stop))
                 if not reuse:
-                    return int(np.asarray(await array.getitem(slice(start, stop))).nbytes)
+                    return int(np.asarray(await array.getitem(region)).nbytes)
                 out = buffers[slot][number][: stop - start]
                 view = prototype.nd_buffer.from_numpy_array(out)
-                await array.get_orthogonal_selection((slice(start, stop),), out=view)
+                await array.get_orthogonal_selection(region, out=view)
                 return int(out.nbytes)
             finally:
                 free.put_nowait(slot)

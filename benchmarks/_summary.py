@@ -243,17 +243,18 @@ def _train_rows(
 def _encoding_rows(
     figures: dict[str, Any], workload: Workload, cluster: ClusterSpec
 ) -> tuple[list[dict[str, Any]], list[Projection]]:
-    """Rows of today's store and of the chosen encoding: the loader per core, decode on GPU."""
+    """Rows of today's store, the chosen encoding and layout: the loader per core, GPU decode."""
     size = figures["settings"]["size"]
     by_name = {c["name"]: c for c in figures["candidates"]}
     rows, projections = [], []
-    for name in dict.fromkeys(("today", figures["chosen"]["name"])):
+    layout = (figures.get("chosen_layout") or {}).get("name")
+    for name in dict.fromkeys(n for n in ("today", figures["chosen"]["name"], layout) if n):
         c = by_name[name]
         ours, top, naive = c["loader_device"], c["ceiling"], c["naive"]
         per_core = ours["samples_per_core_s"]
         rate = LoaderRate(
             samples_per_s_per_worker=per_core,
-            stored_bytes_per_sample=c["stored_mb_per_sample"] * 1e6,
+            stored_bytes_per_sample=c.get("read_mb_per_sample", c["stored_mb_per_sample"]) * 1e6,
             sample_pixels=size,
         )
         projection = project_loader(rate, workload, cluster)

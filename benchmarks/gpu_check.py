@@ -153,8 +153,11 @@ def _fit(ctx: Context, name: str) -> dict[str, Any]:
 
 def _cpu_batch(setting: Any) -> dict[str, Any]:
     from cubestream.stream import L2DataModule
+    from trainers.batch import READ_STEPS
 
-    module = L2DataModule(setting.store, batch_size=1, num_workers=0, decode="loader")
+    module = L2DataModule(
+        setting.store, batch_size=1, num_workers=0, decode="loader", steps=READ_STEPS
+    )
     batch = next(iter(module.train_dataloader()))
     module.teardown("fit")
     return dict(batch)

@@ -51,12 +51,15 @@ TRAIN_PIXELS = 512
 
 
 def _batch(batch_size: int, size: int) -> dict[str, Any]:
+    """A batch as the trainers' loader gives it (``s2`` of the context steps only)."""
     from cubestream.l2.schema import BANDS, STEPS
+    from trainers.batch import READ_STEPS
 
     generator = torch.Generator().manual_seed(0)
     shape = (batch_size, STEPS, size, size)
+    s2_steps = READ_STEPS.get("s2", STEPS)
     return {
-        "s2": torch.rand((batch_size, STEPS, len(BANDS), size, size), generator=generator),
+        "s2": torch.rand((batch_size, s2_steps, len(BANDS), size, size), generator=generator),
         "kndvi": torch.rand(shape, generator=generator) * 0.7,
         "mask": torch.zeros(shape),
         "dist_mask": torch.zeros(shape),

@@ -1,7 +1,10 @@
 """The batch contract with the streaming loader, the problem's constants, and the model inputs.
 
 A batch is a dict (:class:`Batch`) for ``B`` samples of ``T = 45`` ten-daily steps, ``C = 9``
-bands and ``H x W`` pixels. Steps ``0..8`` are the context, steps ``9..44`` the forecast.
+bands and ``H x W`` pixels. Steps ``0..8`` are the context, steps ``9..44`` the forecast. The
+models read ``s2`` of the context steps only, so the loader reads only those
+(:data:`READ_STEPS`: ``s2`` of 9 steps, the store chunks ``s2`` along time in 9 steps); a
+batch with ``s2`` of all 45 steps is valid too and gives the same :class:`ModelInputs`.
 :class:`InputEncoder` turns a batch into :class:`ModelInputs`, the one input every model takes:
 
 =============  ======================  ====================================================
@@ -36,6 +39,7 @@ __all__ = [
     "InputEncoder",
     "ModelInputs",
     "ProblemSpec",
+    "READ_STEPS",
     "check_batch",
     "context_channels",
 ]
@@ -52,6 +56,9 @@ VEGETATION_CLASSES = (10, 20, 30, 40, 90, 95)
 grassland, cropland, herbaceous wetland, mangroves). Built-up, bare, snow, water and moss/lichen
 have little or no green cover to forecast, and their kNDVI stays near zero, which would flatter
 every model and baseline alike."""
+READ_STEPS: dict[str, int] = {"s2": CONTEXT_STEPS}
+"""Leading time steps the trainers read of the variables not read whole (the loader's
+``steps``): ``s2`` only enters :class:`InputEncoder` for the context steps."""
 STATIC_CHANNELS = 1 + len(WORLDCOVER_CLASSES)
 """Channels of ``ModelInputs.statics``: DEM, then one per WorldCover class."""
 
@@ -63,7 +70,8 @@ class Batch(TypedDict):
     """One batch of the streaming loader (the exact contract of :mod:`cubestream.stream`)."""
 
     s2: Tensor
-    """float32 (B, T, C, H, W): gap-filled reflectance in [0, 1]."""
+    """float32 (B, T_s2, C, H, W): gap-filled reflectance in [0, 1] of the first ``T_s2``
+    steps: the 9 context steps (:data:`READ_STEPS`), or all 45."""
     kndvi: Tensor
     """float32 (B, T, H, W): kNDVI, the target."""
     mask: Tensor
@@ -95,9 +103,13 @@ def check_batch(batch: Mapping[str, Any]) -> None:
     if missing:
         raise BatchContractError(f"batch lacks {missing}; the loader must yield the keys of Batch")
     s2 = batch["s2"]
-    if s2.ndim != 5 or s2.shape[1] != STEPS:
-        raise BatchContractError(f"s2 must be (B, {STEPS}, C, H, W), got {tuple(s2.shape)}")
-    b, t, _, h, w = s2.shape
+    if s2.ndim != 5 or not CONTEXT_STEPS <= s2.shape[1] <= STEPS:
+        raise BatchContractError(
+            f"s2 must be (B, T_s2, C, H, W) with {CONTEXT_STEPS} <= T_s2 <= {STEPS} (the "
+            f"context steps at least), got {tuple(s2.shape)}"
+        )
+    b, _, _, h, w = s2.shape
+    t = STEPS
     expected = {
         "kndvi": (b, t, h, w),
         "mask": (b, t, h, w),

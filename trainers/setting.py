@@ -2,10 +2,12 @@
 
 :class:`KndviSetting` is a LightningDataModule around :class:`cubestream.stream.L2DataModule`
 (or any DataModule yielding the same :class:`~trainers.batch.Batch` dicts, given as
-``loader``). It reads the store's metadata once into a :class:`~trainers.batch.ProblemSpec`
-(weather variables, normalisation, bands, the scored vegetation classes), which the task takes
-in ``setup``; everything else it forwards to the loader, including the loader's state, which
-Lightning saves in checkpoints for mid-epoch resume.
+``loader``). The streaming loader reads ``s2`` for the context steps only
+(:data:`~trainers.batch.READ_STEPS`), all the models use of it. It reads the store's metadata
+once into a :class:`~trainers.batch.ProblemSpec` (weather variables, normalisation, bands, the
+scored vegetation classes), which the task takes in ``setup``; everything else it forwards to
+the loader, including the loader's state, which Lightning saves in checkpoints for mid-epoch
+resume.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, IterableDataset
 
-from trainers.batch import VEGETATION_CLASSES, ProblemSpec
+from trainers.batch import READ_STEPS, VEGETATION_CLASSES, ProblemSpec
 from trainers.errors import LoaderNotAvailableError
 
 __all__ = ["VARIABLES", "KndviSetting", "PlainBatches", "sample_tracks"]
@@ -75,7 +77,7 @@ def _stream_loader(
             "the streaming loader cubestream.stream cannot be imported "
             f"({exc}); give KndviSetting a `loader` DataModule yielding the batch contract"
         ) from exc
-    extra = dict(options)
+    extra = {"steps": READ_STEPS, **options}
     if storage_options is not None:
         extra["storage_options"] = storage_options
     loader: pl.LightningDataModule = L2DataModule(
@@ -109,7 +111,8 @@ class KndviSetting(pl.LightningDataModule):
     loader : LightningDataModule, optional
         A DataModule to use instead of ``cubestream.stream.L2DataModule``.
     loader_options : dict, optional
-        Further keyword arguments of ``L2DataModule`` (patches, filters, prefetching).
+        Further keyword arguments of ``L2DataModule`` (patches, filters, prefetching;
+        ``steps`` replaces :data:`~trainers.batch.READ_STEPS`).
     """
 
     def __init__(

@@ -2,17 +2,19 @@
 
 :class:`SyntheticL2DataModule` reads an L2 store (for example one written by
 :func:`cubestream.l2.synthetic.write_synthetic_l2`) with zarr directly and yields exactly the
-batches of :class:`trainers.batch.Batch`. It exists so that the trainers can be tested (and
-benchmarked, as the peer of ``benchmarks.train_step``) apart from the streaming loader; it is
-not a loader for real training (it reads sample by sample, in the main process). Its epochs are
-shuffled by ``(seed, epoch)``, sharded over the ranks of an initialised process group (each rank
-gets the same count: the training tail is dropped, evaluation splits are padded by repeating
-samples), and it uses torchdata's ``StatefulDataLoader``, so a mid-epoch checkpoint resumes
-where it stopped.
+batches of :class:`trainers.batch.Batch` (``s2`` of the context steps only,
+:data:`~trainers.batch.READ_STEPS`, as the streaming loader reads it for the trainers). It exists
+so that the trainers can be tested (and benchmarked, as the peer of ``benchmarks.train_step``)
+apart from the streaming loader; it is not a loader for real training (it reads sample by sample,
+in the main process). Its epochs are shuffled by ``(seed, epoch)``, sharded over the ranks of an
+initialised process group (each rank gets the same count: the training tail is dropped, evaluation
+splits are padded by repeating samples), and it uses torchdata's ``StatefulDataLoader``, so a
+mid-epoch checkpoint resumes where it stopped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
 from cubestream.l2.encoding import decode_array, scale_of
-from trainers.batch import Batch
+from trainers.batch import READ_STEPS, Batch
 
 __all__ = ["L2SampleDataset", "SyntheticL2DataModule"]
 
@@ -35,11 +37,24 @@ _INTS = ("landcover", "geomorphons")
 
 
 class L2SampleDataset(Dataset[dict[str, Any]]):
-    """Samples of an L2 store as dicts of tensors (one sample, no batch dimension)."""
+    """Samples of an L2 store as dicts of tensors (one sample, no batch dimension).
 
-    def __init__(self, store: str | Path, indices: list[int]) -> None:
+    Parameters
+    ----------
+    store : str or Path
+        L2 store.
+    indices : list of int
+        The samples, in order.
+    steps : mapping, optional
+        Leading time steps read of some variables (``{"s2": 9}``); the others whole.
+    """
+
+    def __init__(
+        self, store: str | Path, indices: list[int], steps: Mapping[str, int] | None = None
+    ) -> None:
         self.store = str(store)
         self.indices = indices
+        self.steps = dict(steps or {})
         self._root: Any = None
 
     def __len__(self) -> int:
@@ -52,7 +67,8 @@ class L2SampleDataset(Dataset[dict[str, Any]]):
         item: dict[str, Any] = {}
         for name in _FLOATS:  # s2 and kndvi may be scaled codes (cubestream.l2.encoding)
             array = self._root[name]
-            values = decode_array(np.asarray(array[index]), scale_of(array.attrs))
+            region = (index, slice(0, self.steps[name])) if name in self.steps else (index,)
+            values = decode_array(np.asarray(array[region]), scale_of(array.attrs))
             item[name] = torch.from_numpy(values)
         for name in _INTS:
             item[name] = torch.from_numpy(np.asarray(self._root[name][index], np.int64))
@@ -94,13 +110,23 @@ class SyntheticL2DataModule(pl.LightningDataModule):
         Samples per batch.
     seed : int
         Shuffle seed (the order depends on seed and epoch only).
+    steps : mapping, optional
+        Leading time steps read of some variables (:data:`~trainers.batch.READ_STEPS` when
+        None; ``{}`` reads every variable whole).
     """
 
-    def __init__(self, store: str | Path, batch_size: int = 2, seed: int = 0) -> None:
+    def __init__(
+        self,
+        store: str | Path,
+        batch_size: int = 2,
+        seed: int = 0,
+        steps: Mapping[str, int] | None = None,
+    ) -> None:
         super().__init__()
         self.store = str(store)
         self.batch_size = batch_size
         self.seed = seed
+        self.steps = dict(READ_STEPS if steps is None else steps)
 
     def _indices(self, split: str) -> list[int]:
         root: Any = zarr.open_group(self.store, mode="r")
@@ -109,7 +135,7 @@ class SyntheticL2DataModule(pl.LightningDataModule):
 
     def _loader(self, split: str, *, shuffle: bool) -> StatefulDataLoader[Batch]:
         rank, world = _rank()
-        dataset = L2SampleDataset(self.store, self._indices(split))
+        dataset = L2SampleDataset(self.store, self._indices(split), self.steps)
         sampler = _EpochSampler(
             dataset,
             num_replicas=world,

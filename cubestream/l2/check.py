@@ -13,8 +13,9 @@ every variable of ``VARIABLES``            present, with the schema's dimension 
                                            float32 of ``s2``/``kndvi`` too); scaled codes
                                            carry ``scale_factor``
 dimension sizes                            the same in every variable; ``time`` = 45
-chunks                                     whole samples: every dimension but ``sample`` in
-                                           one chunk
+chunks                                     every dimension but ``sample`` whole in a
+                                           chunk, except ``time`` of the variables of
+                                           ``TIME_CHUNKS`` (``s2``: any time chunk)
 coordinates                                ``band`` (the ESA names in schema order), ``time``
                                            (0, 10, ..., 440), ``weather_variable``, ``y``,
                                            ``x`` with the matching lengths
@@ -34,7 +35,7 @@ import zarr
 
 from cubestream.errors import L2StoreError, L2StoreNotFoundError
 from cubestream.l2.encoding import ENCODED, scale_of
-from cubestream.l2.schema import BANDS, STEP_DAYS, STEPS, VARIABLES
+from cubestream.l2.schema import BANDS, STEP_DAYS, STEPS, TIME_CHUNKS, VARIABLES
 from cubestream.storage import open_group
 
 __all__ = ["check_store"]
@@ -112,10 +113,11 @@ def check_store(url: str, storage_options: dict[str, Any] | None = None) -> dict
                 raise L2StoreError(
                     f"{name!r} of {url} has {dim}={size}, other variables {sizes[dim]}"
                 )
-            if dim != "sample" and chunk != size:
+            split_time = dim == "time" and name in TIME_CHUNKS
+            if dim != "sample" and chunk != size and not split_time:
                 raise L2StoreError(
                     f"{name!r} of {url} is chunked {array.chunks}: every dimension but "
-                    "'sample' must be whole in a chunk"
+                    f"'sample' (and 'time' of {sorted(TIME_CHUNKS)}) must be whole in a chunk"
                 )
     if sizes["time"] != STEPS:
         raise L2StoreError(f"the L2 store {url} has {sizes['time']} time steps, not {STEPS}")

@@ -35,9 +35,14 @@ normalisation by the trainers.
 quantisation error (7.7e-6). Stores written before that encoding hold them as float32
 (:attr:`Variable.legacy_dtype`); they remain readable.
 
-Chunks hold ``samples_per_chunk`` whole samples (all 45 steps, all bands, 128 x 128): one
-sample's ``s2`` is 13.3 MB of uint16 codes before compression, so 1 (the default) or a small
-block.
+Chunks hold ``samples_per_chunk`` whole samples (1 by default, or a small block) along
+``sample``, and every other dimension whole, except ``s2`` along ``time``: it is chunked in
+:data:`TIME_CHUNKS` steps (9, the context length of the trainers: 5 chunks per sample), so a
+reader that needs only the context steps decodes only the first chunk of each sample
+(``cubestream.stream``, ``steps=``). One sample's ``s2`` is 13.3 MB of uint16 codes before
+compression, 2.65 MB per chunk of 9 steps. Stores written before (``s2`` in one chunk per
+sample) remain readable; the time chunk was chosen by measurement (``benchmarks/encoding.py``,
+README "L2 encoding").
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ __all__ = [
     "SIZE",
     "STEPS",
     "STEP_DAYS",
+    "TIME_CHUNKS",
     "VARIABLES",
     "Variable",
     "chunks_of",
@@ -106,8 +112,18 @@ VARIABLES: dict[str, Variable] = {
 """The per-sample variables of the store, by name."""
 
 
-def chunks_of(name: str, sizes: dict[str, int], samples_per_chunk: int) -> tuple[int, ...]:
-    """Chunk shape of variable ``name``: ``samples_per_chunk`` whole samples per chunk.
+TIME_CHUNKS: dict[str, int] = {"s2": 9}
+"""Steps per chunk along ``time`` of the variables not whole in a chunk: ``s2`` in chunks of
+the 9 context steps (the trainers read only those of ``s2``; README "L2 encoding")."""
+
+
+def chunks_of(
+    name: str,
+    sizes: dict[str, int],
+    samples_per_chunk: int,
+    time_chunks: dict[str, int] | None = None,
+) -> tuple[int, ...]:
+    """Chunk shape of ``name``: ``samples_per_chunk`` samples, ``time`` as ``time_chunks`` says.
 
     Parameters
     ----------
@@ -117,6 +133,18 @@ def chunks_of(name: str, sizes: dict[str, int], samples_per_chunk: int) -> tuple
         Size of every dimension.
     samples_per_chunk : int
         Samples per chunk along ``sample``.
+    time_chunks : dict, optional
+        Steps per chunk along ``time`` by variable (:data:`TIME_CHUNKS` when None; ``{}``:
+        every variable whole along ``time``, the layout of stores written before).
     """
     dims = VARIABLES[name].dims
-    return tuple(min(samples_per_chunk, sizes[d]) if d == "sample" else sizes[d] for d in dims)
+    steps = (TIME_CHUNKS if time_chunks is None else time_chunks).get(name)
+    chunks = []
+    for dim in dims:
+        if dim == "sample":
+            chunks.append(min(samples_per_chunk, sizes[dim]))
+        elif dim == "time" and steps is not None:
+            chunks.append(min(steps, sizes[dim]))
+        else:
+            chunks.append(sizes[dim])
+    return tuple(chunks)

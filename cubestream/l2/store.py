@@ -2,7 +2,8 @@
 
 Layout (:mod:`cubestream.l2.schema` is the contract): the variables of
 :data:`~cubestream.l2.schema.VARIABLES` with their dimensions, dtypes and chunks
-(:func:`~cubestream.l2.schema.chunks_of`: ``samples_per_chunk`` whole samples per chunk), the
+(:func:`~cubestream.l2.schema.chunks_of`: ``samples_per_chunk`` samples per chunk, whole but
+for ``s2``, chunked along ``time`` in the 9 context steps), the
 coordinates ``band``, ``time`` (0, 10, ..., 440), ``weather_variable``, ``y``, ``x``, and extra
 per-sample coordinates that place each sample (one chunk each, written with the template):
 

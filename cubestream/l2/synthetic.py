@@ -111,6 +111,7 @@ def write_synthetic_l2(
     splits: tuple[str, ...] = ("train", "train", "train", "val", "test"),
     seed: int = 0,
     encoding: Literal["scaled", "float32"] = "scaled",
+    time_chunks: dict[str, int] | None = None,
 ) -> Path:
     """Write a synthetic L2 store of ``samples`` samples; return its path.
 
@@ -131,6 +132,9 @@ def write_synthetic_l2(
     encoding : {"scaled", "float32"}
         ``s2`` and ``kndvi`` as the store's scaled ``uint16`` codes
         (:mod:`cubestream.l2.encoding`), or as the float32 of stores written before it.
+    time_chunks : dict, optional
+        Steps per chunk along ``time`` (:func:`~cubestream.l2.schema.chunks_of`): the schema's
+        when None, ``{}`` for the layout of stores written before (whole samples).
     """
     path = Path(path)
     root = zarr.open_group(path, mode="w", zarr_format=3)
@@ -145,7 +149,7 @@ def write_synthetic_l2(
     arrays = {}
     for name, spec in VARIABLES.items():
         shape = tuple(sizes[d] for d in spec.dims)
-        chunks = chunks_of(name, sizes, samples_per_chunk)
+        chunks = chunks_of(name, sizes, samples_per_chunk, time_chunks)
         arrays[name] = _create(root, name, shape, chunks, encoding == "float32")
     rng = np.random.default_rng(seed)
     weather, dem = [], []

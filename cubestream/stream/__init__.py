@@ -16,7 +16,9 @@ Items
     An item is a whole sample (128 x 128) or, with ``patch``, one spatial patch of a sample;
     xbatcher's ``BatchSchema`` gives the patch windows (``input_dims``/``input_overlap``;
     patches that do not fit wholly are left out). The items of an epoch are the samples of the
-    split with ``valid_fraction >= min_valid_fraction``, times the patches.
+    split with ``valid_fraction >= min_valid_fraction``, times the patches. ``steps`` (declared
+    once, e.g. ``{"s2": 9}``) reads a variable for its leading time steps only: with ``s2``
+    chunked along ``time`` (the store's layout) only the context chunks are decoded.
 
 Chunk-aware shuffle, depending only on (seed, epoch)
     A *unit* is one chunk of every requested variable (``samples_per_chunk`` samples). Each

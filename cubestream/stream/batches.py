@@ -18,7 +18,8 @@ key               shape               dtype     from the store
 ``cube_id``       list of B str       -         ``cube_id``
 ================  ==================  ========  ==========================================
 
-Only the requested variables appear, plus ``sample`` and ``cube_id`` always. Normalisation is
+Only the requested variables appear, plus ``sample`` and ``cube_id`` always. A variable read
+for its leading steps only (``steps={"s2": 9}``) has that many along ``T``. Normalisation is
 the trainers' job (``weather`` and ``dem`` carry ``mean``/``std`` attributes in the store).
 
 Decoded in the loader, or on the device

@@ -23,7 +23,7 @@ right too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -87,6 +87,9 @@ class L2DataModule(pl.LightningDataModule):
         description), ``loader`` in the workers; ``auto``: ``device`` when CUDA is available.
     object_store : {"fsspec", "obstore"}
         The client of an ``s3://`` store (see :mod:`cubestream.stream.store`).
+    steps : mapping, optional
+        Leading ``time`` steps read of some variables (``{"s2": 9}``: the context steps of
+        ``s2`` only), for every stage; see :class:`~cubestream.stream.L2Dataset`.
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class L2DataModule(pl.LightningDataModule):
         world_size: int | None = None,
         decode: Literal["auto", "loader", "device"] = "auto",
         object_store: ObjectStoreKind = DEFAULT_OBJECT_STORE,
+        steps: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__()
         if decode == "auto":
@@ -139,6 +143,7 @@ class L2DataModule(pl.LightningDataModule):
         self.predict_split = predict_split
         self.rank, self.world_size = rank, world_size
         self.object_store: ObjectStoreKind = object_store
+        self.steps = dict(steps or {})
         self.loaders: dict[str, L2Loader] = {}
         self.stats: dict[str, LoaderStats] = {}
         self._train_state: dict[str, Any] = {}
@@ -166,6 +171,7 @@ class L2DataModule(pl.LightningDataModule):
             threads=None if self.threads is None else max(1, self.threads // workers),
             decode=self.decode,
             object_store=self.object_store,
+            steps=self.steps,
         )
 
     def loader(self, stage: Stage) -> L2Loader:

@@ -24,7 +24,7 @@ import hashlib
 import itertools
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal
 
@@ -140,6 +140,11 @@ class L2Dataset(IterableDataset[Batch]):
     object_store : {"fsspec", "obstore"}
         The client of an ``s3://`` store: fsspec / s3fs, or obstore through zarr's
         ``ObjectStore``; both take ``storage_options`` (see :mod:`cubestream.stream.store`).
+    steps : mapping, optional
+        Leading ``time`` steps to read of some variables, e.g. ``{"s2": 9}`` (the trainers'
+        context); the others are read whole. In a store chunked along ``time`` only the chunks
+        of those steps are decoded (see :mod:`cubestream.stream.store`). It changes what a
+        batch holds, not the order of the items.
 
     Raises
     ------
@@ -169,6 +174,7 @@ class L2Dataset(IterableDataset[Batch]):
         threads: int | None = None,
         decode: Decode = "loader",
         object_store: ObjectStoreKind = DEFAULT_OBJECT_STORE,
+        steps: Mapping[str, int] | None = None,
     ) -> None:
         if decode not in DECODES:
             raise LoaderConfigError(f"decode must be one of {DECODES}, not {decode!r}")
@@ -202,6 +208,7 @@ class L2Dataset(IterableDataset[Batch]):
             storage_options,
             need_split=split is not None,
             object_store=object_store,
+            steps=steps,
         )
         self.windows: tuple[Window, ...] = patch_windows(
             self.info.height, self.info.width, patch, overlap

@@ -5,7 +5,11 @@ checks what the loader needs of :mod:`cubestream.l2.schema` (each requested vari
 dimension names, consistent sizes, the per-sample ``cube_id``, ``split`` and ``valid_fraction``
 when used) and returns a small picklable :class:`StoreInfo`. :class:`SampleReader` reads
 samples, in a given order, into tensors: every chunk they touch is fetched and decoded once,
-concurrently, with zarr's asynchronous API.
+concurrently, with zarr's asynchronous API. A variable with a ``time`` dimension can be read
+for its leading steps only (``steps``, e.g. ``{"s2": 9}``): in a store chunked along ``time``
+(``s2`` in chunks of 9 steps, :data:`cubestream.l2.schema.TIME_CHUNKS`) only the chunks of
+those steps are fetched and decoded; in a store of whole-sample chunks the chunk is decoded and
+the steps copied out, the same values either way.
 An ``s3://`` store is read through fsspec / s3fs or through obstore (zarr's ``ObjectStore``),
 as ``object_store`` says (:data:`ObjectStoreKind`); both take their endpoint and credentials
 from the same ``storage_options`` (:meth:`cubestream.storage.S3Settings.storage_options`).
@@ -19,7 +23,7 @@ import asyncio
 import math
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -157,6 +161,9 @@ class StoreInfo:
     scales : dict
         ``scale_factor`` of each requested variable stored as integer codes
         (:mod:`cubestream.l2.encoding`); float32 variables (old stores too) are absent.
+    steps : dict
+        Leading ``time`` steps read of the variables read in part (their ``shapes`` say so
+        too); the variables absent are read whole.
     """
 
     url: str
@@ -171,6 +178,12 @@ class StoreInfo:
     shapes: dict[str, tuple[int, ...]]
     dtypes: dict[str, str]
     scales: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, int] = field(default_factory=dict)
+
+    def region(self, name: str, rows: slice) -> tuple[slice, ...]:
+        """The zarr selection of ``rows`` (along ``sample``) of ``name``, its steps only."""
+        steps = self.steps.get(name)
+        return (rows,) if steps is None else (rows, slice(0, steps))
 
     @property
     def sample_nbytes(self) -> dict[str, int]:
@@ -235,6 +248,29 @@ def _read_strings(group: zarr.Group, name: str) -> np.ndarray:
     return np.array([str(v) for v in values.tolist()], dtype=str)
 
 
+def _check_steps(
+    steps: Mapping[str, int], variables: Sequence[str], sizes: dict[str, int], url: str
+) -> dict[str, int]:
+    """``steps`` as a dict, once every entry names a requested variable over ``time``."""
+    out = {}
+    for name, count in steps.items():
+        if name not in variables or "time" not in _dims(name)[1:2]:
+            over_time = [v for v in variables if "time" in _dims(v)[1:2]]
+            raise LoaderConfigError(
+                f"steps={dict(steps)}: {name!r} is not a requested variable with 'time' after "
+                f"'sample'; give steps of {over_time}"
+            )
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise LoaderConfigError(f"steps of {name!r} must be a positive int, not {count!r}")
+        if count > sizes["time"]:
+            raise LoaderConfigError(
+                f"steps of {name!r} is {count}, but {url} has {sizes['time']} time steps; "
+                f"ask for at most {sizes['time']}"
+            )
+        out[name] = count
+    return out
+
+
 def describe(
     url: str,
     variables: Sequence[str],
@@ -242,8 +278,11 @@ def describe(
     *,
     need_split: bool = False,
     object_store: ObjectStoreKind = DEFAULT_OBJECT_STORE,
+    steps: Mapping[str, int] | None = None,
 ) -> StoreInfo:
     """Open and check a store for the loader; return its :class:`StoreInfo`.
+
+    ``steps`` reads the variables it names for their leading ``time`` steps only.
 
     Raises
     ------
@@ -251,6 +290,9 @@ def describe(
         If there is no store at ``url``.
     LoaderStoreError
         If a variable is missing or its dimensions or sizes disagree with the schema.
+    LoaderConfigError
+        If ``steps`` names a variable not requested, without ``time``, or more steps than the
+        store has.
     """
     group = open_store(url, storage_options, object_store)
     arrays = {name: _check_array(group, name, url) for name in variables}
@@ -273,6 +315,10 @@ def describe(
     valid = None
     if "valid_fraction" in group.array_keys():
         valid = _read_all(group, "valid_fraction").astype(np.float32)
+    partial = _check_steps(steps or {}, variables, sizes, url)
+    shapes = {name: tuple(array.shape[1:]) for name, array in arrays.items()}
+    for name, count in partial.items():
+        shapes[name] = (count, *shapes[name][1:])
     unit = math.lcm(*(array.chunks[0] for array in arrays.values())) if arrays else 1
     height, width = sizes.get("y", 0), sizes.get("x", 0)
     return StoreInfo(
@@ -285,9 +331,10 @@ def describe(
         cube_id=cube_id,
         split=split,
         valid_fraction=valid,
-        shapes={name: tuple(array.shape[1:]) for name, array in arrays.items()},
+        shapes=shapes,
         dtypes={name: str(array.dtype) for name, array in arrays.items()},
         scales=_scales(arrays, url),
+        steps=partial,
     )
 
 
@@ -398,10 +445,11 @@ class Recycler:
 class SampleReader:
     """Read samples of an L2 store into tensors; open the store on first use in the process.
 
-    One read fetches and decodes every chunk the samples touch once, all chunks and variables
-    concurrently on zarr's thread pool. A chunk that gives one sample is decoded straight into
-    its row of the output (zarr's own copy); a chunk that gives several is decoded whole and
-    its rows copied into place.
+    One read fetches and decodes every chunk the samples touch once (of a variable read for its
+    leading steps, the chunks of those steps), all chunks and variables concurrently on zarr's
+    thread pool. A chunk that gives one sample is decoded straight into its row of the output
+    (zarr's own copy); a chunk that gives several is decoded whole and its rows copied into
+    place.
 
     Parameters
     ----------
@@ -470,7 +518,8 @@ class SampleReader:
             if len(rows) == 1:  # one sample of the chunk: zarr copies it into place
                 row, sample = int(rows[0]), int(samples[rows[0]])
                 view = prototype.nd_buffer.from_numpy_array(out[name][row : row + 1].numpy())
-                await array.get_orthogonal_selection((slice(sample, sample + 1),), out=view)
+                region = self.info.region(name, slice(sample, sample + 1))
+                await array.get_orthogonal_selection(region, out=view)
                 return None
             unit = int(units[rows[0]])
             chunk = slice(unit * size, min((unit + 1) * size, total))
@@ -478,7 +527,7 @@ class SampleReader:
                 (chunk.stop - chunk.start, *self.info.shapes[name]), torch_dtype(array.dtype)
             )
             view = prototype.nd_buffer.from_numpy_array(block.numpy())
-            await array.get_orthogonal_selection((chunk,), out=view)
+            await array.get_orthogonal_selection(self.info.region(name, chunk), out=view)
             return name, rows, samples[rows] - unit * size, block
 
         done = await asyncio.gather(

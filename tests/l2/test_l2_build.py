@@ -27,7 +27,7 @@ from cubestream.l1.sentinel2 import BANDS
 from cubestream.l2 import L2Config, build_l2, check_store, export_netcdf
 from cubestream.l2.encoding import MAX_ERROR, decode_array, scale_of
 from cubestream.l2.plan import strings
-from cubestream.l2.schema import STEPS, VARIABLES
+from cubestream.l2.schema import STEPS, TIME_CHUNKS, VARIABLES, chunks_of
 from cubestream.l2.synthetic import write_synthetic_l2
 from cubestream.l2.windows import SEASONS, candidate_starts, from_days, season_of
 
@@ -65,7 +65,13 @@ def test_store_follows_the_schema_and_the_synthetic_layout(built: Path, tmp_path
         mine = root[name]
         assert mine.metadata.dimension_names == array.metadata.dimension_names, name
         assert mine.dtype == array.dtype, name
-        assert mine.chunks[1:] == mine.shape[1:] and array.chunks[1:] == array.shape[1:], name
+        if name in VARIABLES:  # the schema's chunks: s2 in the 9 context steps, the rest whole
+            for store in (mine, array):
+                sizes_of = dict(zip(VARIABLES[name].dims, store.shape, strict=True))
+                assert store.chunks == chunks_of(name, sizes_of, 1), name
+        else:
+            assert mine.chunks[1:] == mine.shape[1:] and array.chunks[1:] == array.shape[1:], name
+    assert root["s2"].chunks[1] == TIME_CHUNKS["s2"] == 9
     for name in VARIABLES:
         assert root[name].chunks[0] == 1
     assert len(root["weather"].attrs["mean"]) == sizes["weather_variable"]

@@ -8,15 +8,18 @@ import zarr
 from trainer_models import SIZE, setting_of
 
 from cubestream.l2.schema import BANDS, STEPS
+from cubestream.l2.synthetic import write_synthetic_l2
+from cubestream.stream import L2Dataset
 from trainers.batch import (
     CONTEXT_STEPS,
     STATIC_CHANNELS,
     InputEncoder,
+    ModelInputs,
     ProblemSpec,
     check_batch,
 )
 from trainers.errors import BatchContractError, LoaderNotAvailableError, TrainerConfigError
-from trainers.setting import KndviSetting
+from trainers.setting import VARIABLES, KndviSetting
 
 DTYPES = {
     "s2": torch.float32,
@@ -37,7 +40,7 @@ def test_test_loader_yields_the_batch_contract(l2_store: Path) -> None:
     batch = next(iter(setting.train_dataloader()))
     check_batch(batch)
     assert {k: v.dtype for k, v in batch.items() if k != "cube_id"} == DTYPES
-    assert batch["s2"].shape == (3, STEPS, len(BANDS), SIZE, SIZE)
+    assert batch["s2"].shape == (3, CONTEXT_STEPS, len(BANDS), SIZE, SIZE)
     assert batch["weather"].shape == (3, STEPS, 6)
     assert isinstance(batch["cube_id"], list) and all(isinstance(c, str) for c in batch["cube_id"])
 
@@ -87,6 +90,42 @@ def test_contract_violations_are_named(l2_store: Path) -> None:
         check_batch({**batch, "landcover": batch["landcover"].float()})
     with pytest.raises(BatchContractError, match="dem must be"):
         check_batch({**batch, "dem": batch["dem"][:, :4]})
+    with pytest.raises(BatchContractError, match="the context steps at least"):
+        check_batch({**batch, "s2": batch["s2"][:, : CONTEXT_STEPS - 1]})
+
+
+def _inputs(store: Path, steps: dict[str, int] | None) -> tuple[list[ModelInputs], set[int]]:
+    """ModelInputs of the ``val`` batches, in storage order, and the steps of ``s2`` read.
+
+    ``steps`` None: the Setting's own streaming loader; else an L2Dataset with those steps.
+    """
+    setting = KndviSetting(str(store), batch_size=2, loader_options={"decode": "loader"})
+    data = setting.loader.dataset("val")  # type: ignore[attr-defined]
+    if steps is not None:
+        options = {"split": "val", "variables": VARIABLES, "shuffle": False, "steps": steps}
+        data = L2Dataset(str(store), batch_size=2, **options)  # type: ignore[arg-type]
+    encoder = InputEncoder(6)
+    encoder.set_problem(setting.problem)
+    batches = list(data)
+    for batch in batches:
+        check_batch(batch)
+    return [encoder(b) for b in batches], {int(b["s2"].shape[1]) for b in batches}
+
+
+def test_models_get_the_same_inputs_from_context_reads(tmp_path: Path) -> None:
+    """Old layout read whole, new layout read for the context: the same ModelInputs, bit for bit."""
+    old = write_synthetic_l2(tmp_path / "old.zarr", 10, size=SIZE, seed=4, time_chunks={})
+    new = write_synthetic_l2(tmp_path / "new.zarr", 10, size=SIZE, seed=4)
+    assert zarr.open_group(new, mode="r")["s2"].chunks[1] == CONTEXT_STEPS
+    reference, steps = _inputs(old, {})  # the loader as it was: s2 of all 45 steps
+    assert steps == {STEPS}
+    for store, read in ((old, None), (new, None), (new, {})):
+        inputs, steps = _inputs(store, read)
+        assert steps == ({STEPS} if read == {} else {CONTEXT_STEPS})  # the Setting: context
+        assert len(inputs) == len(reference)
+        for a, b in zip(reference, inputs, strict=True):
+            for field in ("context", "weather", "statics"):
+                assert torch.equal(getattr(a, field), getattr(b, field)), (store, read, field)
 
 
 def test_setting_without_loader_needs_the_stream_package(
