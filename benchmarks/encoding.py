@@ -15,7 +15,7 @@ In one run on this machine::
    and ``kndvi`` (largest ``|decoded - float32 source|``) is measured on every sample; the MB
    the reader fetches per sample (``read_mb_per_sample``) beside the MB stored.
 2. For each candidate, one process, one decoding thread (zarr's pool of 1, loader threads 1),
-   the eight variables the trainers read: a warm-up pass, then ``passes`` passes of each of
+   the seven variables the trainers read: a warm-up pass, then ``passes`` passes of each of
 
    - ``ceiling``: zarr alone decoding every chunk into reused buffers
      (:func:`benchmarks._loader_phases.ceiling_pass`);
@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "encoding.jsonl"
-VARIABLES = ("s2", "kndvi", "mask", "dist_mask", "weather", "dem", "landcover", "geomorphons")
+VARIABLES = ("s2", "kndvi", "mask", "weather", "dem", "landcover", "geomorphons")
 """What the trainers read (``trainers.setting.VARIABLES``)."""
 ERROR_LIMIT = 1e-5
 """Largest quantisation error of reflectance and kNDVI a default may have (S2 steps: 1e-4)."""

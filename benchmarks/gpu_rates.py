@@ -62,7 +62,6 @@ def _batch(batch_size: int, size: int) -> dict[str, Any]:
         "s2": torch.rand((batch_size, s2_steps, len(BANDS), size, size), generator=generator),
         "kndvi": torch.rand(shape, generator=generator) * 0.7,
         "mask": torch.zeros(shape),
-        "dist_mask": torch.zeros(shape),
         "weather": torch.randn((batch_size, STEPS, 6), generator=generator),
         "dem": torch.randn((batch_size, size, size), generator=generator),
         "landcover": torch.full((batch_size, size, size), 10, dtype=torch.int64),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -62,7 +62,7 @@ READ_STEPS: dict[str, int] = {"s2": CONTEXT_STEPS}
 STATIC_CHANNELS = 1 + len(WORLDCOVER_CLASSES)
 """Channels of ``ModelInputs.statics``: DEM, then one per WorldCover class."""
 
-_FLOAT_KEYS = ("s2", "kndvi", "mask", "dist_mask", "weather", "dem")
+_FLOAT_KEYS = ("s2", "kndvi", "mask", "weather", "dem")
 _INT_KEYS = ("landcover", "geomorphons", "sample")
 
 
@@ -76,8 +76,9 @@ class Batch(TypedDict):
     """float32 (B, T, H, W): kNDVI, the target."""
     mask: Tensor
     """float32 (B, T, H, W): 0 where step t holds a valid observation, 1 for a gap."""
-    dist_mask: Tensor
-    """float32 (B, T, H, W): days to the next valid observation."""
+    dist_mask: NotRequired[Tensor]
+    """float32 (B, T, H, W): days to the next valid observation; only when asked of the loader
+    (no model reads it, so the Setting does not)."""
     weather: Tensor
     """float32 (B, T, V): ERA5 and SMAP per step, raw units."""
     dem: Tensor
@@ -113,12 +114,13 @@ def check_batch(batch: Mapping[str, Any]) -> None:
     expected = {
         "kndvi": (b, t, h, w),
         "mask": (b, t, h, w),
-        "dist_mask": (b, t, h, w),
         "dem": (b, h, w),
         "landcover": (b, h, w),
         "geomorphons": (b, h, w),
         "sample": (b,),
     }
+    if "dist_mask" in batch:
+        expected["dist_mask"] = (b, t, h, w)
     for key, shape in expected.items():
         if tuple(batch[key].shape) != shape:
             raise BatchContractError(f"{key} must be {shape}, got {tuple(batch[key].shape)}")

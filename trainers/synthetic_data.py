@@ -32,7 +32,8 @@ from trainers.batch import READ_STEPS, Batch
 
 __all__ = ["L2SampleDataset", "SyntheticL2DataModule"]
 
-_FLOATS = ("s2", "kndvi", "mask", "dist_mask", "weather", "dem")
+_FLOATS = ("s2", "kndvi", "mask", "weather", "dem")
+"""As the Setting reads (:data:`trainers.setting.VARIABLES`)."""
 _INTS = ("landcover", "geomorphons")
 
 

@@ -25,7 +25,6 @@ DTYPES = {
     "s2": torch.float32,
     "kndvi": torch.float32,
     "mask": torch.float32,
-    "dist_mask": torch.float32,
     "weather": torch.float32,
     "dem": torch.float32,
     "landcover": torch.int64,
@@ -42,6 +41,7 @@ def test_test_loader_yields_the_batch_contract(l2_store: Path) -> None:
     assert {k: v.dtype for k, v in batch.items() if k != "cube_id"} == DTYPES
     assert batch["s2"].shape == (3, CONTEXT_STEPS, len(BANDS), SIZE, SIZE)
     assert batch["weather"].shape == (3, STEPS, 6)
+    assert "dist_mask" not in batch  # no model reads it
     assert isinstance(batch["cube_id"], list) and all(isinstance(c, str) for c in batch["cube_id"])
 
 
@@ -92,6 +92,9 @@ def test_contract_violations_are_named(l2_store: Path) -> None:
         check_batch({**batch, "dem": batch["dem"][:, :4]})
     with pytest.raises(BatchContractError, match="the context steps at least"):
         check_batch({**batch, "s2": batch["s2"][:, : CONTEXT_STEPS - 1]})
+    check_batch({**batch, "dist_mask": batch["mask"].clone()})  # optional, checked when present
+    with pytest.raises(BatchContractError, match="dist_mask must be"):
+        check_batch({**batch, "dist_mask": batch["mask"][:, :4]})
 
 
 def _inputs(store: Path, steps: dict[str, int] | None) -> tuple[list[ModelInputs], set[int]]:
