@@ -66,6 +66,19 @@ class BlockTask:
     bx: int
     boxes: tuple[tuple[int, int, int], ...]
 
+    def span(self) -> tuple[int, int, int, int]:
+        """``(y0, x0, height, width)``: the smallest window of the read block holding the boxes."""
+        ys = [y0 for _, y0, _ in self.boxes]
+        xs = [x0 for _, _, x0 in self.boxes]
+        y0, x0 = min(ys), min(xs)
+        return y0, x0, max(ys) + BOX - y0, max(xs) + BOX - x0
+
+    def cropped(self) -> BlockTask:
+        """The task with its boxes placed inside its :meth:`span` instead of the read block."""
+        y0, x0, _, _ = self.span()
+        boxes = tuple((c, y - y0, x - x0) for c, y, x in self.boxes)
+        return replace(self, boxes=boxes)
+
 
 @dataclass(frozen=True)
 class TimeChunk:
@@ -137,9 +150,15 @@ def plan_blocks(
 
 
 def _array(url: str, storage_options: dict[str, Any] | None, path: str) -> Any:
-    return zarr.open_array(
+    """The array ``path`` for writing; every chunk written, all-fill ones too (the template's).
+
+    A chunk that exists is the resume state (:mod:`cubestream.l1.store`), and zarr's test of a
+    chunk against the fill value costs a pass over it.
+    """
+    array = zarr.open_array(
         url, path=path, mode="r+", zarr_format=3, storage_options=storage_options
     )
+    return array.with_config({"write_empty_chunks": True})
 
 
 def _fused_box(
@@ -220,6 +239,9 @@ def read_and_write(
 ) -> int:
     """Read one chunk with plain rasterio, then fuse and write its boxes; return chunks.
 
+    ``read`` covers the window of ``task``'s boxes (:meth:`BlockTask.span`), not the whole
+    block: the boxes are cut from it at their place inside that window.
+
     One thread pool of :func:`~cubestream.sources.cogread.read_threads` threads does both:
     the item x asset reads (each item's DN offset removed in place by the thread that read it),
     then the boxes' fusion and encoding. The task holds one read chunk (the items of one time
@@ -233,6 +255,9 @@ def read_and_write(
 
     plain = replace(times, offsets=np.zeros_like(times.offsets))
     write = write_reflectance if reflectance else write_scl
-    with ThreadPoolExecutor(read_threads(threads), thread_name_prefix="l1-block") as pool:
-        chunk = read_windows(read, gdal, pool=pool, post=unshift if reflectance else None)
-        return write(chunk, task, plain, url, storage_options, tile, pool=pool)
+    workers = read_threads(threads)
+    with ThreadPoolExecutor(workers, thread_name_prefix="l1-block") as pool:
+        chunk = read_windows(
+            read, gdal, threads=workers, pool=pool, post=unshift if reflectance else None
+        )
+        return write(chunk, task.cropped(), plain, url, storage_options, tile, pool=pool)

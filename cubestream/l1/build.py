@@ -161,7 +161,8 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     """Delayed tasks writing the chunks of ``s2``, ``scl`` and ``data_fraction`` still missing.
 
     One task per read chunk and variable (:mod:`cubestream.l1.blocks`): it reads the items of
-    one time chunk over one COG block and writes every box under it whose chunk is missing.
+    one time chunk over the window of the boxes of one COG block whose chunks are missing, and
+    writes them.
     Each task returns the number of chunks it wrote. Building them reads no pixel.
     """
     if config.reader == "stackstac":
@@ -179,7 +180,8 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
         ((SCL,), ("scl", "data_fraction"), False),
     ):
         for task in plan_blocks(plan, block, _missing(plan, group, names)):
-            read = block_read(plan, chunk_items(plan, task.t), task.by, task.bx, assets, block)
+            items = chunk_items(plan, task.t)
+            read = block_read(plan, items, task.by, task.bx, assets, block, task.span())
             times = time_chunk(plan, task.t, offsets)
             writes.append(
                 task_of(
