@@ -184,7 +184,7 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
             items = chunk_items(plan, task.t)
             read = block_read(plan, items, task.by, task.bx, assets, block, task.span())
             times = time_chunk(plan, task.t, offsets)
-            with dask.annotate(priority=_windows(read)):
+            with dask.annotate(priority=_megapixels(read)):
                 writes.append(
                     task_of(
                         read,
@@ -200,7 +200,7 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     return writes
 
 
-def _windows(read: WindowRead) -> int:
+def _megapixels(read: WindowRead) -> int:
     """Megapixels a read decodes: the larger reads start first, so no short one is left last."""
     items, assets, height, width = read.shape
     return items * assets * height * width // 1_000_000
