@@ -5,6 +5,7 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
     python -m benchmarks.l1_bytes [--preset tiny] [--cubes N] [--out FILE] [--repeat K]
                                   [--gdal KEY=VALUE ...] [--read-block PX] [--whole-tile]
                                   [--resolution 30m|native] [--reader rasterio|stackstac]
+                                  [--end YYYY-MM-DD]
                                   [--no-local] [--no-ceiling]
 
 1. Create the replica (or reuse it from ``--cache``), serve it, and take ``--cubes`` boxes
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import sys
@@ -123,6 +125,9 @@ class Settings:
         (:mod:`benchmarks._decode_ceiling`).
     reader : {"rasterio", "stackstac"}
         cubestream's reader (:class:`cubestream.l1.L1Config`).
+    end : date, optional
+        Last day of the replica, before the preset's own: fewer dates, so a native replica is
+        created in minutes (cached apart).
     """
 
     preset: str = "tiny"
@@ -144,6 +149,7 @@ class Settings:
     local: bool = True
     ceiling: bool = True
     reader: Reader = "rasterio"
+    end: dt.date | None = None
 
     def replica_resolution(self) -> Literal["30m", "native"]:
         """The resolution of the replica's COGs (see ``resolution``)."""
@@ -185,6 +191,9 @@ def _replica(settings: Settings) -> Path:
     if settings.replica_resolution() != spec.resolution:
         spec = replace(spec, resolution=settings.replica_resolution())
         name += f"-{spec.resolution}"
+    if settings.end is not None and settings.end < spec.end:
+        spec = replace(spec, end=settings.end)
+        name += f"-to{settings.end.isoformat()}"
     return create_replica(settings.cache / name, spec)
 
 
@@ -455,6 +464,7 @@ def _settings(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         "reader": settings.reader,
         "read_threads": read_threads(),
         "resolution": settings.replica_resolution(),
+        "end": settings.end.isoformat() if settings.end else None,
         "repeat": settings.repeat,
         "gdal_extra": settings.gdal,
         "gdal": gdal_options(env),
@@ -581,6 +591,12 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--no-local", action="store_true", help="skip the build from local paths")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the decode ceiling")
     parser.add_argument("--reader", choices=("rasterio", "stackstac"), default="rasterio")
+    parser.add_argument(
+        "--end",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="last day of the replica (YYYY-MM-DD), before the preset's: fewer dates",
+    )
     args = parser.parse_args(argv)
     return Settings(
         preset=args.preset,
@@ -602,6 +618,7 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
         local=not args.no_local,
         ceiling=not args.no_ceiling,
         reader=args.reader,
+        end=args.end,
     )
 
 

@@ -4,16 +4,19 @@ A read chunk holds the items of one time chunk over one COG block (1024 px: 8 x 
 :func:`plan_blocks` lists, purely, the read chunks under some box whose chunks are still missing,
 and which boxes each one writes. One task then reads its chunk and writes every box under it:
 :func:`read_and_write` (the default ``rasterio`` reader) reads the chunk's item x asset windows
-on a thread pool straight into one array (:mod:`cubestream.sources.cogread`), then fuses and
-writes the boxes on the same pool; the ``stackstac`` reader hands a chunk of
-:func:`cubestream.l1.sentinel2.tile_stacks` to :func:`write_reflectance` or :func:`write_scl`.
-Either way:
+over the span of its boxes (:meth:`BlockTask.span`, the whole block only where the boxes reach
+its edges) on a thread pool straight into one array (:mod:`cubestream.sources.cogread`), then
+fuses and writes the boxes on the same pool; the ``stackstac`` reader hands a whole-block chunk
+of :func:`cubestream.l1.sentinel2.tile_stacks` to :func:`write_reflectance` or
+:func:`write_scl`. Either way:
 
 - each COG block of each item is fetched once per build, by one task;
 - no pixel moves between workers: a task's only input is its own read;
 - a worker holds at most one read chunk per Dask thread (the items of one time chunk x 9 bands
-  x 1024 x 1024 uint16, 19 MB per item) until its boxes are written, plus one fused box per
-  reading thread (the days of one time chunk x 9 bands x 128 x 128 uint16, 4.7 MB at 16 days).
+  x the span of its boxes, at most 1024 x 1024 uint16: 19 MB per item) until its boxes are
+  written, plus one fused box per reading thread (the days of one time chunk x 9 bands x
+  128 x 128 uint16, 4.7 MB at 16 days);
+- every box's chunk is written, one with no data too: a chunk that exists is the resume state.
 
 Reading one item per chunk and letting each box gather its items from many chunks (the design
 before this one) made Dask hold and move gigabytes of shared chunks on 90 cubes, and the build
@@ -65,6 +68,19 @@ class BlockTask:
     by: int
     bx: int
     boxes: tuple[tuple[int, int, int], ...]
+
+    def span(self) -> tuple[int, int, int, int]:
+        """``(y0, x0, height, width)``: the smallest window of the read block holding the boxes."""
+        ys = [y0 for _, y0, _ in self.boxes]
+        xs = [x0 for _, _, x0 in self.boxes]
+        y0, x0 = min(ys), min(xs)
+        return y0, x0, max(ys) + BOX - y0, max(xs) + BOX - x0
+
+    def cropped(self) -> BlockTask:
+        """The task with its boxes placed inside its :meth:`span` instead of the read block."""
+        y0, x0, _, _ = self.span()
+        boxes = tuple((c, y - y0, x - x0) for c, y, x in self.boxes)
+        return replace(self, boxes=boxes)
 
 
 @dataclass(frozen=True)
@@ -137,9 +153,15 @@ def plan_blocks(
 
 
 def _array(url: str, storage_options: dict[str, Any] | None, path: str) -> Any:
-    return zarr.open_array(
+    """The array ``path`` for writing; every chunk written, all-fill ones too (the template's).
+
+    A chunk that exists is the resume state (:mod:`cubestream.l1.store`), and zarr's test of a
+    chunk against the fill value costs a pass over it.
+    """
+    array = zarr.open_array(
         url, path=path, mode="r+", zarr_format=3, storage_options=storage_options
     )
+    return array.with_config({"write_empty_chunks": True})
 
 
 def _fused_box(
@@ -220,6 +242,9 @@ def read_and_write(
 ) -> int:
     """Read one chunk with plain rasterio, then fuse and write its boxes; return chunks.
 
+    ``read`` covers the window of ``task``'s boxes (:meth:`BlockTask.span`), not the whole
+    block: the boxes are cut from it at their place inside that window.
+
     One thread pool of :func:`~cubestream.sources.cogread.read_threads` threads does both:
     the item x asset reads (each item's DN offset removed in place by the thread that read it),
     then the boxes' fusion and encoding. The task holds one read chunk (the items of one time
@@ -233,6 +258,9 @@ def read_and_write(
 
     plain = replace(times, offsets=np.zeros_like(times.offsets))
     write = write_reflectance if reflectance else write_scl
-    with ThreadPoolExecutor(read_threads(threads), thread_name_prefix="l1-block") as pool:
-        chunk = read_windows(read, gdal, pool=pool, post=unshift if reflectance else None)
-        return write(chunk, task, plain, url, storage_options, tile, pool=pool)
+    workers = read_threads(threads)
+    with ThreadPoolExecutor(workers, thread_name_prefix="l1-block") as pool:
+        chunk = read_windows(
+            read, gdal, threads=workers, pool=pool, post=unshift if reflectance else None
+        )
+        return write(chunk, task.cropped(), plain, url, storage_options, tile, pool=pool)

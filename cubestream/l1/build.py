@@ -48,6 +48,7 @@ from cubestream.l1.dryrun import dry_run_entry
 from cubestream.l1.plan import CUBE_COLUMNS, TilePlan, plan_tile
 from cubestream.l1.sentinel2 import BANDS, BOX, READ_BLOCK, SCL, block_read, tile_stacks
 from cubestream.l1.store import create_template, existing_chunks, open_root
+from cubestream.sources.cogread import WindowRead
 from cubestream.sources.config import RetryPolicy, gdal_options, layered_env
 from cubestream.sources.offsets import OffsetDecision, decide, probe_item
 from cubestream.sources.sentinel2 import S2Item
@@ -161,8 +162,9 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     """Delayed tasks writing the chunks of ``s2``, ``scl`` and ``data_fraction`` still missing.
 
     One task per read chunk and variable (:mod:`cubestream.l1.blocks`): it reads the items of
-    one time chunk over one COG block and writes every box under it whose chunk is missing.
-    Each task returns the number of chunks it wrote. Building them reads no pixel.
+    one time chunk over the window of the boxes of one COG block whose chunks are missing, and
+    writes them; the tasks reading more start first. Each task returns the number of chunks it
+    wrote. Building them reads no pixel.
     """
     if config.reader == "stackstac":
         return _stackstac_writes(plan, group, config)
@@ -179,21 +181,29 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
         ((SCL,), ("scl", "data_fraction"), False),
     ):
         for task in plan_blocks(plan, block, _missing(plan, group, names)):
-            read = block_read(plan, chunk_items(plan, task.t), task.by, task.bx, assets, block)
+            items = chunk_items(plan, task.t)
+            read = block_read(plan, items, task.by, task.bx, assets, block, task.span())
             times = time_chunk(plan, task.t, offsets)
-            writes.append(
-                task_of(
-                    read,
-                    task,
-                    times,
-                    config.out,
-                    so,
-                    plan.tile,
-                    config.gdal_env,
-                    config.read_threads,
+            with dask.annotate(priority=_megapixels(read)):
+                writes.append(
+                    task_of(
+                        read,
+                        task,
+                        times,
+                        config.out,
+                        so,
+                        plan.tile,
+                        config.gdal_env,
+                        config.read_threads,
+                    )
                 )
-            )
     return writes
+
+
+def _megapixels(read: WindowRead) -> int:
+    """Megapixels a read decodes: the larger reads start first, so no short one is left last."""
+    items, assets, height, width = read.shape
+    return items * assets * height * width // 1_000_000
 
 
 def _stackstac_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:

@@ -138,18 +138,32 @@ def tile_grid(plan: TilePlan) -> TargetGrid:
 
 
 def block_read(
-    plan: TilePlan, items: slice, by: int, bx: int, assets: tuple[str, ...], block: int
+    plan: TilePlan,
+    items: slice,
+    by: int,
+    bx: int,
+    assets: tuple[str, ...],
+    block: int,
+    span: tuple[int, int, int, int] | None = None,
 ) -> WindowRead:
     """The read of ``assets`` of ``plan.items[items]`` over read block ``(by, bx)`` (pure).
 
-    The same window, grid and resampling as :func:`tile_stack`'s chunk ``(t, by, bx)``.
+    The same grid and resampling as :func:`tile_stack`'s chunk ``(t, by, bx)``; its window is
+    the whole block, or ``span`` ``(y0, x0, height, width)`` inside it (the window of the boxes
+    a task writes: the same pixels, fewer decoded, copied and held where the boxes do not fill
+    the block).
     """
     row, col = by * block, bx * block
+    height, width = min(block, TILE_PIXELS - row), min(block, TILE_PIXELS - col)
+    if span is not None:
+        y0, x0, h, w = span
+        row, col = row + y0, col + x0
+        height, width = min(h, height - y0), min(w, width - x0)
     scl = assets == (SCL,)
     return WindowRead(
         hrefs=tuple(tuple(item.hrefs[a] for a in assets) for item in plan.items[items]),
         grid=tile_grid(plan),
-        window=(row, col, min(block, TILE_PIXELS - row), min(block, TILE_PIXELS - col)),
+        window=(row, col, height, width),
         resampling="nearest" if scl else "average",
         dtype="uint8" if scl else "uint16",
     )

@@ -9,15 +9,17 @@ other (the 10 m / 20 m assets of the AWS archive read onto the 30 m grid) throug
 :class:`~rasterio.vrt.WarpedVRT` of the whole target grid, the same warp stackstac applies, so
 the pixels equal stackstac's (asserted by the level-1 tests).
 
-The GDAL options (:func:`cubestream.sources.config.gdal_options`) are set per read, in the thread
-that reads; hrefs that need a token are signed at open (:mod:`cubestream.sources.signing`). A
-failed open or read raises :class:`~cubestream.errors.AssetReadError` naming the href.
+The GDAL options (:func:`cubestream.sources.config.gdal_options`) are set once per reading
+thread, which takes the next window until none is left inside one ``rasterio.Env``; hrefs that
+need a token are signed at open (:mod:`cubestream.sources.signing`). A failed open or read raises
+:class:`~cubestream.errors.AssetReadError` naming the href, and the other threads stop.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -155,10 +157,11 @@ def _read_one(src: Any, read: WindowRead, out: np.ndarray) -> None:
         out[...] = np.where(values[1] == 0, 0, values[0])
 
 
-def _read_asset(href: str, read: WindowRead, out: np.ndarray, options: dict[str, str]) -> None:
+def _read_asset(href: str, read: WindowRead, out: np.ndarray) -> None:
+    """Read ``href``'s window into ``out``, inside the calling thread's GDAL environment."""
     url = sign_href(href) if needs_signing(href) else href
     try:
-        with _env(options), rasterio.open(url, sharing=False) as src:
+        with rasterio.open(url, sharing=False) as src:
             _read_one(src, read, out)
     except (FileNotFoundError, rasterio.errors.RasterioError) as exc:
         if isinstance(exc, FileNotFoundError) or _MISSING in str(exc):
@@ -188,7 +191,8 @@ def read_windows(
     options : dict, optional
         Extra GDAL options on top of :func:`~cubestream.sources.config.gdal_options`.
     threads : int, optional
-        Reading threads (:func:`read_threads` by default); ignored when ``pool`` is given.
+        Reading threads (:func:`read_threads` by default), on ``pool`` when it is given (then
+        at most its size).
     post : callable, optional
         ``post(item, asset, values)`` run in the reading thread after each read.
     pool : ThreadPoolExecutor, optional
@@ -200,20 +204,37 @@ def read_windows(
         The windows, 0 where an asset has no data.
     """
     resolved = gdal_options(options)
-    out = np.zeros(read.shape, dtype=np.dtype(read.dtype))
+    out = np.empty(read.shape, dtype=np.dtype(read.dtype))
+    jobs = iter([(i, a) for i in range(out.shape[0]) for a in range(out.shape[1])])
+    lock, failed = threading.Lock(), threading.Event()
 
-    def one(index: tuple[int, int]) -> None:
-        item, asset = index
-        _read_asset(read.hrefs[item][asset], read, out[item, asset], resolved)
-        if post is not None:
-            post(item, asset, out[item, asset])
+    def reader() -> None:
+        """Take the next ``(item, asset)`` until none is left, all in one GDAL environment."""
+        with _env(resolved):
+            while not failed.is_set():
+                with lock:
+                    index = next(jobs, None)
+                if index is None:
+                    return
+                item, asset = index
+                try:
+                    _read_asset(read.hrefs[item][asset], read, out[item, asset])
+                    if post is not None:
+                        post(item, asset, out[item, asset])
+                except BaseException:
+                    failed.set()  # the other readers stop at their next window
+                    raise
 
-    jobs: Sequence[tuple[int, int]] = [
-        (i, a) for i in range(out.shape[0]) for a in range(out.shape[1])
-    ]
+    workers = read_threads(threads)
     if pool is not None:
-        list(pool.map(one, jobs))
+        _run(pool, reader, workers)
         return out
-    with ThreadPoolExecutor(read_threads(threads), thread_name_prefix="cogread") as own:
-        list(own.map(one, jobs))
+    with ThreadPoolExecutor(workers, thread_name_prefix="cogread") as own:
+        _run(own, reader, workers)
     return out
+
+
+def _run(pool: ThreadPoolExecutor, reader: Callable[[], None], workers: int) -> None:
+    """Run ``workers`` copies of ``reader`` on ``pool``; raise the first error once all ended."""
+    for future in [pool.submit(reader) for _ in range(workers)]:
+        future.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from benchmarks._cog_blocks import cog_bytes, data_blocks
 from benchmarks._decode_ceiling import CogBlocks, decode_ceiling
 from benchmarks.l1_bytes import imaged_cubes, main
 from cubestream.replica import layout
-from cubestream.replica.spec import load_spec
+from cubestream.replica.spec import ReplicaSpec, load_spec
 
 KEYS = {
     "benchmark", "time", "git", "machine", "versions", "settings", "replica", "sizes",
@@ -93,3 +94,23 @@ def test_decode_ceiling_decodes_the_blocks_under_a_window(replica_root: Path) ->
             continue  # imagecodecs is optional
         assert ceiling[name]["decoded_mb"] == block_mb
         assert ceiling[name]["seconds"] > 0
+
+
+def test_end_shortens_the_replica_and_caches_it_apart(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import benchmarks.l1_bytes as l1_bytes
+    from cubestream.replica import create
+
+    made: dict[str, ReplicaSpec] = {}
+
+    def fake(root: Path, spec: ReplicaSpec) -> Path:
+        made["spec"] = spec
+        return root
+
+    monkeypatch.setattr(create, "create_replica", fake)
+    argv = ["--resolution", "native", "--end", "2021-12-31", "--cache", str(tmp_path)]
+    settings = l1_bytes._arguments(argv)
+    assert l1_bytes._replica(settings) == tmp_path / "replica-tiny-native-to2021-12-31"
+    spec = made["spec"]
+    assert spec.end == dt.date(2021, 12, 31) and spec.resolution == "native"

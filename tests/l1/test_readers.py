@@ -179,3 +179,8 @@ def test_native_assets_are_warped_as_stackstac_warps_them(tmp_path: Path) -> Non
         got = read_windows(read, threads=2)
         assert (got > 0).mean() > 0.5
         np.testing.assert_array_equal(got, expected)
+        # a window inside it (the boxes of a task, not the whole block) warps to the same pixels
+        inner = WindowRead(
+            hrefs=hrefs, grid=grid, window=(40, 8, 24, 40), resampling=resampling, dtype="uint16"
+        )
+        np.testing.assert_array_equal(read_windows(inner, threads=2), got[:, :, 8:32, 8:48])
