@@ -36,6 +36,7 @@ import zarr
 from cubestream.l1.plan import TilePlan
 from cubestream.l1.sentinel2 import BOX, fuse_days, remove_offset
 from cubestream.sources.cogread import WindowRead, read_threads, read_windows
+from cubestream.storage import zarr_store
 
 __all__ = [
     "BlockTask",
@@ -158,9 +159,8 @@ def _array(url: str, storage_options: dict[str, Any] | None, path: str) -> Any:
     A chunk that exists is the resume state (:mod:`cubestream.l1.store`), and zarr's test of a
     chunk against the fill value costs a pass over it.
     """
-    array = zarr.open_array(
-        url, path=path, mode="r+", zarr_format=3, storage_options=storage_options
-    )
+    store = zarr_store(url, storage_options, mode="r+")
+    array = zarr.open_array(store, path=path, mode="r+", zarr_format=3)
     return array.with_config({"write_empty_chunks": True})
 
 

@@ -53,6 +53,7 @@ from cubestream.sources.config import RetryPolicy, gdal_options, layered_env
 from cubestream.sources.offsets import OffsetDecision, decide, probe_item
 from cubestream.sources.sentinel2 import S2Item
 from cubestream.sources.stac import search_items
+from cubestream.storage import open_file
 
 __all__ = ["L1Config", "Reader", "build_l1", "tile_writes"]
 
@@ -419,8 +420,6 @@ def _jsonable(config: L1Config) -> dict[str, Any]:
 
 
 def _write_report(config: L1Config, report: dict[str, Any]) -> None:
-    import fsspec
-
     url = f"{config.out.rstrip('/')}{REPORT_SUFFIX}"
-    with fsspec.open(url, "w", **(config.storage_options or {})) as handle:
+    with open_file(url, config.storage_options, mode="w") as handle:
         handle.write(json.dumps(report, indent=1) + "\n")
