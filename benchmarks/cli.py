@@ -43,14 +43,19 @@ def _cluster(args: argparse.Namespace) -> ClusterSpec:
     return cluster
 
 
+def _settings(args: argparse.Namespace) -> SuiteSettings:
+    """The suite's settings from the parsed flags of ``bench run``."""
+    settings: SuiteSettings = from_args(SuiteSettings, args, history=args.history)
+    return settings
+
+
 def _run(args: argparse.Namespace) -> int:
     from benchmarks.report import render
     from benchmarks.suite import StageFailedError, run_suite
 
-    settings: SuiteSettings = from_args(SuiteSettings, args, history=args.history)
     status = 0
     try:
-        run_suite(settings)
+        run_suite(_settings(args))
     except StageFailedError as error:
         print(f"bench: {error}")
         status = 1
