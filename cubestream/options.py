@@ -51,7 +51,8 @@ class Flag:
     Attributes
     ----------
     help : str
-        The flag's help (also the meaning of the YAML key).
+        The flag's help (also the meaning of the YAML key); for a ``bool`` that defaults to true,
+        the help of its ``--no-NAME`` flag.
     name : str, optional
         The flag and key when not the field's name (``dem`` for ``AuxiliarySources.srtm``).
     aliases : tuple of str
