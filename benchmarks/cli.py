@@ -16,42 +16,46 @@ to the history and draws the report into ``--out``; the cluster options set the 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks._suite_settings import PRESET_NAMES, SuiteSettings
 from benchmarks.projection import ClusterSpec
-from benchmarks.report import HISTORY, STAGES
+from benchmarks.report import HISTORY
+from cubestream.options import add_flags, from_args, option, params
 
-__all__ = ["PRESET_NAMES", "REPORT", "add_bench_parser"]
+__all__ = ["PRESET_NAMES", "REPORT", "ReportOptions", "add_bench_parser"]
 
 REPORT = Path(__file__).resolve().parent / "results" / "report"
-PRESET_NAMES = ("tiny", "small", "tile")
-"""The presets of :data:`benchmarks.suite.PRESETS` (named here: the suite imports torch)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportOptions:
+    """The flags of ``bench report`` (``history`` and ``out`` those of ``bench run`` too)."""
+
+    history: Path = option(HISTORY, help="JSON-lines history")
+    out: Path = option(REPORT, help="where the report goes")
+    readme: Path | None = option(None, help="put the table between its bench markers")
 
 
 def _cluster(args: argparse.Namespace) -> ClusterSpec:
-    return ClusterSpec(
-        nodes=args.nodes,
-        cores_per_node=args.cores_per_node,
-        gpus_per_node=args.gpus_per_node,
-        storage_gbps=args.storage_gbps,
-        epochs=args.epochs,
-    )
+    cluster: ClusterSpec = from_args(ClusterSpec, args)
+    return cluster
+
+
+def _settings(args: argparse.Namespace) -> SuiteSettings:
+    """The suite's settings from the parsed flags of ``bench run``."""
+    settings: SuiteSettings = from_args(SuiteSettings, args, history=args.history)
+    return settings
 
 
 def _run(args: argparse.Namespace) -> int:
     from benchmarks.report import render
-    from benchmarks.suite import StageFailedError, SuiteSettings, run_suite
+    from benchmarks.suite import StageFailedError, run_suite
 
-    settings = SuiteSettings(
-        stages=tuple(args.stages),
-        preset=args.preset,
-        history=args.history,
-        workdir=args.workdir,
-        cluster=_cluster(args),
-    )
     status = 0
     try:
-        run_suite(settings)
+        run_suite(_settings(args))
     except StageFailedError as error:
         print(f"bench: {error}")
         status = 1
@@ -71,24 +75,13 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--history", type=Path, default=HISTORY, help="JSON-lines history")
-    parser.add_argument("--out", type=Path, default=REPORT, help="where the report goes")
-
-
 def _run_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
-    _history(options)
-    options.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
-    options.add_argument("--preset", choices=PRESET_NAMES, default="tiny", help="sizes")
-    options.add_argument("--workdir", type=Path, default=None, help="keep stores here")
+    add_flags(options, ReportOptions, skip=("readme",))
+    cluster = tuple(p.name for p in params(ClusterSpec))
+    add_flags(options, SuiteSettings, skip=cluster)
     options.add_argument("--no-report", action="store_true", help="do not draw the report")
-    cluster = options.add_argument_group("projection onto the 12 TB workload")
-    cluster.add_argument("--nodes", type=int, default=1)
-    cluster.add_argument("--cores-per-node", type=int, default=32)
-    cluster.add_argument("--gpus-per-node", type=int, default=0)
-    cluster.add_argument("--storage-gbps", type=float, default=5.0, help="object store GB/s")
-    cluster.add_argument("--epochs", type=int, default=1, help="loader and training epochs")
+    add_flags(options.add_argument_group("projection onto the 12 TB workload"), ClusterSpec)
     return options
 
 
@@ -107,8 +100,5 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run = actions.add_parser("run", parents=[options], help="run the suite (the default)")
     run.set_defaults(func=_run)
     report = actions.add_parser("report", help="draw the history and the latest table")
-    _history(report)
-    report.add_argument(
-        "--readme", type=Path, default=None, help="put the table between its bench markers"
-    )
+    add_flags(report, ReportOptions)
     report.set_defaults(func=_report)

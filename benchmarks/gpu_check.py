@@ -45,12 +45,14 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks import _context
+from cubestream.options import add_flags, from_args, option
 
-__all__ = ["EXIT_FAILED", "EXIT_NO_CUDA", "STEPS", "main", "plan"]
+__all__ = ["EXIT_FAILED", "EXIT_NO_CUDA", "STEPS", "Settings", "main", "plan"]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu_check.json"
 EXIT_FAILED = 1
@@ -61,6 +63,16 @@ SIZE = 128
 BATCH = 8
 FIT_STEPS = 20
 Context = dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """One check: its flags (see the module's description)."""
+
+    dry_run: bool = option(False, help="plan and import only")
+    out: Path = option(RESULTS, help="the JSON of results")
+    workdir: Path | None = option(None, help="scratch (a temp dir)")
+    skip: tuple[str, ...] = option((), nargs="+", choices=lambda: STEPS, help="steps to leave out")
 
 
 def _cuda_reason() -> str | None:
@@ -373,21 +385,21 @@ def run(out: Path, workdir: Path, skip: Sequence[str], *, dry_run: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line (see the module's description); returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__)
-    parser.add_argument("--dry-run", action="store_true", help="plan and import only")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON of results")
-    parser.add_argument("--workdir", type=Path, default=None, help="scratch (a temp dir)")
-    parser.add_argument("--skip", nargs="+", default=[], choices=list(STEPS), help="steps")
+    add_flags(parser, Settings)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--store", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    settings: Settings = from_args(Settings, args)
     if args.worker is not None:
         from benchmarks._gpu_workers import run_worker
 
-        return run_worker(args.worker, args.store, args.workdir, args.out)
-    if args.workdir is not None:
-        return run(args.out, args.workdir, args.skip, dry_run=args.dry_run)
+        if settings.workdir is None:
+            parser.error("--worker needs --workdir")
+        return run_worker(args.worker, args.store, settings.workdir, settings.out)
+    if settings.workdir is not None:
+        return run(settings.out, settings.workdir, settings.skip, dry_run=settings.dry_run)
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
-        return run(args.out, Path(scratch), args.skip, dry_run=args.dry_run)
+        return run(settings.out, Path(scratch), settings.skip, dry_run=settings.dry_run)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,8 @@ from benchmarks._loader_phases import (
     xbatcher_loader,
 )
 from cubestream.l2.synthetic import write_synthetic_l2
-from cubestream.stream.loader import START_METHODS, StartMethod
+from cubestream.options import add_flags, from_args, option
+from cubestream.stream.loader import StartMethod
 
 __all__ = ["GOAL", "Settings", "main", "measure", "table"]
 
@@ -83,23 +84,30 @@ PEERS = ("xbatcher_map", "xbatcher_iterable")
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """One run of the benchmark (see the module's description for each option)."""
+    """One run of the benchmark: its flags (see the module's description for each option)."""
 
-    samples: int = 64
-    size: int = 128
-    samples_per_chunk: tuple[int, ...] = (1, 4)
-    workers: tuple[int, ...] = (0, 1, 2)
-    batch_size: int = 8
-    threads: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
-    variables: tuple[str, ...] = ("s2", "kndvi")
-    chunk_buffer: int = 4
-    repeat: int = 1
-    passes: int = 2
-    peers: bool = True
-    start_method: StartMethod = "spawn"
-    out: Path = RESULTS
-    cache: Path | None = CACHE
-    seed: int = 0
+    samples: int = option(64, help="samples in each store")
+    size: int = option(128, help="sample side in px")
+    samples_per_chunk: tuple[int, ...] = option(
+        (1, 4), nargs="+", help="samples per chunk: one store for each value"
+    )
+    workers: tuple[int, ...] = option((0, 1, 2), nargs="+", help="loader workers to time")
+    batch_size: int = option(8, help="samples per batch")
+    threads: int = option(
+        factory=lambda: len(os.sched_getaffinity(0)),
+        help="decoding threads of each phase (default: the usable CPUs)",
+    )
+    variables: tuple[str, ...] = option(("s2", "kndvi"), nargs="+", help="variables read")
+    chunk_buffer: int = option(4, help="chunks whose items are shuffled together")
+    repeat: int = option(1, help="runs of each loader; best kept")
+    passes: int = option(2, help="timed passes per run; best kept")
+    peers: bool = option(True, help="skip xbatcher's loaders")
+    start_method: StartMethod = option(
+        "spawn", help="how loader workers start (multiprocessing_context)"
+    )
+    out: Path = option(RESULTS, help="JSON-lines file to append to")
+    cache: Path | None = option(CACHE, help="where stores are kept")
+    seed: int = option(0, help="seed of the synthetic stores")
 
 
 def _store(settings: Settings, per_chunk: int, scratch: Path) -> Path:
@@ -234,43 +242,11 @@ def table(record: dict[str, Any]) -> str:
 
 def _arguments(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loader", description=__doc__)
-    defaults = Settings()
-    parser.add_argument("--samples", type=int, default=defaults.samples)
-    parser.add_argument("--size", type=int, default=defaults.size, help="sample side in px")
-    parser.add_argument(
-        "--samples-per-chunk", type=int, nargs="+", default=list(defaults.samples_per_chunk)
-    )
-    parser.add_argument("--workers", type=int, nargs="+", default=list(defaults.workers))
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--threads", type=int, default=defaults.threads)
-    parser.add_argument("--variables", nargs="+", default=list(defaults.variables))
-    parser.add_argument("--chunk-buffer", type=int, default=defaults.chunk_buffer)
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each loader; best kept")
-    parser.add_argument("--passes", type=int, default=2, help="timed passes per run; best kept")
-    parser.add_argument("--no-peers", action="store_true", help="skip xbatcher's loaders")
-    parser.add_argument("--start-method", choices=list(START_METHODS), default="spawn")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON-lines file to append to")
-    parser.add_argument("--cache", type=Path, default=CACHE, help="where stores are kept")
+    add_flags(parser, Settings)
     parser.add_argument("--no-cache", action="store_true", help="write stores to a temp dir")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    return Settings(
-        samples=args.samples,
-        size=args.size,
-        samples_per_chunk=tuple(args.samples_per_chunk),
-        workers=tuple(args.workers),
-        batch_size=args.batch_size,
-        threads=args.threads,
-        variables=tuple(args.variables),
-        chunk_buffer=args.chunk_buffer,
-        repeat=args.repeat,
-        passes=args.passes,
-        peers=not args.no_peers,
-        start_method=args.start_method,
-        out=args.out,
-        cache=None if args.no_cache else args.cache,
-        seed=args.seed,
-    )
+    settings: Settings = from_args(Settings, args)
+    return replace(settings, cache=None) if args.no_cache else settings
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

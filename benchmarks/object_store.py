@@ -35,20 +35,34 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, get_args
 
 from benchmarks import _context
 from benchmarks._memory import high_water_mb
+from cubestream.options import add_flags, from_args, option
 from cubestream.storage import S3Settings, filesystem
 from cubestream.stream.store import ObjectStoreKind
 
-__all__ = ["main", "measure", "run"]
+__all__ = ["Settings", "main", "measure", "run"]
 
 BUCKET = "benchmark-l2"
 OUT = Path(__file__).resolve().parent / "results" / "object_store.jsonl"
 KINDS: tuple[ObjectStoreKind, ...] = get_args(ObjectStoreKind)
 FIGURES = ("first_batch_s", "mb_per_s", "mb_per_cpu_s", "samples_per_cpu_s", "peak_rss_mb")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """One run of the benchmark: its flags (see the module's description)."""
+
+    samples: int = option(32, help="samples of the store")
+    size: int = option(128, help="sample side in px")
+    samples_per_chunk: int = option(4, help="samples per chunk of the store")
+    epochs: int = option(3, help="epochs each measurement reads")
+    repeat: int = option(3, help="measurements of each client")
+    out: Path = option(OUT, help="JSON-lines file to append to")
 
 
 def _cpu() -> float:
@@ -106,7 +120,7 @@ def _child(url: str, settings: S3Settings, kind: ObjectStoreKind, epochs: int) -
     return result
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(settings: Settings) -> dict[str, Any]:
     """Serve a store, measure both clients alternately; return the record."""
     from cubestream.l2.synthetic import write_synthetic_l2
     from cubestream.replica._s3server import AccessLog, S3Server
@@ -114,9 +128,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         store = write_synthetic_l2(
             Path(tmp) / "bench.zarr",
-            args.samples,
-            samples_per_chunk=args.samples_per_chunk,
-            size=args.size,
+            settings.samples,
+            samples_per_chunk=settings.samples_per_chunk,
+            size=settings.size,
             seed=1,
         )
         log = AccessLog(Path(tmp) / "access.ndjson")
@@ -124,24 +138,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         endpoint = f"http://127.0.0.1:{server.port}"
         server.start()
         try:
-            settings = S3Settings(
-                endpoint_url=endpoint, region="us-west-2", key="bench", secret="bench"
-            )
-            fs, _ = filesystem(f"s3://{BUCKET}", settings)
+            s3 = S3Settings(endpoint_url=endpoint, region="us-west-2", key="bench", secret="bench")
+            fs, _ = filesystem(f"s3://{BUCKET}", s3)
             fs.mkdir(BUCKET)
             fs.put(str(store), f"{BUCKET}/bench.zarr", recursive=True)
             url = f"s3://{BUCKET}/bench.zarr"
             runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
-            for _ in range(args.repeat):
+            for _ in range(settings.repeat):
                 for kind in KINDS:
-                    runs[kind].append(_child(url, settings, kind, args.epochs))
+                    runs[kind].append(_child(url, s3, kind, settings.epochs))
         finally:
             server.stop(endpoint)
             log.close()
-    return _record(args, runs)
+    return _record(settings, runs)
 
 
-def _record(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def _record(settings: Settings, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     medians = {
         kind: {name: statistics.median(r[name] for r in rows) for name in FIGURES}
         for kind, rows in runs.items()
@@ -159,7 +171,7 @@ def _record(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> 
         "git": _context.git(),
         "machine": _context.machine(),
         "versions": _context.versions(["zarr", "obstore", "s3fs", "fsspec", "moto"]),
-        "params": vars(args),
+        "params": {**asdict(settings), "out": str(settings.out)},
         "runs": runs,
         "medians": medians,
         "obstore_over_fsspec": ratios,
@@ -181,24 +193,17 @@ def table(record: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Command line (see the module's description)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=32)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--samples-per-chunk", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=OUT)
+    add_flags(parser, Settings)
     parser.add_argument("--child", nargs=2, metavar=("KIND", "URL"), help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         kind, url = args.child
-        settings = S3Settings(**json.loads(args.settings))
-        print(json.dumps(measure(url, settings, kind, args.epochs)), flush=True)
+        s3 = S3Settings(**json.loads(args.settings))
+        print(json.dumps(measure(url, s3, kind, args.epochs)), flush=True)
         return
-    out = args.out
-    del args.child, args.settings
-    args.out = str(out)
-    _context.keep_and_print(out, run(args), table)
+    settings: Settings = from_args(Settings, args)
+    _context.keep_and_print(settings.out, run(settings), table)
 
 
 if __name__ == "__main__":

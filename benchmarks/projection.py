@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from benchmarks.workload import Workload
+from cubestream.options import option
 
 __all__ = [
     "ClusterSpec",
@@ -54,11 +55,11 @@ class ClusterSpec:
         Passes over the level-2 samples (loader and training).
     """
 
-    nodes: int = 1
-    cores_per_node: int = 32
-    gpus_per_node: int = 0
-    storage_gbps: float = 5.0
-    epochs: int = 1
+    nodes: int = option(1, help="nodes")
+    cores_per_node: int = option(32, help="CPU cores per node")
+    gpus_per_node: int = option(0, help="GPUs per node (0: train on one CPU device per node)")
+    storage_gbps: float = option(5.0, help="object store GB/s")
+    epochs: int = option(1, help="loader and training epochs")
 
     def __post_init__(self) -> None:
         for name in ("nodes", "cores_per_node", "epochs"):

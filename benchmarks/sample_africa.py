@@ -45,9 +45,11 @@ from typing import Any
 from benchmarks import _context as context
 from benchmarks._africa_strata import World, ensure_strata
 from benchmarks._memory import MemoryWatch, high_water_mb
+from cubestream.options import add_flags, from_args, option, params
 from cubestream.sample import locations
 from cubestream.sample.area import parse_area, tiles_in_area
 from cubestream.sample.locations import SampleConfig, write_locations
+from cubestream.sample.options import SampleOptions
 from cubestream.sample.splits import SplitRule
 from cubestream.sample.strata import StrataSources
 
@@ -70,6 +72,15 @@ DEFAULTS = {"africa": (AFRICA_TARGET, 200), "quick": (300, 4)}
 """Target and top tiles of each mode, unless given."""
 RESULTS = Path(__file__).resolve().parent / "results" / "sample_africa.jsonl"
 """Default ``--results`` file."""
+_STAGE = {p.name: p.flag for p in params(SampleOptions)}
+"""The flags of ``cubestream sample``, whose help the options the benchmark shares with it reuse."""
+
+
+def _by_mode(index: int) -> str:
+    """The defaults of one of :data:`DEFAULTS`' numbers, said in a flag's help."""
+    return f" (default {DEFAULTS['africa'][index]:,}; --quick: {DEFAULTS['quick'][index]})"
+
+
 _Describe = Callable[[Any], dict[str, int]]
 _STEPS: dict[str, _Describe | None] = {
     "parse_area": None,
@@ -111,15 +122,15 @@ class Settings:
         JSON-lines file the run's record is appended to.
     """
 
-    quick: bool = False
-    resolution: float = 0.01
-    workers: int = 2
-    target: int | None = None
-    top_tiles: int | None = None
-    seed: int = 0
+    quick: bool = option(False, help=f"area {QUICK_AREA}, small target")
+    resolution: float = option(0.01, help="strata pixel (degrees)")
+    workers: int = option(2, help=_STAGE["workers"].help)
+    target: int | None = option(None, help=_STAGE["target"].help + _by_mode(0))
+    top_tiles: int | None = option(None, help=_STAGE["top_tiles"].help + _by_mode(1))
+    seed: int = option(0, help=_STAGE["seed"].help)
     val: float = 0.05
-    cache: Path | None = None
-    results: Path = field(default=RESULTS)
+    cache: Path | None = option(None, help="strata raster directory")
+    results: Path = option(RESULTS, help="JSON-lines file")
 
     @property
     def mode(self) -> str:
@@ -371,25 +382,8 @@ def run(settings: Settings) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: :func:`run` with the options, printing the record."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--resolution", type=float, default=0.01, help="strata pixel (degrees)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--cache", type=Path, help="strata raster directory")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON-lines file")
-    parser.add_argument("--quick", action="store_true", help=f"area {QUICK_AREA}, small target")
-    parser.add_argument("--target", type=int)
-    parser.add_argument("--top-tiles", type=int)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    settings = Settings(
-        quick=args.quick,
-        resolution=args.resolution,
-        workers=args.workers,
-        target=args.target,
-        top_tiles=args.top_tiles,
-        seed=args.seed,
-        cache=args.cache,
-        results=args.results,
-    )
+    add_flags(parser, Settings)
+    settings: Settings = from_args(Settings, parser.parse_args(argv))
     print(json.dumps(run(settings), indent=1))
 
 

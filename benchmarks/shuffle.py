@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import _context
+from cubestream.options import add_flags, from_args, option
 from cubestream.stream import ShardSpec, plan_epoch
 
 __all__ = ["Settings", "figures", "main", "measure", "table"]
@@ -50,12 +51,12 @@ MIXED = {"samples_per_chunk": 4, "patches": 4}
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """The modelled store and loader."""
+    """The modelled store and loader: the flags but ``seed``."""
 
-    tiles: int = 200
-    cubes_per_tile: int = 120
-    batch_size: int = 8
-    ranks: int = 1
+    tiles: int = option(200, help="Sentinel-2 tiles of the modelled store")
+    cubes_per_tile: int = option(120, help="cubes (samples) of each tile")
+    batch_size: int = option(8, help="items per batch")
+    ranks: int = option(1, help="ranks sharing the epoch")
     seed: int = 0
 
 
@@ -180,14 +181,10 @@ def table(record: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line: see the module's description."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.shuffle")
-    parser.add_argument("--tiles", type=int, default=200)
-    parser.add_argument("--cubes-per-tile", type=int, default=120)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--ranks", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_flags(parser, Settings)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON-lines file to append to")
     args = parser.parse_args(argv)
-    settings = Settings(tiles=args.tiles, cubes_per_tile=args.cubes_per_tile,
-                        batch_size=args.batch_size, ranks=args.ranks)  # fmt: skip
+    settings: Settings = from_args(Settings, args)
     return _context.keep_and_print(args.out, measure(settings), table)
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import zarr
 
 from benchmarks import _context
+from cubestream.options import add_flags, from_args, option
 from cubestream.stream import ShardSpec, make_loader, plan_epoch
 from cubestream.stream.shards import EpochOrder
 from cubestream.stream.store import describe
@@ -46,11 +47,13 @@ RESULTS = Path(__file__).resolve().parent / "results" / "startup.jsonl"
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Store sizes, rank counts and the loader's batch."""
+    """Store sizes, rank counts and the loader's batch: the flags but ``size``."""
 
-    samples: tuple[int, ...] = (10_000, 100_000, 1_000_000)
-    ranks: tuple[int, ...] = (1, 8, 64)
-    batch_size: int = 8
+    samples: tuple[int, ...] = option(
+        (10_000, 100_000, 1_000_000), nargs="+", help="samples of each store"
+    )
+    ranks: tuple[int, ...] = option((1, 8, 64), nargs="+", help="rank counts")
+    batch_size: int = option(8, help="samples per batch")
     size: int = 128
 
 
@@ -143,14 +146,10 @@ def table(record: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line: see the module's description."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.startup")
-    defaults = Settings()
-    parser.add_argument("--samples", type=int, nargs="+", default=list(defaults.samples))
-    parser.add_argument("--ranks", type=int, nargs="+", default=list(defaults.ranks))
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_flags(parser, Settings)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON-lines file to append to")
     args = parser.parse_args(argv)
-    settings = Settings(samples=tuple(args.samples), ranks=tuple(args.ranks),
-                        batch_size=args.batch_size)  # fmt: skip
+    settings: Settings = from_args(Settings, args)
     return _context.keep_and_print(args.out, measure(settings), table)
 
 

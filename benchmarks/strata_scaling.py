@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,31 @@ import rasterio
 
 from cubestream import __version__
 from cubestream.grid import tile
+from cubestream.options import add_flags, from_args, option
 from cubestream.replica.spec import ReplicaSpec
 from cubestream.replica.strata import write_strata
 from cubestream.replica.world import World
 from cubestream.sample.strata import StrataSources, box_strata
 
-__all__ = ["main", "measure"]
+__all__ = ["Settings", "main", "measure"]
 
 TILES = tuple(f"37M{column}{row}" for row in "UTS" for column in "BCD")
 """A block of 3 x 3 neighbouring tiles of UTM zone 37 (Kenya)."""
 AFRICA_TILES = 3000
 BOX_M = 3840
 BOXES_A_SIDE = 26
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """One run of the check: its flags (see the module's description)."""
+
+    tiles: int = option(
+        len(TILES), choices=lambda: range(1, len(TILES) + 1), help="tiles of the block to write"
+    )
+    workers: tuple[int, ...] = option((1, 2), nargs="+", help="worker counts to time")
+    repeat: int = option(10, help="tile copies of the 2nd run")
+    out: Path | None = option(None, help="also write the JSON here")
 
 
 def boxes_of(tile_ids: Sequence[str]) -> pd.DataFrame:
@@ -141,17 +155,15 @@ def measure(
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: run :func:`measure` and print (and optionally write) its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiles", type=int, default=len(TILES), choices=range(1, len(TILES) + 1))
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeat", type=int, default=10, help="tile copies of the 2nd run")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
+    add_flags(parser, Settings)
+    settings: Settings = from_args(Settings, parser.parse_args(argv))
     with tempfile.TemporaryDirectory() as directory:
-        report = measure(TILES[: args.tiles], args.workers, Path(directory), args.repeat)
+        tiles = TILES[: settings.tiles]
+        report = measure(tiles, settings.workers, Path(directory), settings.repeat)
     text = json.dumps(report, indent=2)
     print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    if settings.out:
+        settings.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _context, _summary, encoding, l1_bytes, loader, startup, train_step
+from benchmarks._suite_settings import SuiteSettings
 from benchmarks.projection import ClusterSpec
-from benchmarks.report import HISTORY, STAGES
 from benchmarks.workload import AFRICA_12TB
 
 __all__ = [
@@ -75,31 +75,6 @@ PRESETS: dict[str, StageSizes] = {
         encoding=encoding.Settings(samples=32),
     ),
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class SuiteSettings:
-    """One run of the suite.
-
-    Attributes
-    ----------
-    stages : tuple of str
-        Stages to run, in order.
-    preset : str
-        Sizes (:data:`PRESETS`).
-    history : Path
-        JSON-lines history the records are appended to.
-    workdir : Path, optional
-        Where the stages' stores go (a temporary directory by default).
-    cluster : ClusterSpec
-        The cluster the projection is for.
-    """
-
-    stages: tuple[str, ...] = STAGES
-    preset: str = "tiny"
-    history: Path = HISTORY
-    workdir: Path | None = None
-    cluster: ClusterSpec = field(default_factory=ClusterSpec)
 
 
 def _run_l1(sizes: StageSizes, workdir: Path) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from benchmarks import _context
 from benchmarks._gpu import GpuUtilisation
 from benchmarks._train_phases import InMemoryBatches, NoOpTask, StepTimes
 from cubestream.l2.synthetic import write_synthetic_l2
+from cubestream.options import add_flags, from_args, option
 from trainers.models import RNN, ContextRNN
 from trainers.setting import KndviSetting
 from trainers.synthetic_data import SyntheticL2DataModule
@@ -70,19 +71,21 @@ MODELS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """One run of the benchmark (see the module's description)."""
+    """One run of the benchmark: its flags (see the module's description)."""
 
-    size: int = 32
-    batch_size: int = 4
-    steps: int = 10
-    warmup: int = 2
-    workers: int = 1
-    models: tuple[str, ...] = ("rnn", "context_rnn", "noop")
-    peer: bool = True
-    threads: int | None = None
-    out: Path = RESULTS
-    workdir: Path | None = None
-    seed: int = 0
+    size: int = option(32, help="sample side in px")
+    batch_size: int = option(4, help="samples per batch")
+    steps: int = option(10, help="timed steps")
+    warmup: int = option(2, help="untimed steps")
+    workers: int = option(1, help="loader workers")
+    models: tuple[str, ...] = option(
+        ("rnn", "context_rnn", "noop"), nargs="+", choices=lambda: MODELS, help="models to fit"
+    )
+    peer: bool = option(True, help="skip the test-helper loader")
+    threads: int | None = option(None, help="torch threads (default: CPUs - workers)")
+    out: Path = option(RESULTS, help="JSON-lines file to append to")
+    workdir: Path | None = option(None, help="keep the store here")
+    seed: int = option(0, help="seed of the store and of the models")
 
     @property
     def torch_threads(self) -> int:
@@ -231,34 +234,9 @@ def table(record: dict[str, Any]) -> str:
 
 def _arguments(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.train_step", description=__doc__)
-    defaults = Settings()
-    parser.add_argument("--size", type=int, default=defaults.size, help="sample side in px")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="timed steps")
-    parser.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed steps")
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="loader workers")
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--no-peer", action="store_true", help="skip the test-helper loader")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: CPUs - workers)"
-    )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON-lines file to append to")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the store here")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    return Settings(
-        size=args.size,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        warmup=args.warmup,
-        workers=args.workers,
-        models=tuple(args.models),
-        peer=not args.no_peer,
-        threads=args.threads,
-        out=args.out,
-        workdir=args.workdir,
-        seed=args.seed,
-    )
+    add_flags(parser, Settings)
+    settings: Settings = from_args(Settings, parser.parse_args(argv))
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import difflib
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal, NoReturn, Union, get_args, get_origin, get_type_hints
 
 __all__ = [
@@ -50,7 +51,8 @@ class Flag:
     Attributes
     ----------
     help : str
-        The flag's help (also the meaning of the YAML key).
+        The flag's help (also the meaning of the YAML key); for a ``bool`` that defaults to true,
+        the help of its ``--no-NAME`` flag.
     name : str, optional
         The flag and key when not the field's name (``dem`` for ``AuxiliarySources.srtm``).
     aliases : tuple of str
@@ -59,6 +61,9 @@ class Flag:
         Parser of one command-line value (default: from the field's type).
     separator : str, optional
         A tuple given as one value joined by this (``--invalid-scl 0,1,3``) instead of several.
+    nargs : {"*", "+"}
+        How many values a tuple's flag takes when it has no separator: any (``"*"``, none counts
+        as not given) or at least one (``"+"``).
     metavar : str, optional
         The value's name in the help.
     pipeline : bool
@@ -66,7 +71,7 @@ class Flag:
     execution : bool
         Whether it changes only how a stage runs (its cluster, workers), not what it writes.
     choices : callable, optional
-        The values a ``str`` option admits, asked when a parser is built or a YAML checked: a
+        The values an option admits, asked when a parser is built or a YAML checked: a
         registry's names (``--provider``), where a ``Literal`` cannot list them.
     """
 
@@ -75,10 +80,11 @@ class Flag:
     aliases: tuple[str, ...] = ()
     parse: Callable[[str], Any] | None = None
     separator: str | None = None
+    nargs: Literal["*", "+"] = "*"
     metavar: str | None = None
     pipeline: bool = True
     execution: bool = False
-    choices: Callable[[], Iterable[str]] | None = None
+    choices: Callable[[], Iterable[Any]] | None = None
 
 
 def option(default: Any = MISSING, *, factory: Any = MISSING, **flag: Any) -> Any:
@@ -196,7 +202,7 @@ def _default(f: Field[Any]) -> Any:
 
 
 def add_flags(
-    parser: argparse.ArgumentParser,
+    parser: argparse._ActionsContainer,
     cls: type[Any],
     *,
     skip: tuple[str, ...] = (),
@@ -204,8 +210,9 @@ def add_flags(
 ) -> None:
     """Add a flag to ``parser`` for every option of ``cls`` (but those named in ``skip``).
 
-    A field without default is a required flag; a ``Literal`` (or the flag's ``choices``) gives
-    the choices, a ``bool`` a bare flag, a tuple several values (or one joined value, see
+    ``parser`` may be an argument group. A field without default is a required flag; a
+    ``Literal`` (or the flag's ``choices``) gives the choices, a ``bool`` a bare flag (``--no-NAME``
+    where it defaults to true), a tuple several values (or one joined value, see
     :attr:`Flag.separator`). ``defaults`` overrides the fields' defaults on this command.
     """
     for p in params(cls):
@@ -217,7 +224,10 @@ def add_flags(
         if p.flag.metavar:
             kwargs["metavar"] = p.flag.metavar
         if p.kind is bool:
-            parser.add_argument(*names, action="store_true", **kwargs)
+            if default is True:
+                names = [f"--no-{key(n)}" for n in (p.name, *p.flag.aliases)]
+            action = "store_false" if default is True else "store_true"
+            parser.add_argument(*names, action=action, **kwargs)
             continue
         if default is MISSING:
             kwargs["required"] = True
@@ -225,7 +235,7 @@ def add_flags(
             kwargs["default"] = default
         item = get_args(p.kind)[0] if get_origin(p.kind) is tuple else p.kind
         if get_origin(p.kind) is tuple and p.flag.separator is None:
-            kwargs["nargs"] = "*"
+            kwargs["nargs"] = p.flag.nargs
         choices = get_args(item) if get_origin(item) is Literal else p.choices
         if choices:
             kwargs["choices"] = list(choices)
@@ -238,7 +248,7 @@ def _parser(kind: object) -> Callable[[str], Any]:
         from cubestream.checks import parse_date
 
         return parse_date
-    scalars: tuple[Callable[[str], Any], ...] = (int, float, str)
+    scalars: tuple[Callable[[str], Any], ...] = (int, float, str, Path)
     for scalar in scalars:
         if kind is scalar:
             return scalar
@@ -274,11 +284,15 @@ def _build(cls: type[Any], args: argparse.Namespace, given: Mapping[str, Any]) -
 def command_flags(values: Mapping[str, Any], cls: type[Any]) -> list[str]:
     """``--name value`` for every option of ``cls`` in ``values`` (keyed by :attr:`Param.name`).
 
-    None and False are left out, True is a bare flag, a tuple several values or one joined value.
+    None and False are left out, True is a bare flag, a tuple several values or one joined value;
+    a ``bool`` that defaults to true is ``--no-NAME`` where false, left out where true.
     """
     out: list[str] = []
     for p in params(cls):
         value = values.get(p.name)
+        if p.kind is bool and p.default is True:
+            out += [] if value is None or value is True else [f"--no-{key(p.name)}"]
+            continue
         if value is None or value is False:
             continue
         flag = f"--{key(p.name)}"
@@ -326,7 +340,8 @@ def check_section(
     Returns
     -------
     dict
-        The values given, by :attr:`Param.name`: lists made tuples, days ``YYYY-MM-DD`` strings.
+        The values given, by :attr:`Param.name`: lists made tuples, days ``YYYY-MM-DD`` strings,
+        paths :class:`~pathlib.Path`.
     """
     if not isinstance(raw, Mapping):
         fail(section, f"is {raw!r}; it must be a mapping of options")
@@ -404,4 +419,4 @@ def _scalar(fail: Fail, path: str, value: Any, kind: Any) -> Any:
             dt.date.fromisoformat(value)
         except ValueError:
             fail(path, f"is {value!r}; write a day as YYYY-MM-DD")
-    return value
+    return Path(value) if kind is Path else value

@@ -8,15 +8,17 @@ import pytest
 
 from benchmarks import cli as bench_cli
 from benchmarks.report import END, START
-from benchmarks.suite import PRESETS
+from benchmarks.suite import PRESETS, SuiteSettings
 from cubestream.cli import build_parser, main
 
 
 def test_bench_alone_runs_the_whole_suite_at_tiny_size() -> None:
     args = build_parser().parse_args(["bench"])
     assert args.func is bench_cli._run
-    assert args.stages == ["l1", "loader", "train", "encoding"] and args.preset == "tiny"
-    assert args.nodes == 1 and args.gpus_per_node == 0 and not args.no_report
+    settings = bench_cli._settings(args)
+    assert settings.stages == ("l1", "loader", "train", "encoding") and settings.preset == "tiny"
+    assert settings.cluster.nodes == 1 and settings.cluster.gpus_per_node == 0
+    assert settings == SuiteSettings() and not args.no_report
 
 
 def test_bench_run_takes_stages_sizes_and_a_cluster(tmp_path: Path) -> None:
@@ -25,7 +27,9 @@ def test_bench_run_takes_stages_sizes_and_a_cluster(tmp_path: Path) -> None:
     argv += ["--history", str(tmp_path / "h.jsonl"), "--out", str(tmp_path / "r")]
     args = build_parser().parse_args(argv)
     assert args.func is bench_cli._run
-    assert args.stages == ["train"] and args.preset == "small"
+    settings = bench_cli._settings(args)
+    assert settings.stages == ("train",) and settings.preset == "small"
+    assert settings.history == tmp_path / "h.jsonl" and settings.cluster == bench_cli._cluster(args)
     cluster = bench_cli._cluster(args)
     assert (cluster.nodes, cluster.cores_per_node, cluster.gpus_per_node) == (8, 64, 4)
     assert cluster.storage_gbps == 20.0 and cluster.cores == 512
