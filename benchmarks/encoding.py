@@ -63,6 +63,7 @@ from benchmarks._loader_phases import Phase, ceiling_pass
 from benchmarks._memory import MemoryWatch
 from cubestream.l2.schema import STEPS
 from cubestream.l2.synthetic import write_synthetic_l2
+from cubestream.options import add_flags, from_args, option
 
 __all__ = [
     "ERROR_LIMIT",
@@ -96,14 +97,19 @@ TINY_CANDIDATES = (
 class Settings:
     """One run of the benchmark (see the module's description)."""
 
-    samples: int = 8
-    size: int = 128
-    batch_size: int = 4
-    passes: int = 2
-    candidates: tuple[str, ...] = tuple(c.name for c in CANDIDATES)
-    gpu_rates: bool = True
-    out: Path = RESULTS
-    seed: int = 0
+    samples: int = option(8, help="samples of the synthetic store")
+    size: int = option(128, help="sample side in px")
+    batch_size: int = option(4, help="samples per batch of the loaders")
+    passes: int = option(2, help="timed passes of each phase, after a warm-up pass")
+    candidates: tuple[str, ...] = option(
+        tuple(c.name for c in CANDIDATES),
+        nargs="+",
+        choices=lambda: [c.name for c in CANDIDATES],
+        help="candidates to measure (default: all); today's store is always measured",
+    )
+    gpu_rates: bool = option(True, help="skip the FLOP count")
+    out: Path = option(RESULTS, help="JSON-lines file to append to")
+    seed: int = option(0, help="seed of the synthetic samples")
 
 
 def _timed(run: Callable[[], int], passes: int) -> dict[str, Any]:
@@ -410,28 +416,9 @@ def table(record: dict[str, Any]) -> str:
 
 def _arguments(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.encoding", description=__doc__)
-    defaults = Settings()
-    parser.add_argument("--samples", type=int, default=defaults.samples)
-    parser.add_argument("--size", type=int, default=defaults.size, help="sample side in px")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--passes", type=int, default=defaults.passes)
-    parser.add_argument(
-        "--candidates", nargs="+", choices=[c.name for c in CANDIDATES], default=None
-    )
-    parser.add_argument("--no-gpu-rates", action="store_true", help="skip the FLOP count")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON-lines file to append to")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    return Settings(
-        samples=args.samples,
-        size=args.size,
-        batch_size=args.batch_size,
-        passes=args.passes,
-        candidates=tuple(args.candidates or defaults.candidates),
-        gpu_rates=not args.no_gpu_rates,
-        out=args.out,
-        seed=args.seed,
-    )
+    add_flags(parser, Settings)
+    settings: Settings = from_args(Settings, parser.parse_args(argv))
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

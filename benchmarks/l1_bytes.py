@@ -60,11 +60,13 @@ from benchmarks._cog_blocks import CogBytes, cog_bytes, data_blocks, total
 from benchmarks._decode_ceiling import CogBlocks, decode_ceiling
 from benchmarks._l1_phases import Cluster, gdal_env, run_build, run_peer
 from cubestream.endpoints import Endpoints
+from cubestream.execution import ClientOptions
 from cubestream.l1 import L1Config
 from cubestream.l1.config import Reader
 from cubestream.l1.sentinel2 import BANDS, READ_BLOCK, SCL
+from cubestream.options import add_flags, from_args, option, params
 from cubestream.replica import layout
-from cubestream.replica.spec import ReplicaSpec, load_spec
+from cubestream.replica.spec import PresetName, ReplicaSpec, load_spec
 from cubestream.replica.world import World
 from cubestream.sample.boxes import BOX_PIXELS, tile_boxes
 from cubestream.sources.cogread import read_threads
@@ -79,6 +81,10 @@ PACKAGES = (
     "cubestream", "dask", "distributed", "stackstac", "rasterio", "gdal", "zarr", "xarray",
     "numpy", "pystac-client", "moto", "werkzeug",
 )  # fmt: skip
+_L1 = {p.name: p.flag for p in params(L1Config)}
+"""The options of ``cubestream l1``, whose help the options the benchmark shares with it reuse."""
+_CLUSTER = {p.name: p.flag for p in params(ClientOptions)}
+"""The options of the stages' LocalCluster, likewise."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,8 +93,8 @@ class Settings:
 
     Attributes
     ----------
-    preset : str
-        Replica preset (``tiny``, ``small`` or ``tile``).
+    preset : {"tiny", "small", "pipeline", "tile"}
+        Replica preset (:data:`cubestream.replica.spec.PRESETS`).
     cubes : int, optional
         Cubes to build, drawn (seeded) from the imaged boxes; all of them by default.
     out : Path
@@ -104,7 +110,8 @@ class Settings:
     days_per_chunk : int
         Acquisition days per time chunk of the L1 store.
     gdal : dict
-        Extra GDAL options for both builds (on top of ``cubestream.sources.config``'s).
+        Extra GDAL options for both builds (on top of ``cubestream.sources.config``'s); the
+        flag ``--gdal KEY=VALUE``, repeated, is plain argparse (see :func:`_arguments`).
     peer : bool
         Also run the per-cube peer.
     whole_tile : bool
@@ -130,26 +137,31 @@ class Settings:
         created in minutes (cached apart).
     """
 
-    preset: str = "tiny"
-    cubes: int | None = None
-    out: Path = RESULTS
-    cache: Path = CACHE
-    replica: Path | None = None
-    workdir: Path | None = None
-    workers: int = 2
-    threads: int = 1
-    days_per_chunk: int = 16
+    preset: PresetName = option("tiny", help="replica preset")
+    cubes: int | None = option(None, help="cubes to build (default: all)")
+    out: Path = option(RESULTS, help="JSON-lines file to append to")
+    cache: Path = option(CACHE, help="where replicas are kept")
+    replica: Path | None = option(None, help="use this replica directory")
+    workdir: Path | None = option(None, help="keep stores and logs here")
+    workers: int = option(2, help=_CLUSTER["workers"].help)
+    threads: int = option(1, help=_CLUSTER["threads"].help)
+    days_per_chunk: int = option(16, help=_L1["days_per_chunk"].help)
     gdal: dict[str, str] = field(default_factory=dict)
-    peer: bool = True
-    whole_tile: bool = False
-    repeat: int = 1
-    read_block: int = READ_BLOCK
-    seed: int = 0
-    resolution: Literal["30m", "native"] | None = None
-    local: bool = True
-    ceiling: bool = True
-    reader: Reader = "rasterio"
-    end: dt.date | None = None
+    peer: bool = option(True, help="skip the per-cube peer")
+    whole_tile: bool = option(False, help="also run the whole-tile peer")
+    repeat: int = option(1, help="runs of each build; keeps the best")
+    read_block: int = option(READ_BLOCK, help=_L1["read_block"].help)
+    seed: int = option(0, help="seed of the choice of cubes")
+    resolution: Literal["30m", "native"] | None = option(
+        None,
+        help="the replica's COGs: 30 m, or native 10/20 m (default: native for tile, else 30m)",
+    )
+    local: bool = option(True, help="skip the build from local paths")
+    ceiling: bool = option(True, help="skip the decode ceiling")
+    reader: Reader = option("rasterio", help=_L1["reader"].help)
+    end: dt.date | None = option(
+        None, help="last day of the replica (YYYY-MM-DD), before the preset's: fewer dates"
+    )
 
     def replica_resolution(self) -> Literal["30m", "native"]:
         """The resolution of the replica's COGs (see ``resolution``)."""
@@ -565,61 +577,17 @@ def _parse_gdal(values: Sequence[str]) -> dict[str, str]:
 
 def _arguments(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.l1_bytes", description=__doc__)
-    parser.add_argument("--preset", default="tiny", help="replica preset (tiny, small, tile)")
-    parser.add_argument("--cubes", type=int, default=None, help="cubes to build (default: all)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON-lines file to append to")
-    parser.add_argument("--cache", type=Path, default=CACHE, help="where replicas are kept")
-    parser.add_argument("--replica", type=Path, default=None, help="use this replica directory")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep stores and logs here")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker")
-    parser.add_argument("--days-per-chunk", type=int, default=16)
-    parser.add_argument("--gdal", action="append", default=[], help="extra GDAL option KEY=VALUE")
-    parser.add_argument("--no-peer", action="store_true", help="skip the per-cube peer")
-    parser.add_argument("--whole-tile", action="store_true", help="also run the whole-tile peer")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each build; keeps the best")
+    add_flags(parser, Settings)
     parser.add_argument(
-        "--read-block", type=int, default=READ_BLOCK, help="cubestream's read chunk, px at 30 m"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--resolution",
-        choices=("30m", "native"),
-        default=None,
-        help="the replica's COGs: 30 m, or native 10/20 m (default: native for tile, else 30m)",
-    )
-    parser.add_argument("--no-local", action="store_true", help="skip the build from local paths")
-    parser.add_argument("--no-ceiling", action="store_true", help="skip the decode ceiling")
-    parser.add_argument("--reader", choices=("rasterio", "stackstac"), default="rasterio")
-    parser.add_argument(
-        "--end",
-        type=dt.date.fromisoformat,
-        default=None,
-        help="last day of the replica (YYYY-MM-DD), before the preset's: fewer dates",
+        "--gdal",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra GDAL option for both builds (repeat the flag for more)",
     )
     args = parser.parse_args(argv)
-    return Settings(
-        preset=args.preset,
-        cubes=args.cubes,
-        out=args.out,
-        cache=args.cache,
-        replica=args.replica,
-        workdir=args.workdir,
-        workers=args.workers,
-        threads=args.threads,
-        days_per_chunk=args.days_per_chunk,
-        gdal=_parse_gdal(args.gdal),
-        peer=not args.no_peer,
-        whole_tile=args.whole_tile,
-        repeat=args.repeat,
-        read_block=args.read_block,
-        seed=args.seed,
-        resolution=args.resolution,
-        local=not args.no_local,
-        ceiling=not args.no_ceiling,
-        reader=args.reader,
-        end=args.end,
-    )
+    settings: Settings = from_args(Settings, args, gdal=_parse_gdal(args.gdal))
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

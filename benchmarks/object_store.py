@@ -51,6 +51,8 @@ BUCKET = "benchmark-l2"
 OUT = Path(__file__).resolve().parent / "results" / "object_store.jsonl"
 KINDS: tuple[ObjectStoreKind, ...] = get_args(ObjectStoreKind)
 FIGURES = ("first_batch_s", "mb_per_s", "mb_per_cpu_s", "samples_per_cpu_s", "peak_rss_mb")
+BATCH_SIZE = 4
+"""Samples per batch of the measured loader."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +65,18 @@ class Settings:
     epochs: int = option(3, help="epochs each measurement reads")
     repeat: int = option(3, help="measurements of each client")
     out: Path = option(OUT, help="JSON-lines file to append to")
+
+    def __post_init__(self) -> None:
+        for name in ("samples", "size", "samples_per_chunk", "epochs", "repeat"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+        batches = self.epochs * -(-self.samples // BATCH_SIZE)
+        if batches < 2:
+            raise ValueError(
+                f"--samples {self.samples} and --epochs {self.epochs} give one batch of "
+                f"{BATCH_SIZE} samples, which only times the start (first_batch_s): the rates "
+                f"need a batch after it; give --samples above {BATCH_SIZE} or --epochs 2 or more"
+            )
 
 
 def _cpu() -> float:
@@ -79,7 +93,7 @@ def measure(url: str, settings: S3Settings, kind: ObjectStoreKind, epochs: int) 
         url,
         storage_options=settings.storage_options(),
         object_store=kind,
-        batch_size=4,
+        batch_size=BATCH_SIZE,
         seed=1,
         decode="device",
     )
@@ -94,7 +108,11 @@ def measure(url: str, settings: S3Settings, kind: ObjectStoreKind, epochs: int) 
                 continue
             samples += len(batch["sample"])
             nbytes += sum(v.nbytes for k, v in batch.items() if k != "cube_id")
-    assert first is not None and cpu0 is not None and wall0 is not None
+    if first is None or cpu0 is None or wall0 is None or samples == 0:
+        raise RuntimeError(
+            f"{url}: {epochs} epoch(s) gave {'no' if first is None else 'one'} batch; the "
+            "rates are measured after the first batch and need at least two"
+        )
     wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
     return {
         "first_batch_s": first,
@@ -202,7 +220,10 @@ def main(argv: list[str] | None = None) -> None:
         s3 = S3Settings(**json.loads(args.settings))
         print(json.dumps(measure(url, s3, kind, args.epochs)), flush=True)
         return
-    settings: Settings = from_args(Settings, args)
+    try:
+        settings: Settings = from_args(Settings, args)
+    except ValueError as error:
+        parser.error(str(error))
     _context.keep_and_print(settings.out, run(settings), table)
 
 

@@ -1,8 +1,9 @@
 """Loader start-up at scale: planning time and time to the first batch, by store size and ranks.
 
-Stores are metadata-only L2 stores (``dem`` of ``--size`` px, one sample per chunk, and the
-per-sample ``cube_id``, ``split`` and ``valid_fraction``): unwritten chunks cost nothing in zarr
-and read as fill values, so a store of a million samples is made in seconds::
+Stores are metadata-only L2 stores (``dem`` of 128 px, ``Settings.size``, which no flag sets;
+one sample per chunk; and the per-sample ``cube_id``, ``split`` and ``valid_fraction``):
+unwritten chunks cost nothing in zarr and read as fill values, so a store of a million samples
+is made in seconds::
 
     python -m benchmarks.startup [--samples 10000 100000 1000000] [--ranks 1 8 64]
                                  [--batch-size 8] [--out FILE]

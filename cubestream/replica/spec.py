@@ -17,6 +17,7 @@ __all__ = [
     "BUCKET",
     "CATALOGUES",
     "PRESETS",
+    "PresetName",
     "ReplicaSpec",
     "Window",
     "load_spec",
@@ -172,6 +173,9 @@ def _box_window(row: int, col: int, rows: int, cols: int) -> Window:
     """Window covering ``rows x cols`` minicube boxes (128 px) from box ``(row, col)``."""
     return Window(row=row * 128, col=col * 128, height=rows * 128, width=cols * 128)
 
+
+PresetName = Literal["tiny", "small", "pipeline", "tile"]
+"""The names of :data:`PRESETS`, as a type (a ``--preset`` flag's choices)."""
 
 PRESETS: dict[str, ReplicaSpec] = {
     # tests: one tile imaged over 4 x 4 boxes, five months

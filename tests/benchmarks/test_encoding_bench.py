@@ -78,3 +78,12 @@ def test_the_context_layout_reads_a_fifth_of_s2(tmp_path: Path) -> None:
     summary = stage_record("encoding", record, ClusterSpec(), {"run": "t", "preset": "tiny"})
     assert summary["rows"][-1]["row"].split()[1] == layout["name"]
     assert "chosen layout" in encoding.table(record)
+
+
+def test_flags_make_the_settings() -> None:
+    assert encoding._arguments([]) == encoding.Settings()
+    assert len(encoding.Settings().candidates) == len(encoding.CANDIDATES)
+    settings = encoding._arguments(["--candidates", "float16", "uint16-lz4", "--no-gpu-rates"])
+    assert settings.candidates == ("float16", "uint16-lz4") and settings.gpu_rates is False
+    with pytest.raises(SystemExit):
+        encoding._arguments(["--candidates", "float64"])

@@ -114,3 +114,29 @@ def test_end_shortens_the_replica_and_caches_it_apart(
     assert l1_bytes._replica(settings) == tmp_path / "replica-tiny-native-to2021-12-31"
     spec = made["spec"]
     assert spec.end == dt.date(2021, 12, 31) and spec.resolution == "native"
+
+
+def test_flags_make_the_settings() -> None:
+    from typing import get_args
+
+    from benchmarks.l1_bytes import Settings, _arguments
+    from cubestream.replica.spec import PRESETS, PresetName
+
+    assert get_args(PresetName) == tuple(PRESETS)
+    assert _arguments([]) == Settings()
+    argv = [
+        "--preset", "tile", "--no-peer", "--no-local", "--no-ceiling", "--whole-tile",
+        "--gdal", "GDAL_CACHEMAX=512", "--gdal", "A=b=c", "--resolution", "30m",
+        "--reader", "stackstac", "--end", "2021-12-31", "--cubes", "3", "--threads", "2",
+    ]  # fmt: skip
+    settings = _arguments(argv)
+    assert (settings.peer, settings.local, settings.ceiling, settings.whole_tile) == (
+        False, False, False, True,
+    )  # fmt: skip
+    assert settings.gdal == {"GDAL_CACHEMAX": "512", "A": "b=c"}
+    assert (settings.preset, settings.resolution, settings.reader) == ("tile", "30m", "stackstac")
+    assert (settings.end, settings.cubes, settings.threads) == (dt.date(2021, 12, 31), 3, 2)
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        _arguments(["--gdal", "GDAL_CACHEMAX"])
+    with pytest.raises(SystemExit):
+        _arguments(["--preset", "huge"])
