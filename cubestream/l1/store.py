@@ -270,11 +270,20 @@ def create_template(root: Any, plan: TilePlan, build: dict[str, Any]) -> Any:
 
 
 def existing_chunks(group: Any, name: str) -> set[tuple[int, ...]]:
-    """Indices of the chunks of ``group[name]`` already in the store."""
+    """Indices of the chunks of ``group[name]`` already in the store.
+
+    Keys that are not chunk indices are not chunks: a build killed while zarr wrote a chunk
+    leaves its temporary file (``c/0/3/1.<hex>.partial``; zarr writes there, then renames), which
+    zarr itself never reads. The chunk is then missing and is written again on resume.
+    """
     array = group[name]
     prefix = f"{array.path}/c/"
-    keys = _list(array.store, prefix)
-    return {tuple(int(p) for p in key.removeprefix(prefix).split("/")) for key in keys}
+    found = set()
+    for key in _list(array.store, prefix):
+        parts = key.removeprefix(prefix).split("/")
+        if all(part.isdigit() for part in parts):
+            found.add(tuple(int(part) for part in parts))
+    return found
 
 
 def _list(store: Any, prefix: str) -> list[str]:
