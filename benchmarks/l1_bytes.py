@@ -4,7 +4,7 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
 
     python -m benchmarks.l1_bytes [--preset tiny] [--cubes N] [--out FILE] [--repeat K]
                                   [--gdal KEY=VALUE ...] [--read-block PX] [--whole-tile]
-                                  [--resolution 30m|native] [--reader rasterio|stackstac]
+                                  [--resolution 30m|native] [--reader rasterio|warp|stackstac]
                                   [--end YYYY-MM-DD]
                                   [--no-local] [--no-ceiling]
 
@@ -130,7 +130,7 @@ class Settings:
     ceiling : bool
         Also measure the decode ceiling of the blocks the build reads
         (:mod:`benchmarks._decode_ceiling`).
-    reader : {"rasterio", "stackstac"}
+    reader : {"rasterio", "warp", "stackstac"}
         cubestream's reader (:class:`cubestream.l1.L1Config`).
     end : date, optional
         Last day of the replica, before the preset's own: fewer dates, so a native replica is

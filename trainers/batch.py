@@ -31,6 +31,7 @@ from trainers.errors import BatchContractError, TrainerConfigError
 
 __all__ = [
     "CONTEXT_STEPS",
+    "FLOAT_KEYS",
     "FORECAST_STEPS",
     "STATIC_CHANNELS",
     "VEGETATION_CLASSES",
@@ -62,7 +63,9 @@ READ_STEPS: dict[str, int] = {"s2": CONTEXT_STEPS}
 STATIC_CHANNELS = 1 + len(WORLDCOVER_CLASSES)
 """Channels of ``ModelInputs.statics``: DEM, then one per WorldCover class."""
 
-_FLOAT_KEYS = ("s2", "kndvi", "mask", "weather", "dem")
+FLOAT_KEYS = ("s2", "kndvi", "mask", "weather", "dem")
+"""Variables of a batch that hold floats (or the scaled codes of floats:
+:mod:`cubestream.l2.encoding`)."""
 _INT_KEYS = ("landcover", "geomorphons", "sample")
 
 
@@ -100,7 +103,7 @@ def context_channels(bands: int) -> int:
 
 def check_batch(batch: Mapping[str, Any]) -> None:
     """Raise :class:`BatchContractError` naming the first key that breaks the batch contract."""
-    missing = [k for k in (*_FLOAT_KEYS, *_INT_KEYS, "cube_id") if k not in batch]
+    missing = [k for k in (*FLOAT_KEYS, *_INT_KEYS, "cube_id") if k not in batch]
     if missing:
         raise BatchContractError(f"batch lacks {missing}; the loader must yield the keys of Batch")
     s2 = batch["s2"]

@@ -28,13 +28,13 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
 from cubestream.l2.encoding import decode_array, scale_of
-from trainers.batch import READ_STEPS, Batch
+from trainers.batch import FLOAT_KEYS, READ_STEPS, Batch
 
 __all__ = ["L2SampleDataset", "SyntheticL2DataModule"]
 
-_FLOATS = ("s2", "kndvi", "mask", "weather", "dem")
-"""As the Setting reads (:data:`trainers.setting.VARIABLES`)."""
 _INTS = ("landcover", "geomorphons")
+"""The integer variables the Setting reads (:data:`trainers.setting.VARIABLES`); the floats are
+:data:`trainers.batch.FLOAT_KEYS`."""
 
 
 class L2SampleDataset(Dataset[dict[str, Any]]):
@@ -66,7 +66,7 @@ class L2SampleDataset(Dataset[dict[str, Any]]):
             self._root = zarr.open_group(self.store, mode="r")
         index = self.indices[i]
         item: dict[str, Any] = {}
-        for name in _FLOATS:  # s2 and kndvi may be scaled codes (cubestream.l2.encoding)
+        for name in FLOAT_KEYS:  # s2 and kndvi may be scaled codes (cubestream.l2.encoding)
             array = self._root[name]
             region = (index, slice(0, self.steps[name])) if name in self.steps else (index,)
             values = decode_array(np.asarray(array[region]), scale_of(array.attrs))

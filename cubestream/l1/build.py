@@ -183,7 +183,9 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     ):
         for task in plan_blocks(plan, block, _missing(plan, group, names)):
             items = chunk_items(plan, task.t)
-            read = block_read(plan, items, task.by, task.bx, assets, block, task.span())
+            read = block_read(
+                plan, items, task.by, task.bx, assets, block, task.span(), config.reader == "warp"
+            )
             times = time_chunk(plan, task.t, offsets)
             with dask.annotate(priority=_megapixels(read)):
                 writes.append(

@@ -27,7 +27,7 @@ READ_BLOCK = 1024
 """Read chunk side (px at 30 m): the COG block of 30 m assets; 8 x 8 boxes."""
 
 
-Reader = Literal["rasterio", "stackstac"]
+Reader = Literal["rasterio", "warp", "stackstac"]
 """How the Sentinel-2 read chunks of a level-1 build are read (:class:`L1Config`)."""
 
 
@@ -149,9 +149,12 @@ class L1Config:
         Acquisition days per time chunk.
     read_block : int
         Side (px at 30 m) of the chunks read from the COGs: their block size at 30 m.
-    reader : {"rasterio", "stackstac"}
+    reader : {"rasterio", "warp", "stackstac"}
         How a read chunk is read: plain rasterio windows on a thread pool (the default,
-        :mod:`cubestream.sources.cogread`) or stackstac (the former path; same pixels).
+        :mod:`cubestream.sources.cogread`), the 10 m / 20 m pixels averaged onto the 30 m grid
+        in integer arithmetic (:mod:`cubestream.sources.aggregate`); ``warp``: the same windows
+        through GDAL's warper (the former path; the pixels equal stackstac's, where the default
+        may round a half at a no-data edge the other way); or stackstac (the path before).
     read_threads : int, optional
         Threads reading (and encoding) one chunk under the ``rasterio`` reader; by default
         ``CUBESTREAM_READ_THREADS`` or the machine's cores.
@@ -188,8 +191,8 @@ class L1Config:
     reader: Reader = option(
         "rasterio",
         execution=True,
-        help="read chunks with plain rasterio windows on a thread pool, or with stackstac "
-        "(the former path; same pixels)",
+        help="read chunks with plain rasterio windows on a thread pool (10/20 m pixels averaged "
+        "in integer arithmetic), the same through GDAL's warper (former path), or stackstac",
     )
     read_threads: int | None = option(
         None,

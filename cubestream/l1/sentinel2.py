@@ -145,13 +145,15 @@ def block_read(
     assets: tuple[str, ...],
     block: int,
     span: tuple[int, int, int, int] | None = None,
+    warp: bool = False,
 ) -> WindowRead:
     """The read of ``assets`` of ``plan.items[items]`` over read block ``(by, bx)`` (pure).
 
     The same grid and resampling as :func:`tile_stack`'s chunk ``(t, by, bx)``; its window is
     the whole block, or ``span`` ``(y0, x0, height, width)`` inside it (the window of the boxes
     a task writes: the same pixels, fewer decoded, copied and held where the boxes do not fill
-    the block).
+    the block). ``warp`` reads every off-grid asset through GDAL's warper
+    (:class:`~cubestream.sources.cogread.WindowRead`).
     """
     row, col = by * block, bx * block
     height, width = min(block, TILE_PIXELS - row), min(block, TILE_PIXELS - col)
@@ -166,6 +168,7 @@ def block_read(
         window=(row, col, height, width),
         resampling="nearest" if scl else "average",
         dtype="uint8" if scl else "uint16",
+        warp=warp,
     )
 
 

@@ -53,7 +53,8 @@ def _write_acquisition(spec_json: str, objects: str, tile_id: str, index: int) -
     ident = layout.item_id(acq.satellite, tile_id, acq.day, acq.sequence)
     hrefs, shapes, resolutions = {}, {}, {}
     tags = {"S2_PROCESSING_BASELINE": acq.baseline, "BOA_ADD_OFFSET": str(-acq.offset)}
-    for name, (values, window, res) in asset_arrays(rendered, native).items():
+    assets = asset_arrays(rendered, native)
+    for name, (values, window, res) in assets.items():
         path = Path(objects) / layout.s2_key(tile_id, acq.day, ident, name)
         shape = tile.shape(res)
         write_cog(
@@ -73,7 +74,7 @@ def _write_acquisition(spec_json: str, objects: str, tile_id: str, index: int) -
         hrefs=hrefs,
         shapes=shapes,
         resolutions=resolutions,
-        scl=asset_arrays(rendered, native)["SCL"][0],
+        scl=assets["SCL"][0],
         window=rendered.window,
         covered=rendered.covered,
     )

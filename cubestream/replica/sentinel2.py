@@ -82,7 +82,7 @@ class _PixelStatics:
     elevation: NDArray[np.float32]
     brightness: NDArray[np.float32]
     vigour: NDArray[np.float32]
-    class_index: NDArray[np.intp]
+    class_index: NDArray[np.uint8]
     rows: NDArray[np.float32]
     cols: NDArray[np.float32]
 
@@ -104,18 +104,25 @@ def _scaled(window: Window, resolution: int) -> Window:
 def _pixel_lonlat(
     world: World, tile_id: str, window: Window, resolution: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Longitude and latitude of pixel centres: exact on a 16-px lattice, bilinear in between."""
+    """Longitude and latitude of pixel centres: exact on a 16-px lattice, bilinear in between.
+
+    Interpolated in row strips (:func:`_strips`): the same values, without gigabyte grids of
+    coordinates on a 10 m tile.
+    """
     tile = world.tiles[tile_id]
     step = 16
     rows = np.arange(window.row, window.row + window.height + step, step) + 0.5
     cols = np.arange(window.col, window.col + window.width + step, step) + 0.5
     xx, yy = np.meshgrid(tile.x0 + cols * resolution, tile.y0 - rows * resolution)
     lon_c, lat_c = Transformer.from_crs(tile.epsg, 4326, always_xy=True).transform(xx, yy)
-    fy = np.arange(window.height) / step
     fx = np.arange(window.width) / step
-    gy, gx = np.meshgrid(fy, fx, indexing="ij")
-    lon = ndimage.map_coordinates(np.asarray(lon_c), [gy, gx], order=1)
-    lat = ndimage.map_coordinates(np.asarray(lat_c), [gy, gx], order=1)
+    lon = np.empty((window.height, window.width))
+    lat = np.empty((window.height, window.width))
+    for strip in _strips(window.height, window.width):
+        fy = np.arange(strip.start, strip.stop) / step
+        gy, gx = np.meshgrid(fy, fx, indexing="ij")
+        lon[strip] = ndimage.map_coordinates(np.asarray(lon_c), [gy, gx], order=1)
+        lat[strip] = ndimage.map_coordinates(np.asarray(lat_c), [gy, gx], order=1)
     return lon, lat
 
 
@@ -138,7 +145,7 @@ def _statics(world: World, tile_id: str, resolution: int) -> _PixelStatics:
         elevation=statics.elevation(lon, lat),
         brightness=brightness.astype(np.float32),
         vigour=vigour.astype(np.float32),
-        class_index=np.searchsorted(_CLASSES, landcover),
+        class_index=np.searchsorted(_CLASSES, landcover).astype(np.uint8),
         rows=((lat - grid_lat[0]) / step_lat).astype(np.float32),
         cols=((lon - grid_lon[0]) / step_lon).astype(np.float32),
     )
@@ -208,6 +215,50 @@ def _coverage(acq: Acquisition, window: Window) -> NDArray[np.bool_]:
     return covered
 
 
+@dataclass(frozen=True)
+class _Scene:
+    """The per-pixel fields one acquisition's reflectance is made of."""
+
+    green: NDArray[np.float32]
+    brightness: NDArray[np.float32]
+    landcover: NDArray[np.uint8]
+    snowy: NDArray[np.bool_]
+    shadow: NDArray[np.bool_]
+    clouds: NDArray[np.uint8]
+
+
+_STRIP_PIXELS = 1 << 21
+"""Pixels of the row strips a band is computed in (temporaries of 16 MB, not gigabytes)."""
+
+
+def _strips(height: int, width: int) -> list[slice]:
+    """Row strips of about :data:`_STRIP_PIXELS` pixels covering ``height`` rows."""
+    rows = max(1, _STRIP_PIXELS // max(width, 1))
+    return [slice(r, min(r + rows, height)) for r in range(0, height, rows)]
+
+
+def _band_dn(
+    scene: _Scene, rows: slice, b: int, rng: np.random.Generator, offset: int
+) -> NDArray[np.uint16]:
+    """Digital numbers of band ``b`` on a strip of ``rows``.
+
+    The noise is drawn strip after strip, band after band, so the generator's stream (and so
+    every pixel) is the same whatever the strip height.
+    """
+    green, lc = scene.green[rows], scene.landcover[rows]
+    clouds = scene.clouds[rows]
+    rho = green * VEGETATION[b] + (1 - green) * scene.brightness[rows] * SOIL[b]
+    rho = np.where(lc == 50, (1 - green) * BUILT[b] + green * VEGETATION[b], rho)
+    rho = np.where(lc == 80, WATER[b], rho)
+    rho = np.where(scene.snowy[rows], SNOW[b], rho)
+    rho = np.where(scene.shadow[rows], 0.35 * rho, rho)
+    alpha = np.select([clouds == 9, clouds == 8, clouds == 7, clouds == 10], [0.9, 0.6, 0.3, 0.25])
+    rho = (1 - alpha) * rho + alpha * CLOUD[b]
+    rho = rho + rng.normal(0, 0.0015, size=rho.shape)
+    dn: NDArray[np.uint16] = np.clip(np.round(rho * 10000) + offset, 1, 65535).astype(np.uint16)
+    return dn
+
+
 def render(world: World, acq: Acquisition, resolution: int = 30) -> Rendered:
     """Render one acquisition on the tile's imaged window at ``resolution`` (10, 20 or 30 m)."""
     px = _statics(world, acq.tile_id, resolution)
@@ -218,18 +269,10 @@ def render(world: World, acq: Acquisition, resolution: int = 30) -> Rendered:
     snowy = (lc == 70) | (px.elevation > 4550)
     rng = np.random.default_rng([world.spec.seed, acq.day.toordinal(), resolution])
     dn = np.zeros((len(BANDS), *lc.shape), dtype=np.uint16)
+    scene = _Scene(green, px.brightness, lc, snowy, shadow, clouds)
     for b in range(len(BANDS)):
-        rho = green * VEGETATION[b] + (1 - green) * px.brightness * SOIL[b]
-        rho = np.where(lc == 50, (1 - green) * BUILT[b] + green * VEGETATION[b], rho)
-        rho = np.where(lc == 80, WATER[b], rho)
-        rho = np.where(snowy, SNOW[b], rho)
-        rho = np.where(shadow, 0.35 * rho, rho)
-        alpha = np.select(
-            [clouds == 9, clouds == 8, clouds == 7, clouds == 10], [0.9, 0.6, 0.3, 0.25]
-        )
-        rho = (1 - alpha) * rho + alpha * CLOUD[b]
-        rho = rho + rng.normal(0, 0.0015, size=rho.shape)
-        dn[b] = np.clip(np.round(rho * 10000) + acq.offset, 1, 65535).astype(np.uint16)
+        for rows in _strips(lc.shape[0], lc.shape[1]):
+            dn[b, rows] = _band_dn(scene, rows, b, rng, acq.offset)
     ndvi = (dn[6].astype(np.float32) - dn[2]) / np.maximum(dn[6].astype(np.float32) + dn[2], 1)
     scl = np.where(ndvi > 0.3, 4, 5).astype(np.uint8)
     scl[lc == 80] = 6

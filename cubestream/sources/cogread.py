@@ -32,6 +32,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from cubestream.errors import AssetNotFoundError, AssetReadError
+from cubestream.sources.aggregate import Aggregation, aggregate_window, plan_aggregation
 from cubestream.sources.config import StaticAWSSession, gdal_options
 from cubestream.sources.signing import needs_signing, sign_href
 
@@ -88,6 +89,10 @@ class WindowRead:
         ``nearest``).
     dtype : str
         Dtype of the result.
+    warp : bool
+        Read every asset off the grid through GDAL's warper, also those whose pixels nest in
+        the grid's (which are otherwise read plainly and averaged:
+        :mod:`cubestream.sources.aggregate`); the pixels then equal stackstac's to the bit.
     """
 
     hrefs: tuple[tuple[str, ...], ...]
@@ -95,6 +100,7 @@ class WindowRead:
     window: tuple[int, int, int, int]
     resampling: str
     dtype: str
+    warp: bool = False
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -130,6 +136,22 @@ def _on_grid(src: Any, grid: TargetGrid) -> bool:
     )
 
 
+def _aggregation(src: Any, read: WindowRead) -> Aggregation | None:
+    """How ``src`` nests in the target grid, if a plain read and a block mean replace the warp.
+
+    Only for the same CRS, a grid that nests (:func:`plan_aggregation`), a no-data value (the
+    warp otherwise masks with an alpha band) and a resampling the aggregation computes.
+    """
+    if read.warp or src.nodata is None or src.crs is None:
+        return None
+    if read.resampling not in ("average", "nearest") or src.crs.to_epsg() != read.grid.epsg:
+        return None
+    plan = plan_aggregation(src.transform, read.grid.affine())
+    if plan is None or (read.resampling == "nearest" and plan.block % 2 == 0):
+        return None
+    return plan
+
+
 def _read_one(src: Any, read: WindowRead, out: np.ndarray) -> None:
     """Read ``read.window`` of the open ``src`` into ``out`` (2-D, the result's dtype)."""
     row, col, height, width = read.window
@@ -139,6 +161,10 @@ def _read_one(src: Any, read: WindowRead, out: np.ndarray) -> None:
             src.read(1, window=window, out=out)
         else:
             out[...] = src.read(1, window=window, out_dtype=out.dtype)
+        return
+    plan = _aggregation(src, read)
+    if plan is not None:
+        out[...] = aggregate_window(src, plan, read.window, read.resampling)
         return
     alpha = src.nodata is None
     with WarpedVRT(

@@ -87,3 +87,10 @@ def test_flags_make_the_settings() -> None:
     assert settings.candidates == ("float16", "uint16-lz4") and settings.gpu_rates is False
     with pytest.raises(SystemExit):
         encoding._arguments(["--candidates", "float64"])
+
+
+def test_the_benchmark_reads_what_the_trainers_read() -> None:
+    """The benchmark keeps its own list (it must not import Lightning); it must stay the same."""
+    from trainers.setting import VARIABLES
+
+    assert encoding.VARIABLES == VARIABLES

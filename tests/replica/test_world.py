@@ -114,3 +114,18 @@ def test_clear_vegetation_is_greener_in_the_wet_season(world: World) -> None:
         return float(np.median(((nir - red) / (nir + red))[clear]))
 
     assert clear_ndvi(dt.date(2021, 5, 15)) > clear_ndvi(dt.date(2021, 9, 25)) + 0.05
+
+
+def test_render_does_not_depend_on_its_strips(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A band is computed in row strips (big tiles at 10 m); the noise stream stays the same."""
+    from cubestream.replica import sentinel2
+
+    split = next(a for a in world.acquisitions("37MBU") if a.part != "full")
+    whole = {res: render(world, split, resolution=res) for res in (30, 10)}
+    monkeypatch.setattr(sentinel2, "_STRIP_PIXELS", 5000)
+    sentinel2._statics.cache_clear()
+    for res, before in whole.items():
+        after = render(world, split, resolution=res)
+        assert np.array_equal(after.dn, before.dn) and np.array_equal(after.scl, before.scl)
