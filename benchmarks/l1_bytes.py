@@ -32,10 +32,10 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
 With ``--repeat K`` the two builds run K times, alternately, each into a new store on a new
 cluster; a record keeps each phase's fastest run and lists all the times (the bytes do not
 change between runs). The clusters' start-up is timed apart and left out of the wall times.
-``--read-block`` sets cubestream's read chunk (px at 30 m; 1024 = the replica's COG block;
-128 reads each box on its own, as cubestream did before). AWS credentials reach
-the workers through their environment; the other GDAL settings travel as cubestream's
-``gdal_env``.
+``--read-block`` sets cubestream's read chunk (px at 30 m; by default whole COG blocks: 1024 for
+30 m COGs, 2048 for 10 / 20 m ones; 128 reads each box on its own, as cubestream did before).
+AWS credentials reach the workers through their environment; the other GDAL settings travel as
+cubestream's ``gdal_env``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from cubestream.endpoints import Endpoints
 from cubestream.execution import ClientOptions
 from cubestream.l1 import L1Config
 from cubestream.l1.config import Reader
-from cubestream.l1.sentinel2 import BANDS, READ_BLOCK, SCL
+from cubestream.l1.sentinel2 import BANDS, SCL
 from cubestream.options import add_flags, from_args, option, params
 from cubestream.replica import layout
 from cubestream.replica.spec import PresetName, ReplicaSpec, load_spec
@@ -118,8 +118,9 @@ class Settings:
         Also run the whole-tile peer (:mod:`benchmarks.whole_tile`), once.
     repeat : int
         Runs of each build (alternating); the fastest is kept.
-    read_block : int
-        cubestream's read chunk side, px at 30 m.
+    read_block : int, optional
+        cubestream's read chunk side, px at 30 m (default: whole COG blocks of the assets,
+        :meth:`cubestream.l1.plan.TilePlan.read_block`).
     seed : int
         Seed of the choice of cubes.
     resolution : {"30m", "native"}, optional
@@ -150,7 +151,7 @@ class Settings:
     peer: bool = option(True, help="skip the per-cube peer")
     whole_tile: bool = option(False, help="also run the whole-tile peer")
     repeat: int = option(1, help="runs of each build; keeps the best")
-    read_block: int = option(READ_BLOCK, help=_L1["read_block"].help)
+    read_block: int | None = option(None, help=_L1["read_block"].help)
     seed: int = option(0, help="seed of the choice of cubes")
     resolution: Literal["30m", "native"] | None = option(
         None,

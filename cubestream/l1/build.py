@@ -169,12 +169,13 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     """
     if config.reader == "stackstac":
         return _stackstac_writes(plan, group, config)
-    if config.read_block <= 0 or config.read_block % BOX:
+    block = plan.read_block(config.read_block)
+    if block <= 0 or block % BOX:
         raise L1Error(
-            f"read block {config.read_block} px is not a positive multiple of the box side "
+            f"read block {block} px is not a positive multiple of the box side "
             f"({BOX} px); use {READ_BLOCK} (the COG block at 30 m) or another multiple of {BOX}"
         )
-    so, block = config.storage_options or None, config.read_block
+    so = config.storage_options or None
     task_of = dask.delayed(read_and_write, pure=False)
     writes = []
     for assets, names, offsets in (
@@ -211,7 +212,8 @@ def _megapixels(read: WindowRead) -> int:
 
 def _stackstac_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     """:func:`tile_writes` with stackstac reading the chunks (the former path)."""
-    reflectance, scl = tile_stacks(plan, layered_env(config.gdal_env), config.read_block)
+    block = plan.read_block(config.read_block)
+    reflectance, scl = tile_stacks(plan, layered_env(config.gdal_env), block)
     so = config.storage_options or None
     writes = []
     for stack, names, offsets, write in (
@@ -220,7 +222,7 @@ def _stackstac_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]
     ):
         chunks = stack.to_delayed()
         task_of = dask.delayed(write, pure=False)
-        for task in plan_blocks(plan, config.read_block, _missing(plan, group, names)):
+        for task in plan_blocks(plan, block, _missing(plan, group, names)):
             times = time_chunk(plan, task.t, offsets)
             chunk = chunks[task.t, 0, task.by, task.bx]
             writes.append(task_of(chunk, task, times, config.out, so, plan.tile))
@@ -360,7 +362,7 @@ def build_l1(
     plans = _plan_tiles(config, table, report)
     if dry_run:
         for tile, plan in plans.items():
-            report["tiles"][tile].update(dry_run_entry(plan, config.read_block))
+            report["tiles"][tile].update(dry_run_entry(plan, plan.read_block(config.read_block)))
         report["dry_run"] = True
         report["seconds"] = round(time.perf_counter() - started, 2)
         return report

@@ -21,10 +21,20 @@ from cubestream.sources.kinds import DemKind, Era5Layout
 from cubestream.sources.offsets import OffsetPolicy
 from cubestream.sources.providers import get_provider, provider_names
 
-__all__ = ["Reader", "READ_BLOCK", "AuxiliarySources", "IntegrityPolicy", "L1Config"]
+__all__ = [
+    "NATIVE_READ_BLOCK",
+    "Reader",
+    "READ_BLOCK",
+    "AuxiliarySources",
+    "IntegrityPolicy",
+    "L1Config",
+]
 
 READ_BLOCK = 1024
 """Read chunk side (px at 30 m): the COG block of 30 m assets; 8 x 8 boxes."""
+NATIVE_READ_BLOCK = 2048
+"""Read chunk side (px at 30 m) over 10 m / 20 m assets of 1024 px blocks: whole blocks of both
+(6 x 6 at 10 m, 3 x 3 at 20 m); 16 x 16 boxes."""
 
 
 Reader = Literal["rasterio", "warp", "stackstac"]
@@ -147,8 +157,9 @@ class L1Config:
         Drop items above this ``eo:cloud_cover``.
     days_per_chunk : int
         Acquisition days per time chunk.
-    read_block : int
-        Side (px at 30 m) of the chunks read from the COGs: their block size at 30 m.
+    read_block : int, optional
+        Side (px at 30 m) of the chunks read from the COGs; by default per tile, whole COG blocks
+        of its assets (:meth:`cubestream.l1.plan.TilePlan.read_block`).
     reader : {"rasterio", "warp", "stackstac"}
         How a read chunk is read: plain rasterio windows on a thread pool (the default,
         :mod:`cubestream.sources.cogread`), the 10 m / 20 m pixels averaged onto the 30 m grid
@@ -187,7 +198,11 @@ class L1Config:
     )
     max_cloud_cover: float | None = option(None, help="drop items above this eo:cloud_cover")
     days_per_chunk: int = option(16, help="acquisition days per time chunk")
-    read_block: int = option(READ_BLOCK, help="px at 30 m of each COG read (block size)")
+    read_block: int | None = option(
+        None,
+        help=f"px at 30 m of each COG read (default: {READ_BLOCK}, or {NATIVE_READ_BLOCK} where "
+        "the items' assets are at 10 / 20 m: whole COG blocks)",
+    )
     reader: Reader = option(
         "rasterio",
         execution=True,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cubestream.errors import L1Error
-from cubestream.l1.config import IntegrityPolicy
+from cubestream.l1.config import NATIVE_READ_BLOCK, READ_BLOCK, IntegrityPolicy
 from cubestream.sources.offsets import OffsetDecision, decide
 from cubestream.sources.sentinel2 import S2Item
 
@@ -44,6 +44,22 @@ class TilePlan:
     decisions: tuple[OffsetDecision, ...]
     days_per_chunk: int
     missing_dates: tuple[dt.date, ...]
+
+    def read_block(self, requested: int | None = None) -> int:
+        """Side (px at 30 m) of the tile's read chunks: ``requested``, else from its assets.
+
+        A read chunk should cover whole COG blocks of every asset, or a block on its edge is
+        fetched and decoded by two tasks. The archives' COG blocks are 1024 px: 1024 px at 30 m,
+        but 341 1/3 px at 10 m and 682 2/3 px at 20 m, which 2048 px at 30 m (61.44 km) covers
+        whole. So: :data:`NATIVE_READ_BLOCK` where some asset of the tile's items is finer than
+        30 m (its ``gsd``, ``raster:bands`` resolution or ``proj:transform``, as Earth Search,
+        Planetary Computer and the replica state them), :data:`READ_BLOCK` otherwise (also where
+        no item states its resolution).
+        """
+        if requested is not None:
+            return requested
+        finest = min((r for item in self.items for r in _resolutions(item)), default=None)
+        return NATIVE_READ_BLOCK if finest is not None and finest < 30 else READ_BLOCK
 
     @property
     def offsets(self) -> tuple[int, ...]:
@@ -143,3 +159,19 @@ def plan_tile(
         days_per_chunk=days_per_chunk,
         missing_dates=tuple(_missing_dates(days)),
     )
+
+
+def _resolutions(item: S2Item) -> list[float]:
+    """Pixel sizes (m) the catalogue states for the assets the build reads of ``item``."""
+    hrefs = set(item.hrefs.values())
+    out = []
+    for asset in item.raw.get("assets", {}).values():
+        if not isinstance(asset, dict) or asset.get("href") not in hrefs:
+            continue
+        bands = asset.get("raster:bands") or [{}]
+        transform = asset.get("proj:transform") or [None]
+        for value in (asset.get("gsd"), bands[0].get("spatial_resolution"), transform[0]):
+            if isinstance(value, int | float) and value > 0:
+                out.append(float(value))
+                break
+    return out

@@ -40,7 +40,7 @@ def test_dry_run_reports_the_plan_and_writes_nothing(
     assert not out.exists() and not Path(f"{out}.report.json").exists()
     (tile, entry), *_ = report["tiles"].items()
     plan = _plan(config, tile, pd.read_parquet(locations))
-    tasks = plan_blocks(plan, config.read_block)
+    tasks = plan_blocks(plan, plan.read_block(config.read_block))
     assert entry["items"] == len(plan.items) and entry["days"] == len(plan.days)
     assert entry["read_blocks"] == len(tasks) > 0
     # the replica's assets are 30 m COGs: per item and read block, 9 uint16 bands + SCL (uint8)
