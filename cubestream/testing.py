@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cubestream.endpoints import Endpoints
 from cubestream.replica.process import (
@@ -21,6 +22,7 @@ from cubestream.replica.process import (
 
 __all__ = [
     "create_test_replica",
+    "write_test_cog",
     "read_access_log",
     "served_replica",
     "start_replica_server",
@@ -79,3 +81,45 @@ def write_replica_locations(root: Path, out: Path, *, target: int, seed: int = 1
     )
     write_locations(sample_locations(config), out)
     return out
+
+
+def write_test_cog(path: Path, values: Any, resolution: float, corner: tuple[float, float]) -> str:
+    """Write a single-band uint16 COG as the archive's: UTM 37S, no-data 0, deflate, predictor 2.
+
+    Parameters
+    ----------
+    path : Path
+        Where to write.
+    values : ndarray of uint16, 2-D
+        The pixels.
+    resolution : float
+        Pixel size in metres.
+    corner : tuple of float
+        ``(x, y)`` of the upper-left corner.
+
+    Returns
+    -------
+    str
+        The path, as an href.
+    """
+    import rasterio
+    from rasterio.transform import Affine
+
+    height, width = values.shape
+    with rasterio.open(
+        path,
+        "w",
+        driver="COG",
+        width=width,
+        height=height,
+        count=1,
+        dtype="uint16",
+        crs="EPSG:32737",
+        transform=Affine(resolution, 0, corner[0], 0, -resolution, corner[1]),
+        nodata=0,
+        compress="DEFLATE",
+        predictor=2,
+        blocksize=64,
+    ) as dst:
+        dst.write(values, 1)
+    return str(path)

@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import rasterio
 import zarr
 from rasterio.enums import Resampling
-from rasterio.transform import Affine
 
 from cubestream.errors import AssetNotFoundError
 from cubestream.l1 import L1Config, build_l1
@@ -26,7 +24,7 @@ from cubestream.l1.sentinel2 import remove_offset
 from cubestream.replica import layout
 from cubestream.replica.spec import load_spec
 from cubestream.sources.cogread import TargetGrid, WindowRead, read_windows
-from cubestream.testing import write_replica_locations
+from cubestream.testing import write_replica_locations, write_test_cog
 
 
 @pytest.fixture(scope="module")
@@ -115,23 +113,7 @@ def _cog(path: Path, resolution: int, seed: int) -> str:
     rng = np.random.default_rng(seed)
     values = rng.integers(1, 12000, size=(side, side), dtype=np.uint16)
     values[: side // 5] = 0
-    with rasterio.open(
-        path,
-        "w",
-        driver="COG",
-        width=side,
-        height=side,
-        count=1,
-        dtype="uint16",
-        crs="EPSG:32737",
-        transform=Affine(resolution, 0, X0 - 10, 0, -resolution, Y0 + 10),
-        nodata=0,
-        compress="DEFLATE",
-        predictor=2,
-        blocksize=64,
-    ) as dst:
-        dst.write(values, 1)
-    return str(path)
+    return write_test_cog(path, values, resolution, (X0 - 10, Y0 + 10))
 
 
 def test_native_assets_are_warped_as_stackstac_warps_them(tmp_path: Path) -> None:

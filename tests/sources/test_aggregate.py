@@ -8,16 +8,14 @@ same way) may round those halves down, and may differ from it nowhere else.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import rasterio
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
 
 from cubestream.sources.aggregate import Aggregation, aggregate, plan_aggregation
 from cubestream.sources.cogread import TargetGrid, WindowRead, read_windows
+from cubestream.testing import write_test_cog
 
 X0, Y0 = 399960.0, 9600040.0
 """Upper-left corner of tile 37MBU (every resolution's grid starts there)."""
@@ -35,27 +33,6 @@ def _values(resolution: int, seed: int) -> np.ndarray:
     values[rows * 1.7 + cols < side * 0.45] = 0
     values[rng.random((side, side)) < 0.05] = 0
     return values
-
-
-def _cog(path: Path, values: np.ndarray, resolution: int) -> str:
-    side = values.shape[0]
-    with rasterio.open(
-        path,
-        "w",
-        driver="COG",
-        width=side,
-        height=side,
-        count=1,
-        dtype="uint16",
-        crs="EPSG:32737",
-        transform=Affine(resolution, 0, X0, 0, -resolution, Y0),
-        nodata=0,
-        compress="DEFLATE",
-        predictor=2,
-        blocksize=64,
-    ) as dst:
-        dst.write(values, 1)
-    return str(path)
 
 
 def _exact_mean(values: np.ndarray, resolution: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +55,10 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[str, np.
     out = {}
     for resolution, seed in ((10, 1), (20, 2)):
         values = _values(resolution, seed)
-        out[resolution] = (_cog(root / f"{resolution}.tif", values, resolution), values)
+        out[resolution] = (
+            write_test_cog(root / f"{resolution}.tif", values, resolution, (X0, Y0)),
+            values,
+        )
     return out
 
 
