@@ -168,10 +168,14 @@ def _resolutions(item: S2Item) -> list[float]:
     for asset in item.raw.get("assets", {}).values():
         if not isinstance(asset, dict) or asset.get("href") not in hrefs:
             continue
-        bands = asset.get("raster:bands") or [{}]
-        transform = asset.get("proj:transform") or [None]
-        for value in (asset.get("gsd"), bands[0].get("spatial_resolution"), transform[0]):
-            if isinstance(value, int | float) and value > 0:
-                out.append(float(value))
-                break
+        bands, transform = asset.get("raster:bands"), asset.get("proj:transform")
+        band = bands[0] if isinstance(bands, list) and bands and isinstance(bands[0], dict) else {}
+        stated = (
+            asset.get("gsd"),
+            band.get("spatial_resolution"),
+            transform[0] if isinstance(transform, list) and transform else None,
+        )
+        sizes = [v for v in stated if isinstance(v, int | float) and not isinstance(v, bool)]
+        if sizes and sizes[0] > 0:
+            out.append(float(sizes[0]))
     return out

@@ -75,3 +75,11 @@ def test_the_resolution_is_read_where_the_catalogue_states_it(key: str) -> None:
     assert _plan(_restated(raw, 20, key)).read_block() == NATIVE_READ_BLOCK
     assert _plan(_restated(raw, None, key)).read_block() == READ_BLOCK  # unstated: as before
     assert _plan().read_block() == READ_BLOCK
+
+
+def test_odd_metadata_reads_as_unstated() -> None:
+    raw = read_items_file(REAL / "earth-search-v1_2025_S2B_20EPT_20250731_0_L2A.json")[0]
+    raw = copy.deepcopy(raw)
+    for asset in raw["assets"].values():
+        asset.update({"gsd": "ten", "raster:bands": "none", "proj:transform": {}})
+    assert _plan(to_s2_item(raw)).read_block() == READ_BLOCK
