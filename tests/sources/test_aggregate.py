@@ -8,6 +8,8 @@ same way) may round those halves down, and may differ from it nowhere else.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from rasterio.enums import Resampling
@@ -186,3 +188,30 @@ def test_a_window_of_valid_pixels_and_another_no_data_value() -> None:
     values[0, 0] = 9999
     got = aggregate(values, Aggregation(1, 3), (0, 0), (2, 2), "average", 9999)
     assert got[0, 0] == 9999
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "earth-search-v1_2025_S2B_20EPT_20250731_0_L2A.json",
+        "earth-search-c1_S2B_T38XNF_20250422T091553_L2A.json",
+        "rustac__pc_sentinel-2-l2a_two_items_T13TDE_2024-08.json",
+    ],
+)
+def test_real_items_assets_nest_in_the_tiles_30_m_grid(name: str) -> None:
+    """The catalogues' own transforms: every 10 m / 20 m asset nests, so none is warped."""
+    from cubestream.sources.stac import read_items_file
+
+    real = Path(__file__).parents[1] / "data" / "real" / "stac" / name
+    raw = read_items_file(real)[0]
+    transforms = {
+        Affine(*asset["proj:transform"][:6])
+        for asset in raw["assets"].values()
+        if len(asset.get("proj:transform") or ()) >= 6
+    }
+    sizes = {t.a for t in transforms}
+    assert {10, 20} <= sizes
+    corner = next(iter(transforms))
+    grid = Affine(30, 0, corner.c, 0, -30, corner.f)
+    plans = {t.a: plan_aggregation(t, grid) for t in transforms if t.a in (10, 20)}
+    assert plans == {10: Aggregation(repeat=1, block=3), 20: Aggregation(repeat=2, block=3)}
