@@ -274,8 +274,12 @@ def existing_chunks(group: Any, name: str) -> set[tuple[int, ...]]:
 
     Keys that are not chunk indices are not chunks: a build killed while zarr wrote a chunk
     leaves its temporary file (``c/0/3/1.<hex>.partial``; zarr writes there, then renames), which
-    zarr itself never reads. The chunk is then missing and is written again on resume.
+    zarr itself never reads. The chunk is then missing and is written again on resume, and such
+    temporaries are deleted here (called when a build plans its resume, before it writes), so the
+    resumed store holds what a clean build holds.
     """
+    from zarr.core.sync import sync
+
     array = group[name]
     prefix = f"{array.path}/c/"
     found = set()
@@ -283,6 +287,8 @@ def existing_chunks(group: Any, name: str) -> set[tuple[int, ...]]:
         parts = key.removeprefix(prefix).split("/")
         if all(part.isdigit() for part in parts):
             found.add(tuple(int(part) for part in parts))
+        elif key.endswith(".partial"):
+            sync(array.store.delete(key))
     return found
 
 

@@ -91,7 +91,8 @@ def test_a_box_without_data_is_written_all_the_same(tmp_path: Path) -> None:
 
 def test_a_write_killed_midway_leaves_no_chunk_behind(tmp_path: Path) -> None:
     """zarr writes a chunk to ``<key>.<hex>.partial`` and renames it; a build killed in between
-    leaves that file. It is not a chunk: the resume state lists only real chunk keys."""
+    leaves that file. It is not a chunk: the resume state lists only real chunk keys, and the
+    resume deletes it."""
     url = str(tmp_path / "l1.zarr")
     group = open_root(url).require_group("37MBU")
     array = group.create_array("s2", shape=(2, 4), chunks=(1, 4), dtype="uint16", fill_value=0)
@@ -100,3 +101,6 @@ def test_a_write_killed_midway_leaves_no_chunk_behind(tmp_path: Path) -> None:
     (chunks / "0" / "0.5f3a9c0d2e.partial").parent.mkdir(parents=True, exist_ok=True)
     (chunks / "0" / "0.5f3a9c0d2e.partial").write_bytes(b"half a chunk")
     assert existing_chunks(group, "s2") == {(1, 0)}
+    # the temporary of the killed write is gone: the resumed store holds what a clean one holds
+    assert not (chunks / "0" / "0.5f3a9c0d2e.partial").exists()
+    assert (chunks / "1" / "0").exists()
