@@ -149,7 +149,8 @@ def aggregate(
     if values.all() if valid is None else valid.all():  # no no-data: b * b cells each
         cells = b * b
         return ((2 * total + cells) // (2 * cells)).astype(values.dtype)
-    count = _block_sums((values != nodata).view(np.uint8), plan, offset, shape)
+    flags = values != 0 if valid is None else valid
+    count = _block_sums(flags.view(np.uint8), plan, offset, shape)
     mean = (2 * total + count) // np.maximum(2 * count, 1)
     return np.where(count > 0, mean, nodata).astype(values.dtype)
 
