@@ -185,7 +185,15 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
         for task in plan_blocks(plan, block, _missing(plan, group, names)):
             items = chunk_items(plan, task.t)
             read = block_read(
-                plan, items, task.by, task.bx, assets, block, task.span(), config.reader == "warp"
+                plan,
+                items,
+                task.by,
+                task.bx,
+                assets,
+                block,
+                task.span(),
+                config.reader == "warp",
+                task.regions(),
             )
             times = time_chunk(plan, task.t, offsets)
             with dask.annotate(priority=_megapixels(read)):
@@ -206,8 +214,8 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
 
 def _megapixels(read: WindowRead) -> int:
     """Megapixels a read decodes: the larger reads start first, so no short one is left last."""
-    items, assets, height, width = read.shape
-    return items * assets * height * width // 1_000_000
+    items, assets, _, _ = read.shape
+    return items * assets * read.pixels // 1_000_000
 
 
 def _stackstac_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:

@@ -146,14 +146,16 @@ def block_read(
     block: int,
     span: tuple[int, int, int, int] | None = None,
     warp: bool = False,
+    parts: tuple[tuple[int, int, int, int], ...] = (),
 ) -> WindowRead:
     """The read of ``assets`` of ``plan.items[items]`` over read block ``(by, bx)`` (pure).
 
     The same grid and resampling as :func:`tile_stack`'s chunk ``(t, by, bx)``; its window is
     the whole block, or ``span`` ``(y0, x0, height, width)`` inside it (the window of the boxes
-    a task writes: the same pixels, fewer decoded, copied and held where the boxes do not fill
-    the block). ``warp`` reads every off-grid asset through GDAL's warper
-    (:class:`~cubestream.sources.cogread.WindowRead`).
+    a task writes). ``parts`` ``(y0, x0, height, width)`` inside the window (its boxes) are
+    then all that is read: the blocks under no box are neither fetched nor decoded, and the
+    result is 0 outside the parts. ``warp`` reads every off-grid asset through GDAL's warper,
+    the whole window (:class:`~cubestream.sources.cogread.WindowRead`).
     """
     row, col = by * block, bx * block
     height, width = min(block, TILE_PIXELS - row), min(block, TILE_PIXELS - col)
@@ -169,6 +171,7 @@ def block_read(
         resampling="nearest" if scl else "average",
         dtype="uint8" if scl else "uint16",
         warp=warp,
+        parts=parts,
     )
 
 

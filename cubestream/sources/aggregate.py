@@ -2,13 +2,13 @@
 
 A Sentinel-2 tile's 10, 20 and 60 m rasters share their upper-left corner and CRS, and so does
 the 30 m grid cubestream builds on. A 30 m pixel then covers exactly 3 x 3 pixels at 10 m, or
-1.5 x 1.5 at 20 m (areas 1, 1/2, 1/2, 1/4). :func:`aggregate_window` reads the window's native
-pixels with a plain windowed read (decode only) and averages them in integer arithmetic, each
-native pixel weighted by the area it shares with the coarse pixel, no-data pixels left out, the
-mean rounded half up; ``nearest`` takes the native pixel under the coarse pixel's centre. This is
-what GDAL's warper computes with ``average`` / ``nearest`` resampling (:class:`WarpedVRT`, the
-path stackstac takes), without its per-pixel coordinate transforms, which cost about twice the
-decode of the same blocks.
+1.5 x 1.5 at 20 m (areas 1, 1/2, 1/2, 1/4). :func:`aggregate` takes a window's native
+pixels, read plainly (decode only: :mod:`cubestream.sources.cogread`), and averages them in
+integer arithmetic, each native pixel weighted by the area it shares with the coarse pixel,
+no-data pixels left out, the mean rounded half up; ``nearest`` takes the native pixel under the
+coarse pixel's centre. This is what GDAL's warper computes with ``average`` / ``nearest``
+resampling (:class:`WarpedVRT`, the path stackstac takes), without its per-pixel coordinate
+transforms, which cost about twice the decode of the same blocks.
 
 The one difference: GDAL computes the area weights in floating point from transformed
 coordinates, so where the mean is exactly a half (possible only at a no-data edge, where an even
@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-__all__ = ["Aggregation", "aggregate", "aggregate_window", "plan_aggregation"]
+__all__ = ["Aggregation", "aggregate", "plan_aggregation"]
 
 _TOLERANCE = 1e-6
 """Relative tolerance on pixel sizes and corner offsets (metres are given to the micrometre)."""
@@ -59,6 +58,16 @@ class Aggregation:
         r1 = -(-((row + height) * self.block) // self.repeat)
         c1 = -(-((col + width) * self.block) // self.repeat)
         return Window(c0, r0, c1 - c0, r1 - r0)
+
+    def offset(self, row: int, col: int, source: Window) -> tuple[int, int]:
+        """Where target pixel ``(row, col)`` starts in ``source``'s pixels, in common cells.
+
+        The ``offset`` :func:`aggregate` takes for the values of :meth:`source_window`.
+        """
+        return (
+            row * self.block - int(source.row_off) * self.repeat,
+            col * self.block - int(source.col_off) * self.repeat,
+        )
 
 
 def _multiple(value: float, unit: float) -> int | None:
@@ -177,18 +186,3 @@ def _block_sums(
     for k in range(1, b):
         out += cols[:, k::b]
     return out
-
-
-def aggregate_window(
-    src: Any, plan: Aggregation, window: tuple[int, int, int, int], resampling: str
-) -> np.ndarray:
-    """Read target ``window`` ``(row, col, height, width)`` of the open ``src`` by aggregation."""
-    row, col, height, width = window
-    source = plan.source_window(row, col, height, width)
-    values = src.read(1, window=source)
-    offset = (
-        row * plan.block - int(source.row_off) * plan.repeat,
-        col * plan.block - int(source.col_off) * plan.repeat,
-    )
-    nodata = 0 if src.nodata is None else src.nodata
-    return aggregate(values, plan, offset, (height, width), resampling, nodata)

@@ -1,13 +1,22 @@
 """Windows of many single-band COGs on one target grid, read straight into one array.
 
 :func:`read_windows` is the level-1 build's hot path: every ``(item, asset)`` href of a
-:class:`WindowRead` is opened once, its window read with plain rasterio into its slice of a
-preallocated ``(item, asset, y, x)`` array (no masked arrays, no copies), and closed. The reads
-run on a thread pool (GDAL decodes with the GIL released), so one read chunk keeps every core
-decoding. An asset on the target grid itself (same CRS, transform and size) is read as it is; any
-other (the 10 m / 20 m assets of the AWS archive read onto the 30 m grid) through a
-:class:`~rasterio.vrt.WarpedVRT` of the whole target grid, the same warp stackstac applies, so
-the pixels equal stackstac's (asserted by the level-1 tests).
+:class:`WindowRead` is opened once, its regions read with plain rasterio into its slice of a
+preallocated ``(item, asset, y, x)`` array, and closed. The reads run on a thread pool (GDAL
+decodes with the GIL released), so one read chunk keeps every core decoding. How an asset is
+read depends on how its pixels lie on the target grid:
+
+- on the grid itself (same CRS, transform and size): its blocks under the regions, each decoded
+  once (:mod:`cubestream.sources.blockread`), copied into place;
+- nested in it (the 10 m / 20 m assets of a Sentinel-2 tile on its 30 m grid): the same native
+  blocks, each region averaged (or, for classes, sampled at the centre) in integer arithmetic
+  (:mod:`cubestream.sources.aggregate`);
+- anything else, or with ``warp=True``: the whole window through a
+  :class:`~rasterio.vrt.WarpedVRT` of the target grid, the warp stackstac applies.
+
+Reading only the regions (the boxes of a level-1 task) leaves the blocks under no box unread,
+and aggregating each region on its own keeps the arithmetic in the CPU cache: on a native tile
+this decodes and averages within a few per cent of the bare decode of the same blocks.
 
 The GDAL options (:func:`cubestream.sources.config.gdal_options`) are set once per reading
 thread, which takes the next window until none is left inside one ``rasterio.Env``; hrefs that
@@ -32,7 +41,8 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from cubestream.errors import AssetNotFoundError, AssetReadError
-from cubestream.sources.aggregate import Aggregation, aggregate_window, plan_aggregation
+from cubestream.sources.aggregate import Aggregation, aggregate, plan_aggregation
+from cubestream.sources.blockread import read_blockwise
 from cubestream.sources.config import StaticAWSSession, gdal_options
 from cubestream.sources.signing import needs_signing, sign_href
 
@@ -93,6 +103,11 @@ class WindowRead:
         Read every asset off the grid through GDAL's warper, also those whose pixels nest in
         the grid's (which are otherwise read plainly and averaged:
         :mod:`cubestream.sources.aggregate`); the pixels then equal stackstac's to the bit.
+    parts : tuple of tuple of int
+        ``(row, col, height, width)`` inside the window: read only these (the boxes a level-1
+        task writes), each COG block under them once (:mod:`cubestream.sources.blockread`);
+        the result is 0 elsewhere. Empty (the default): the whole window. The warp reads the
+        whole window either way.
     """
 
     hrefs: tuple[tuple[str, ...], ...]
@@ -101,12 +116,25 @@ class WindowRead:
     resampling: str
     dtype: str
     warp: bool = False
+    parts: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
         """Shape of the result: ``(item, asset, height, width)``."""
         assets = len(self.hrefs[0]) if self.hrefs else 0
         return (len(self.hrefs), assets, self.window[2], self.window[3])
+
+    def regions(self) -> tuple[tuple[int, int, int, int], ...]:
+        """What is read, ``(row, col, height, width)`` inside the window, sorted by row.
+
+        The :attr:`parts`, or the whole window when there are none.
+        """
+        return tuple(sorted(self.parts)) or ((0, 0, self.window[2], self.window[3]),)
+
+    @property
+    def pixels(self) -> int:
+        """Pixels read of each asset of each item (on the grid)."""
+        return sum(height * width for _, _, height, width in self.regions())
 
 
 def read_threads(default: int | None = None) -> int:
@@ -153,19 +181,40 @@ def _aggregation(src: Any, read: WindowRead) -> Aggregation | None:
 
 
 def _read_one(src: Any, read: WindowRead, out: np.ndarray) -> None:
-    """Read ``read.window`` of the open ``src`` into ``out`` (2-D, the result's dtype)."""
-    row, col, height, width = read.window
-    window = Window(col, row, width, height)
+    """Read ``read``'s regions of the open ``src`` into ``out`` (2-D, the result's dtype)."""
     if _on_grid(src, read.grid):
-        if src.dtypes[0] == out.dtype:
-            src.read(1, window=window, out=out)
-        else:
-            out[...] = src.read(1, window=window, out_dtype=out.dtype)
+        _read_regions(src, read, out, None)
         return
     plan = _aggregation(src, read)
     if plan is not None:
-        out[...] = aggregate_window(src, plan, read.window, read.resampling)
+        _read_regions(src, read, out, plan)
         return
+    _read_warped(src, read, out)
+
+
+def _read_regions(src: Any, read: WindowRead, out: np.ndarray, plan: Aggregation | None) -> None:
+    """Read ``read.regions()`` block by block into ``out``; aggregated by ``plan`` when given."""
+    row, col, _, _ = read.window
+    regions = read.regions()
+    targets = [(row + r, col + c, h, w) for r, c, h, w in regions]
+    sources = [
+        Window(c, r, w, h) if plan is None else plan.source_window(r, c, h, w)
+        for r, c, h, w in targets
+    ]
+    nodata = 0 if src.nodata is None else src.nodata
+    values = read_blockwise(src, sources)
+    for (r, c, h, w), target, source in zip(regions, targets, sources, strict=True):
+        native = next(values)
+        if plan is not None:
+            offset = plan.offset(target[0], target[1], source)
+            native = aggregate(native, plan, offset, (h, w), read.resampling, nodata)
+        out[r : r + h, c : c + w] = native
+
+
+def _read_warped(src: Any, read: WindowRead, out: np.ndarray) -> None:
+    """Read the whole window of ``src`` through GDAL's warper onto the grid."""
+    row, col, height, width = read.window
+    window = Window(col, row, width, height)
     alpha = src.nodata is None
     with WarpedVRT(
         src,
@@ -230,7 +279,7 @@ def read_windows(
         The windows, 0 where an asset has no data.
     """
     resolved = gdal_options(options)
-    out = np.empty(read.shape, dtype=np.dtype(read.dtype))
+    out = np.zeros(read.shape, dtype=np.dtype(read.dtype))
     jobs = iter([(i, a) for i in range(out.shape[0]) for a in range(out.shape[1])])
     lock, failed = threading.Lock(), threading.Event()
 

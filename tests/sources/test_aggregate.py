@@ -215,3 +215,32 @@ def test_real_items_assets_nest_in_the_tiles_30_m_grid(name: str) -> None:
     grid = Affine(30, 0, corner.c, 0, -30, corner.f)
     plans = {t.a: plan_aggregation(t, grid) for t in transforms if t.a in (10, 20)}
     assert plans == {10: Aggregation(repeat=1, block=3), 20: Aggregation(repeat=2, block=3)}
+
+
+@pytest.mark.parametrize("resolution", [10, 20])
+@pytest.mark.parametrize("resampling", ["average", "nearest"])
+def test_parts_equal_the_whole_window_there_and_nothing_is_read_elsewhere(
+    native: dict[int, tuple[str, np.ndarray]], resolution: int, resampling: str
+) -> None:
+    """A level-1 task reads only its boxes: each equals the whole window's pixels under it."""
+    href, _ = native[resolution]
+    window, parts = (2, 1, 90, 90), ((50, 3, 30, 30), (0, 0, 16, 16), (16, 40, 20, 8))
+
+    def read(regions: tuple[tuple[int, int, int, int], ...]) -> np.ndarray:
+        request = WindowRead(
+            hrefs=((href,),),
+            grid=GRID,
+            window=window,
+            resampling=resampling,
+            dtype="uint16",
+            parts=regions,
+        )
+        out: np.ndarray = read_windows(request, threads=1)[0, 0]
+        return out
+
+    whole, got = read(()), read(parts)
+    inside = np.zeros(whole.shape, dtype=bool)
+    for row, col, height, width in parts:
+        inside[row : row + height, col : col + width] = True
+    np.testing.assert_array_equal(got[inside], whole[inside])
+    assert not got[~inside].any() and whole[~inside].any()

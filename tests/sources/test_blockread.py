@@ -1,0 +1,105 @@
+"""Windows of a COG read through its blocks: the same pixels, each block under them decoded once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from cubestream.sources.blockread import read_blockwise
+from cubestream.testing import write_test_cog
+
+HEIGHT, WIDTH, BLOCK = 200, 150, 64
+"""A raster whose sides are not whole blocks (``write_test_cog`` tiles by 64 px)."""
+
+
+class _Counting:
+    """An open dataset that records the windows GDAL is asked to decode."""
+
+    def __init__(self, src: Any) -> None:
+        self._src = src
+        self.reads: list[Window] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._src, name)
+
+    def read(self, band: int, window: Window) -> np.ndarray:
+        self.reads.append(window)
+        values: np.ndarray = self._src.read(band, window=window)
+        return values
+
+
+@pytest.fixture(scope="module")
+def cog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    values = np.random.default_rng(3).integers(1, 5000, (HEIGHT, WIDTH), dtype=np.uint16)
+    path = tmp_path_factory.mktemp("blockread") / "band.tif"
+    write_test_cog(path, values, 10.0, (399960.0, 9600040.0))
+    return path, values
+
+
+def _expected(values: np.ndarray, window: Window) -> np.ndarray:
+    """The window cut from the whole raster, no-data (0) outside it."""
+    row, col = int(window.row_off), int(window.col_off)
+    out = np.zeros((int(window.height), int(window.width)), dtype=values.dtype)
+    top, left = max(row, 0), max(col, 0)
+    bottom, right = min(row + out.shape[0], HEIGHT), min(col + out.shape[1], WIDTH)
+    if bottom > top and right > left:
+        out[top - row : bottom - row, left - col : right - col] = values[top:bottom, left:right]
+    return out
+
+
+def _blocks(window: Window) -> set[tuple[int, int]]:
+    """The blocks a window overlaps inside the raster."""
+    rows = range(max(int(window.row_off), 0), min(int(window.row_off + window.height), HEIGHT))
+    cols = range(max(int(window.col_off), 0), min(int(window.col_off + window.width), WIDTH))
+    return {(r // BLOCK, c // BLOCK) for r in rows for c in cols}
+
+
+WINDOWS = [
+    Window(3, 5, 40, 30),  # inside one block
+    Window(50, 20, 60, 70),  # across four blocks
+    Window(60, 10, 20, 40),  # overlaps the one before
+    Window(130, 120, 40, 100),  # past the right and bottom edges
+    Window(-10, 150, 30, 20),  # before the left edge
+    Window(400, 0, 10, 10),  # wholly outside
+    Window(0, 190, 150, 10),  # the last rows, whole width
+]
+
+
+def test_windows_equal_the_raster_and_no_data_outside(cog: tuple[Path, np.ndarray]) -> None:
+    path, values = cog
+    with rasterio.open(path) as src:
+        for window, got in zip(WINDOWS, read_blockwise(src, WINDOWS), strict=True):
+            np.testing.assert_array_equal(got, _expected(values, window))
+
+
+def test_each_block_under_the_windows_is_decoded_once_and_no_other(
+    cog: tuple[Path, np.ndarray],
+) -> None:
+    path, _ = cog
+    with rasterio.open(path) as opened:
+        src = _Counting(opened)
+        list(read_blockwise(src, sorted(WINDOWS, key=lambda w: (w.row_off, w.col_off))))
+    decoded = [block for window in src.reads for block in _blocks(window)]
+    assert len(decoded) == len(set(decoded)), "a block was decoded twice"
+    assert set(decoded) == set().union(*(_blocks(w) for w in WINDOWS))
+    for window in src.reads:  # whole blocks of one block row
+        assert int(window.row_off) % BLOCK == 0 and int(window.col_off) % BLOCK == 0
+        assert int(window.height) <= BLOCK
+
+
+def test_blocks_are_decoded_as_the_windows_are_taken(cog: tuple[Path, np.ndarray]) -> None:
+    """Lazily: taking the first window decodes only the blocks (runs) of its block rows."""
+    path, _ = cog
+    first, last = Window(0, 0, 10, 10), Window(0, 180, 10, 10)
+    with rasterio.open(path) as opened:
+        src = _Counting(opened)
+        windows = read_blockwise(src, [first, last])
+        next(windows)
+        assert {int(w.row_off) // BLOCK for w in src.reads} == {0}
+        next(windows)
+        assert {int(w.row_off) // BLOCK for w in src.reads} == {0, 2}
