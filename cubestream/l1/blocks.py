@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from cubestream._malloc import keep_large_allocations
 from cubestream.l1.plan import TilePlan
 from cubestream.l1.sentinel2 import BOX, fuse_days, remove_offset
 from cubestream.sources.cogread import WindowRead, read_threads, read_windows
@@ -170,26 +171,26 @@ def _array(url: str, storage_options: dict[str, Any] | None, path: str) -> Any:
 
 
 def _fused_box(
-    chunk: np.ndarray, box: tuple[int, int, int], times: TimeChunk
+    chunk: np.ndarray, index: int, box: tuple[int, int, int], times: TimeChunk
 ) -> tuple[int, np.ndarray]:
-    """One box of a read ``chunk``, its days fused: ``(cube, array)``."""
+    """Box ``index`` of a read ``chunk``, its days fused: ``(cube, array)``.
+
+    ``chunk`` is ``(item, asset, y, x)``, the box cut at its place; or ``(item, asset, box, y,
+    x)``, one array per box (what :func:`read_and_write` reads).
+    """
     c, y0, x0 = box
     n_days = times.days.stop - times.days.start
-    cut = chunk[:, :, y0 : y0 + BOX, x0 : x0 + BOX]
+    cut = chunk[:, :, index] if chunk.ndim == 5 else chunk[:, :, y0 : y0 + BOX, x0 : x0 + BOX]
     return c, fuse_days(cut, times.item_day, times.offsets, n_days)
 
 
-def _each_box(
-    write: Callable[[tuple[int, int, int]], None],
-    boxes: tuple[tuple[int, int, int], ...],
-    pool: ThreadPoolExecutor | None,
-) -> None:
-    """``write`` every box, on ``pool`` when given (zarr encodes with the GIL released)."""
+def _each_box(write: Callable[[int], None], boxes: int, pool: ThreadPoolExecutor | None) -> None:
+    """``write(index)`` every box, on ``pool`` when given (zarr encodes with the GIL released)."""
     if pool is None:
-        for box in boxes:
-            write(box)
+        for index in range(boxes):
+            write(index)
     else:
-        list(pool.map(write, boxes))
+        list(pool.map(write, range(boxes)))
 
 
 def write_reflectance(
@@ -204,11 +205,11 @@ def write_reflectance(
     """Fuse and write ``s2`` of every box of ``task`` from its read ``chunk``; return chunks."""
     s2 = _array(url, storage_options, f"{tile}/s2")
 
-    def write(box: tuple[int, int, int]) -> None:
-        c, fused = _fused_box(chunk, box, times)
+    def write(index: int) -> None:
+        c, fused = _fused_box(chunk, index, task.boxes[index], times)
         s2[c : c + 1, times.days] = fused[None]
 
-    _each_box(write, task.boxes, pool)
+    _each_box(write, len(task.boxes), pool)
     return len(task.boxes)
 
 
@@ -225,13 +226,13 @@ def write_scl(
     scl = _array(url, storage_options, f"{tile}/scl")
     fraction = _array(url, storage_options, f"{tile}/data_fraction")
 
-    def write(box: tuple[int, int, int]) -> None:
-        c, fused = _fused_box(chunk, box, times)
+    def write(index: int) -> None:
+        c, fused = _fused_box(chunk, index, task.boxes[index], times)
         classes = fused[:, 0]
         scl[c : c + 1, times.days] = classes[None]
         fraction[c : c + 1, times.days] = (classes > 0).mean(axis=(1, 2), dtype=np.float32)[None]
 
-    _each_box(write, task.boxes, pool)
+    _each_box(write, len(task.boxes), pool)
     return 2 * len(task.boxes)
 
 
@@ -247,14 +248,17 @@ def read_and_write(
 ) -> int:
     """Read one chunk with plain rasterio, then fuse and write its boxes; return chunks.
 
-    ``read`` covers the window of ``task``'s boxes (:meth:`BlockTask.span`), not the whole
-    block: the boxes are cut from it at their place inside that window.
+    ``read`` covers the window of ``task``'s boxes (:meth:`BlockTask.span`) and reads only
+    the boxes (its parts, :meth:`BlockTask.regions`): the chunk holds one array per box, in the
+    order of ``task.boxes``.
 
     One thread pool of :func:`~cubestream.sources.cogread.read_threads` threads does both:
     the item x asset reads (each item's DN offset removed in place by the thread that read it),
     then the boxes' fusion and encoding. The task holds one read chunk (the items of one time
-    chunk x its assets x the block) and one fused box per thread.
+    chunk x its assets x its boxes) and one fused box per thread. The worker's large
+    allocations are kept in its heap (:func:`cubestream._malloc.keep_large_allocations`).
     """
+    keep_large_allocations()
     reflectance = read.dtype == "uint16"
     offsets = times.offsets
 

@@ -214,7 +214,7 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
 
 def _megapixels(read: WindowRead) -> int:
     """Megapixels a read decodes: the larger reads start first, so no short one is left last."""
-    items, assets, _, _ = read.shape
+    items, assets = read.shape[:2]
     return items * assets * read.pixels // 1_000_000
 
 

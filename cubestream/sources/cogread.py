@@ -1,8 +1,8 @@
 """Windows of many single-band COGs on one target grid, read straight into one array.
 
 :func:`read_windows` is the level-1 build's hot path: every ``(item, asset)`` href of a
-:class:`WindowRead` is opened once, its regions read with plain rasterio into its slice of a
-preallocated ``(item, asset, y, x)`` array, and closed. The reads run on a thread pool (GDAL
+:class:`WindowRead` is opened once, its window (or only its parts) read with plain rasterio into
+its slice of one preallocated array, and closed. The reads run on a thread pool (GDAL
 decodes with the GIL released), so one read chunk keeps every core decoding. How an asset is
 read depends on how its pixels lie on the target grid:
 
@@ -104,10 +104,10 @@ class WindowRead:
         the grid's (which are otherwise read plainly and averaged:
         :mod:`cubestream.sources.aggregate`); the pixels then equal stackstac's to the bit.
     parts : tuple of tuple of int
-        ``(row, col, height, width)`` inside the window: read only these (the boxes a level-1
-        task writes), each COG block under them once (:mod:`cubestream.sources.blockread`);
-        the result is 0 elsewhere. Empty (the default): the whole window. The warp reads the
-        whole window either way.
+        ``(row, col, height, width)`` inside the window, all of one size: read only these (the
+        boxes a level-1 task writes), each COG block under them once
+        (:mod:`cubestream.sources.blockread`), into a result of one ``(height, width)`` array
+        per part, in their order. Empty (the default): the whole window.
     """
 
     hrefs: tuple[tuple[str, ...], ...]
@@ -118,16 +118,26 @@ class WindowRead:
     warp: bool = False
     parts: tuple[tuple[int, int, int, int], ...] = ()
 
+    def __post_init__(self) -> None:
+        sizes = {(height, width) for _, _, height, width in self.parts}
+        if len(sizes) > 1:
+            raise ValueError(f"the parts of a window read are of one size, not {sorted(sizes)}")
+
     @property
-    def shape(self) -> tuple[int, int, int, int]:
-        """Shape of the result: ``(item, asset, height, width)``."""
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the result: ``(item, asset, [part,] height, width)``."""
         assets = len(self.hrefs[0]) if self.hrefs else 0
-        return (len(self.hrefs), assets, self.window[2], self.window[3])
+        return (len(self.hrefs), assets, *self._layout())
+
+    def _layout(self) -> tuple[int, ...]:
+        if not self.parts:
+            return self.window[2], self.window[3]
+        return len(self.parts), self.parts[0][2], self.parts[0][3]
 
     def regions(self) -> tuple[tuple[int, int, int, int], ...]:
-        """What is read, ``(row, col, height, width)`` inside the window, sorted by row.
+        """What is read, ``(row, col, height, width)`` inside the window, in reading order.
 
-        The :attr:`parts`, or the whole window when there are none.
+        The :attr:`parts` sorted by row, or the whole window when there are none.
         """
         return tuple(sorted(self.parts)) or ((0, 0, self.window[2], self.window[3]),)
 
@@ -181,7 +191,7 @@ def _aggregation(src: Any, read: WindowRead) -> Aggregation | None:
 
 
 def _read_one(src: Any, read: WindowRead, out: np.ndarray) -> None:
-    """Read ``read``'s regions of the open ``src`` into ``out`` (2-D, the result's dtype)."""
+    """Read ``read``'s regions of the open ``src`` into ``out`` (one asset's result)."""
     if _on_grid(src, read.grid):
         _read_regions(src, read, out, None)
         return
@@ -190,6 +200,14 @@ def _read_one(src: Any, read: WindowRead, out: np.ndarray) -> None:
         _read_regions(src, read, out, plan)
         return
     _read_warped(src, read, out)
+
+
+def _destinations(read: WindowRead, out: np.ndarray) -> list[np.ndarray]:
+    """Where each of ``read.regions()`` goes in ``out`` (one asset's result)."""
+    if not read.parts:
+        return [out]
+    order = sorted(range(len(read.parts)), key=read.parts.__getitem__)  # as regions()
+    return [out[k] for k in order]
 
 
 def _read_regions(src: Any, read: WindowRead, out: np.ndarray, plan: Aggregation | None) -> None:
@@ -203,16 +221,16 @@ def _read_regions(src: Any, read: WindowRead, out: np.ndarray, plan: Aggregation
     ]
     nodata = 0 if src.nodata is None else src.nodata
     values = read_blockwise(src, sources)
-    for (r, c, h, w), target, source in zip(regions, targets, sources, strict=True):
+    for dest, target, source in zip(_destinations(read, out), targets, sources, strict=True):
         native = next(values)
         if plan is not None:
             offset = plan.offset(target[0], target[1], source)
-            native = aggregate(native, plan, offset, (h, w), read.resampling, nodata)
-        out[r : r + h, c : c + w] = native
+            native = aggregate(native, plan, offset, target[2:], read.resampling, nodata)
+        dest[...] = native
 
 
 def _read_warped(src: Any, read: WindowRead, out: np.ndarray) -> None:
-    """Read the whole window of ``src`` through GDAL's warper onto the grid."""
+    """Read the whole window of ``src`` through GDAL's warper onto the grid; cut the parts."""
     row, col, height, width = read.window
     window = Window(col, row, width, height)
     alpha = src.nodata is None
@@ -225,11 +243,13 @@ def _read_warped(src: Any, read: WindowRead, out: np.ndarray) -> None:
         resampling=Resampling[read.resampling],
         add_alpha=alpha,
     ) as vrt:
-        if not alpha:
-            out[...] = vrt.read(1, window=window, out_dtype=out.dtype)
-            return
-        values = vrt.read((1, 2), window=window, out_dtype=out.dtype)
-        out[...] = np.where(values[1] == 0, 0, values[0])
+        if alpha:
+            values = vrt.read((1, 2), window=window, out_dtype=out.dtype)
+            warped = np.where(values[1] == 0, 0, values[0])
+        else:
+            warped = vrt.read(1, window=window, out_dtype=out.dtype)
+    for dest, (r, c, h, w) in zip(_destinations(read, out), read.regions(), strict=True):
+        dest[...] = warped[r : r + h, c : c + w]
 
 
 def _read_asset(href: str, read: WindowRead, out: np.ndarray) -> None:
@@ -276,10 +296,11 @@ def read_windows(
     Returns
     -------
     ndarray
-        The windows, 0 where an asset has no data.
+        :attr:`WindowRead.shape`: the window of every item and asset, or each of its parts;
+        0 where an asset has no data.
     """
     resolved = gdal_options(options)
-    out = np.zeros(read.shape, dtype=np.dtype(read.dtype))
+    out = np.empty(read.shape, dtype=np.dtype(read.dtype))
     jobs = iter([(i, a) for i in range(out.shape[0]) for a in range(out.shape[1])])
     lock, failed = threading.Lock(), threading.Event()
 
