@@ -203,9 +203,16 @@ def run_build(cluster: Cluster, config: L1Config, cubes: int) -> dict[str, Any]:
 
 
 def run_peer(
-    cluster: Cluster, cubes: pd.DataFrame, spec: ReplicaSpec, store: Path
+    cluster: Cluster,
+    cubes: pd.DataFrame,
+    spec: ReplicaSpec,
+    store: Path,
+    items_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Phase (c): a fresh stackstac stack per cube (:func:`benchmarks._peer.peer_cube`)."""
+    """Phase (c): a fresh stackstac stack per cube (:func:`benchmarks._peer.peer_cube`).
+
+    From the served STAC API and S3; or, given the replica's ``items_file``, from local paths.
+    """
     import zarr
 
     zarr.open_group(str(store), mode="w", zarr_format=3)
@@ -216,8 +223,8 @@ def run_peer(
             peer_cube,
             rows,
             pure=False,
-            stac=cluster.endpoints.stac_api,
-            collection=cluster.endpoints.collection,
+            stac=str(items_file) if items_file else cluster.endpoints.stac_api,
+            collection=L1Config.collection if items_file else cluster.endpoints.collection,
             period=f"{spec.start}/{spec.end}",
             gdal_env=env,
             store=str(store),

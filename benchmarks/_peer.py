@@ -1,7 +1,9 @@
 """The peer of the level-1 build: one minicube at a time, the way minicube tools make them.
 
 cubo and earthnet-minicuber build each minicube on its own: search the STAC API around the cube,
-make a fresh ``stackstac.stack`` with the cube's bounds, compute it and write the cube out.
+make a fresh ``stackstac.stack`` with the cube's bounds, compute it and write the cube out
+(from local paths, :mod:`benchmarks.l1_bytes` gives it the replica's items file instead of the
+API: the same items, filtered in the task).
 :func:`peer_cube` does exactly that for one cube, in one Dask task (the stack is computed with
 the synchronous scheduler on the worker's thread), reading the same assets with the same GDAL
 options, resampling and grid as cubestream. It writes the raw stacks (items not fused by day,
@@ -11,20 +13,33 @@ group per cube.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
 
 from cubestream.sources.config import layered_env
 from cubestream.sources.sentinel2 import BANDS, SCL, names_tile, to_s2_item
+from cubestream.sources.stac import search_items
 
 __all__ = ["peer_cube"]
 
 
 def _search(stac: str, collection: str, cube: dict[str, Any], period: str) -> list[Any]:
+    """The cube's items: from the STAC API, or (a local items file) from the file.
+
+    From the file, the items whose footprint meets the cube's bounds, as the API filters them.
+    """
+    bbox = (cube["min_lon"], cube["min_lat"], cube["max_lon"], cube["max_lat"])
+    if not stac.startswith(("http://", "https://")):
+        from shapely.geometry import box, shape
+
+        start, end = (dt.date.fromisoformat(day) for day in period.split("/"))
+        found = search_items(stac, cube["tile"], bbox, start, end, collection=collection)
+        stacs = [item.stac() for item in found]
+        return [item for item in stacs if shape(item["geometry"]).intersects(box(*bbox))]
     from pystac_client import Client
 
-    bbox = (cube["min_lon"], cube["min_lat"], cube["max_lon"], cube["max_lat"])
     search = Client.open(stac).search(collections=[collection], bbox=bbox, datetime=period)
     raw = [item for item in search.items_as_dicts() if names_tile(item, cube["tile"])]
     items = sorted((to_s2_item(item) for item in raw), key=lambda item: (item.datetime, item.id))

@@ -22,10 +22,11 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
    With ``--whole-tile``, the second peer too: whole tiles read into memory, then sliced
    (:mod:`benchmarks.whole_tile`), once.
 5. From local paths: the same build reading the replica's files (its ``stac/items.ndjson``),
-   and the decode ceiling of the very blocks the build reads (:mod:`benchmarks._decode_ceiling`:
-   rasterio on one thread and on all cores, libdeflate if imagecodecs is installed), with each
-   build's share of the all-core rasterio ceiling. Over S3 the CPU seconds of the workers and of
-   the replica server (S3 and STAC, same machine) are reported apart.
+   the per-cube peer on the same files (with the peer on), and the decode ceiling of the very
+   blocks the build reads (:mod:`benchmarks._decode_ceiling`: rasterio on one thread and on all
+   cores, libdeflate if imagecodecs is installed), with each build's share of the all-core
+   rasterio ceiling. Over S3 the CPU seconds of the workers and of the replica server (S3 and
+   STAC, same machine) are reported apart.
 6. One JSON line with the whole context appended to ``--out`` (default
    ``benchmarks/results/l1.jsonl``), and a table on stdout.
 
@@ -299,10 +300,11 @@ def _fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _builds(
     settings: Settings, cubes: pd.DataFrame, spec: ReplicaSpec, served: Served, workdir: Path
-) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
     """Run the builds ``settings.repeat`` times, alternately; keep each one's fastest run.
 
-    Returns the build over S3, the peer's and the build from local paths.
+    Returns the build over S3, the peer's over S3, the build from local paths and the peer's
+    from local paths.
     """
     endpoints, root = served.endpoints, served.root
     cluster = Cluster(
@@ -314,7 +316,7 @@ def _builds(
     )
     locations = workdir / "locations.parquet"
     cubes.to_parquet(locations)
-    ours, peers, local = [], [], []
+    ours, peers, local, local_peers = [], [], [], []
     for run in range(settings.repeat):
         config = L1Config(
             locations=str(locations),
@@ -338,10 +340,14 @@ def _builds(
             local.append(run_build(cluster, paths, len(cubes)))
         if settings.peer:
             peers.append(run_peer(cluster, cubes, spec, workdir / f"peer-{run}.zarr"))
+        if settings.peer and settings.local:
+            store = workdir / f"peer-local-{run}.zarr"
+            local_peers.append(run_peer(cluster, cubes, spec, store, root / layout.ITEMS_FILE))
     return (
         _fastest(ours),
         (_fastest(peers) if peers else None),
         (_fastest(local) if local else None),
+        (_fastest(local_peers) if local_peers else None),
     )
 
 
@@ -394,7 +400,8 @@ def measure(settings: Settings) -> dict[str, Any]:
         endpoints, pid = stack.enter_context(_served(root, workdir))
         floor, blocks = _floor(cubes, endpoints, spec, root)
         before = decode_ceiling(blocks) if settings.ceiling else None
-        build, peer, local = _builds(settings, cubes, spec, Served(root, endpoints, pid), workdir)
+        served = Served(root, endpoints, pid)
+        build, peer, local, peer_local = _builds(settings, cubes, spec, served, workdir)
         whole = _whole_tile(settings, cubes, spec, endpoints, workdir)
     ceiling = _best(before, decode_ceiling(blocks) if settings.ceiling else None)
     return {
@@ -415,11 +422,12 @@ def measure(settings: Settings) -> dict[str, Any]:
         "cog_floor": {**floor, "per_cube_blocks": round(floor["blocks"] / len(cubes), 1)},
         "decode_ceiling": ceiling,
         "peer": peer,
+        "peer_local": peer_local,
         "whole_tile": whole,
         "ratios": {
             **_ratios(build, floor, peer),
             **_whole_ratios(build, whole),
-            **_ceiling_ratios(build, local, peer, ceiling),
+            **_ceiling_ratios(build, local, peer, ceiling, peer_local),
         },
     }
 
@@ -441,8 +449,13 @@ def _ceiling_ratios(
     local: dict[str, Any] | None,
     peer: dict[str, Any] | None,
     ceiling: dict[str, Any] | None,
+    peer_local: dict[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Each build's share of the all-core rasterio decode ceiling of its blocks, and more."""
+    """Each build's share of the all-core rasterio decode ceiling of its blocks, and more.
+
+    ``peer_seconds_over_local``: the peer over S3 against the build from local paths (not like
+    for like); ``peer_local_seconds_over_local``: both from local paths.
+    """
     if ceiling is None:
         return {}
     floor = float(ceiling["rasterio_all"]["seconds"])
@@ -452,7 +465,8 @@ def _ceiling_ratios(
         )
     }
     cpu = float(ceiling["rasterio_1"]["cpu_seconds"])
-    for name, run in (("s3", build), ("local", local), ("peer", peer)):
+    runs = (("s3", build), ("local", local), ("peer", peer), ("peer_local", peer_local))
+    for name, run in runs:
         if run is not None:
             out[f"{name}_share_of_ceiling"] = round(floor / float(run["seconds"]), 3)
             # load-robust: decode CPU of the blocks over the CPU the build's workers spent
@@ -461,6 +475,10 @@ def _ceiling_ratios(
             )
     if local is not None and peer is not None:
         out["peer_seconds_over_local"] = round(float(peer["seconds"]) / float(local["seconds"]), 2)
+    if local is not None and peer_local is not None:
+        out["peer_local_seconds_over_local"] = round(
+            float(peer_local["seconds"]) / float(local["seconds"]), 2
+        )
     return out
 
 
@@ -506,6 +524,10 @@ def table(record: dict[str, Any]) -> str:
         rows.append(
             ("per-cube stackstac", f"{peer['seconds']:.2f} s", _mb(peer["fetched"]["cog_bytes"]))
         )
+    if record.get("peer_local") is not None:
+        rows.append(
+            ("per-cube stackstac, local paths", f"{record['peer_local']['seconds']:.2f} s", "")
+        )
     if record.get("whole_tile") is not None:
         whole = record["whole_tile"]
         rows.append(
@@ -527,6 +549,11 @@ def table(record: dict[str, Any]) -> str:
     ]
     if "peer_seconds_over_cubestream" in ratios:
         lines.append(f"  peer time / cubestream time {ratios['peer_seconds_over_cubestream']}")
+    if "peer_local_seconds_over_local" in ratios:
+        lines.append(
+            "  from local paths: peer time / cubestream time "
+            f"{ratios['peer_local_seconds_over_local']}"
+        )
     lines += _ceiling_lines(record)
     return "\n".join(lines)
 
@@ -549,13 +576,13 @@ def _ceiling_lines(record: dict[str, Any]) -> list[str]:
             )
     shares = ", ".join(
         f"{name} {ratios[f'{name}_share_of_ceiling']}"
-        for name in ("local", "s3", "peer")
+        for name in ("local", "s3", "peer", "peer_local")
         if f"{name}_share_of_ceiling" in ratios
     )
     lines.append(f"  share of the all-core rasterio ceiling (wall): {shares}")
     cpu_shares = ", ".join(
         f"{name} {ratios[f'{name}_cpu_share_of_ceiling']}"
-        for name in ("local", "s3", "peer")
+        for name in ("local", "s3", "peer", "peer_local")
         if f"{name}_cpu_share_of_ceiling" in ratios
     )
     lines.append(f"  decode CPU of the blocks / workers' CPU: {cpu_shares}")

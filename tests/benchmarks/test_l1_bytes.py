@@ -17,6 +17,7 @@ from cubestream.replica.spec import ReplicaSpec, load_spec
 KEYS = {
     "benchmark", "time", "git", "machine", "versions", "settings", "replica", "sizes",
     "cubestream", "cog_floor", "peer", "ratios", "cubestream_local", "decode_ceiling",
+    "peer_local",
 }  # fmt: skip
 PHASE = {
     "seconds", "seconds_runs", "cluster_start_seconds", "peak_rss_mb_per_worker", "fetched",
@@ -25,6 +26,7 @@ PHASE = {
 RATIOS = {
     "fetched_over_blocks", "fetched_over_whole", "peer_seconds_over_cubestream",
     "s3_share_of_ceiling", "local_share_of_ceiling", "peer_seconds_over_local",
+    "peer_local_seconds_over_local",
 }  # fmt: skip
 
 
@@ -49,6 +51,9 @@ def test_two_cubes_append_one_record(replica_root: Path, tmp_path: Path) -> None
     assert set(record["ratios"]) >= RATIOS
     local = record["cubestream_local"]
     assert set(local) >= PHASE and local["fetched"]["cog_bytes"] == 0  # read from the files
+    peer_local = record["peer_local"]
+    assert set(peer_local) >= PHASE and peer_local["fetched"]["cog_bytes"] == 0
+    assert peer_local["items_per_cube"] == record["peer"]["items_per_cube"]
     assert record["cubestream"]["s3_server_cpu_seconds"] > 0
     assert record["cubestream"]["workers_cpu_seconds"] > 0
     ceiling = record["decode_ceiling"]
