@@ -6,7 +6,7 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
                                   [--gdal KEY=VALUE ...] [--read-block PX] [--whole-tile]
                                   [--resolution 30m|native] [--reader rasterio|warp|stackstac]
                                   [--end YYYY-MM-DD]
-                                  [--no-local] [--no-ceiling]
+                                  [--no-local] [--no-ceiling] [--no-peer] [--no-s3-peer]
 
 1. Create the replica (or reuse it from ``--cache``), serve it, and take ``--cubes`` boxes
    wholly inside its imaged window (seeded; all of them by default) as the locations table.
@@ -114,7 +114,9 @@ class Settings:
         Extra GDAL options for both builds (on top of ``cubestream.sources.config``'s); the
         flag ``--gdal KEY=VALUE``, repeated, is plain argparse (see :func:`_arguments`).
     peer : bool
-        Also run the per-cube peer.
+        Also run the per-cube peer (over S3 and, with ``local``, from local paths).
+    s3_peer : bool
+        The peer over S3 too (it is bound by the replica's S3 server, and slow on many cubes).
     whole_tile : bool
         Also run the whole-tile peer (:mod:`benchmarks.whole_tile`), once.
     repeat : int
@@ -150,6 +152,9 @@ class Settings:
     days_per_chunk: int = option(16, help=_L1["days_per_chunk"].help)
     gdal: dict[str, str] = field(default_factory=dict)
     peer: bool = option(True, help="skip the per-cube peer")
+    s3_peer: bool = option(
+        True, help="skip the per-cube peer over S3 (the one from local paths still runs)"
+    )
     whole_tile: bool = option(False, help="also run the whole-tile peer")
     repeat: int = option(1, help="runs of each build; keeps the best")
     read_block: int | None = option(None, help=_L1["read_block"].help)
@@ -338,7 +343,7 @@ def _builds(
                 out=str(workdir / f"l1-local-{run}.zarr"),
             )
             local.append(run_build(cluster, paths, len(cubes)))
-        if settings.peer:
+        if settings.peer and settings.s3_peer:
             peers.append(run_peer(cluster, cubes, spec, workdir / f"peer-{run}.zarr"))
         if settings.peer and settings.local:
             store = workdir / f"peer-local-{run}.zarr"

@@ -4,9 +4,9 @@ Dask's nanny starts each worker with ``MALLOC_TRIM_THRESHOLD_=65536``, which tur
 dynamic mmap threshold: every allocation over 128 KB then gets a fresh ``mmap`` and is unmapped
 when freed, and each page of it is faulted in and zeroed by the kernel when first written. A
 level-1 task allocates a few such buffers per COG block (GDAL's block, the decoded run, the
-window, the averaging's sums), so on the native tile replica its workers spent 12.7 of 36.4
-CPU seconds in the kernel (5.7 with this setting; wall 19.6 s against 15.3 s, 2 worker
-processes, ``benchmarks.l1_bytes``-like build from local paths).
+window, the averaging's sums): building 196 cubes of the native tile replica from local paths
+on 2 worker processes, the workers spent 12.7 of 36.4 CPU seconds in the kernel, and 4.9-5.4
+of 27.7-30.3 with this setting (wall 18.8-20.4 s against 14.9-17.0 s; the same 2 cores).
 
 :func:`keep_large_allocations` raises the mmap threshold to 32 MB (glibc's largest) in the
 calling process, once: blocks and runs are then served from the heap and reused. Dask's trim
