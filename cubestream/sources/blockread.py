@@ -112,7 +112,10 @@ def read_blockwise(src: Any, windows: Sequence[Window]) -> Iterator[np.ndarray]:
     dtype = np.dtype(src.dtypes[0])
     for index, window in enumerate(windows):
         row, col = int(window.row_off), int(window.col_off)
-        out = np.full((int(window.height), int(window.width)), fill, dtype=dtype)
+        shape = (int(window.height), int(window.width))
+        inside = row >= 0 and col >= 0 and row + shape[0] <= src.height
+        inside = inside and col + shape[1] <= src.width  # then the blocks cover every pixel
+        out = np.empty(shape, dtype=dtype) if inside else np.full(shape, fill, dtype=dtype)
         for block in layout.blocks(window):
             if block not in held:
                 held.update(_decode_run(src, layout, *runs[block]))
