@@ -5,7 +5,7 @@ A read chunk holds the items of one time chunk over one COG block (1024 px: 8 x 
 and which boxes each one writes. One task then reads its chunk and writes every box under it:
 :func:`read_and_write` (the default ``rasterio`` reader) reads the chunk's item x asset boxes
 (:meth:`BlockTask.regions`, placed in the span of its boxes: :meth:`BlockTask.span`), each COG
-block under them once and no other, on a thread pool straight into one array
+block under them once and no other, on a thread pool straight into one array of one slice per box
 (:mod:`cubestream.sources.cogread`), then fuses and writes the boxes on the same pool; the
 ``stackstac`` reader hands a whole-block chunk of :func:`cubestream.l1.sentinel2.tile_stacks`
 to :func:`write_reflectance` or :func:`write_scl`. Either way:
@@ -13,10 +13,10 @@ to :func:`write_reflectance` or :func:`write_scl`. Either way:
 - each COG block of each item is fetched once per build, by one task;
 - no pixel moves between workers: a task's only input is its own read;
 - a worker holds at most one read chunk per Dask thread until its boxes are written (the items
-  of one time chunk x 9 bands x the span of its boxes, at most the read block: 1024 x 1024
-  uint16, 19 MB per item, or 75 MB at 2048, of which only the pages under boxes are touched),
-  the COG blocks of two block rows per reading thread, and one fused box per reading thread
-  (the days of one time chunk x 9 bands x 128 x 128 uint16, 4.7 MB at 16 days);
+  of one time chunk x 9 bands x its boxes, 0.29 MB per box and item; with the ``stackstac``
+  reader the whole block, 19 MB per item at 1024 px), the COG blocks of two block rows per
+  reading thread, and one fused box per reading thread (the days of one time chunk x 9 bands
+  x 128 x 128 uint16, 4.7 MB at 16 days);
 - every box's chunk is written, one with no data too: a chunk that exists is the resume state.
 
 Reading one item per chunk and letting each box gather its items from many chunks (the design

@@ -15,8 +15,10 @@ read depends on how its pixels lie on the target grid:
   :class:`~rasterio.vrt.WarpedVRT` of the target grid, the warp stackstac applies.
 
 Reading only the regions (the boxes of a level-1 task) leaves the blocks under no box unread,
-and aggregating each region on its own keeps the arithmetic in the CPU cache: on a native tile
-this decodes and averages within a few per cent of the bare decode of the same blocks.
+and aggregating each region on its own keeps the arithmetic in the CPU cache. On the 35 blocks
+under 64 boxes of one 10 m asset of the native tile replica: 0.206 s of CPU to read the boxes
+this way against 0.204 s to decode the blocks alone; 0.22 s with the averaging of each box,
+against 0.38 s averaging the span of the boxes at once.
 
 The GDAL options (:func:`cubestream.sources.config.gdal_options`) are set once per reading
 thread, which takes the next window until none is left inside one ``rasterio.Env``; hrefs that
