@@ -47,7 +47,7 @@ from cubestream.l1.config import L1Config, Reader
 from cubestream.l1.dryrun import dry_run_entry
 from cubestream.l1.plan import CUBE_COLUMNS, TilePlan, plan_tile
 from cubestream.l1.sentinel2 import BANDS, BOX, READ_BLOCK, SCL, block_read, tile_stacks
-from cubestream.l1.store import create_template, existing_chunks, open_root
+from cubestream.l1.store import create_template, existing_chunks, open_root, remove_partials
 from cubestream.sources.cogread import WindowRead
 from cubestream.sources.config import RetryPolicy, gdal_options, layered_env
 from cubestream.sources.offsets import OffsetDecision, decide, probe_item
@@ -286,7 +286,10 @@ def _prepare(root: Any, plan: TilePlan, config: L1Config) -> tuple[Any, str]:
         if changed
     ]
     if not changes:
-        return group, "complete" if group.attrs.get("complete") else "resumed"
+        if group.attrs.get("complete"):
+            return group, "complete"
+        remove_partials(group)  # before the resume lists the chunks that exist
+        return group, "resumed"
     return create_template(root, plan, config.signature()), f"rebuilt: {', '.join(changes)} changed"
 
 

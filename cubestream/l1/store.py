@@ -43,7 +43,14 @@ from cubestream.l1.plan import CUBE_COLUMNS, TilePlan
 from cubestream.l1.sentinel2 import BANDS
 from cubestream.storage import open_group, zarr_store
 
-__all__ = ["COMPRESSOR", "create_template", "existing_chunks", "open_root", "write_block"]
+__all__ = [
+    "COMPRESSOR",
+    "create_template",
+    "existing_chunks",
+    "open_root",
+    "remove_partials",
+    "write_block",
+]
 
 COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
 """zstd through Blosc, bit-shuffled: integer DNs compress about 2-3x."""
@@ -272,14 +279,9 @@ def create_template(root: Any, plan: TilePlan, build: dict[str, Any]) -> Any:
 def existing_chunks(group: Any, name: str) -> set[tuple[int, ...]]:
     """Indices of the chunks of ``group[name]`` already in the store.
 
-    Keys that are not chunk indices are not chunks: a build killed while zarr wrote a chunk
-    leaves its temporary file (``c/0/3/1.<hex>.partial``; zarr writes there, then renames), which
-    zarr itself never reads. The chunk is then missing and is written again on resume, and such
-    temporaries are deleted here (called when a build plans its resume, before it writes), so the
-    resumed store holds what a clean build holds.
+    Keys that are not chunk indices are not chunks: the temporary file of a chunk write that a
+    killed build left (:func:`remove_partials`) is not listed, so its chunk is written again.
     """
-    from zarr.core.sync import sync
-
     array = group[name]
     prefix = f"{array.path}/c/"
     found = set()
@@ -287,9 +289,29 @@ def existing_chunks(group: Any, name: str) -> set[tuple[int, ...]]:
         parts = key.removeprefix(prefix).split("/")
         if all(part.isdigit() for part in parts):
             found.add(tuple(int(part) for part in parts))
-        elif key.endswith(".partial"):
-            sync(array.store.delete(key))
     return found
+
+
+def remove_partials(group: Any) -> list[str]:
+    """Delete the temporaries of chunk writes that a killed build left under ``group``.
+
+    zarr writes a chunk to ``<key>.<hex>.partial`` and renames it into place; a build killed in
+    between leaves that file, which zarr never reads. A resume calls this before it lists the
+    chunks that exist (:func:`existing_chunks`), so the resumed store holds what a clean build
+    holds.
+
+    Returns
+    -------
+    list of str
+        The keys deleted.
+    """
+    from zarr.core.sync import sync
+
+    prefix = f"{group.path}/" if group.path else ""
+    keys = [key for key in _list(group.store, prefix) if key.endswith(".partial")]
+    for key in keys:
+        sync(group.store.delete(key))
+    return keys
 
 
 def _list(store: Any, prefix: str) -> list[str]:

@@ -54,7 +54,7 @@ from zarr.codecs import BloscCodec
 from cubestream._consolidated import consolidate
 from cubestream.errors import L2Error
 from cubestream.georef import L2_EXTRA_ATTRS
-from cubestream.l1.store import existing_chunks
+from cubestream.l1.store import existing_chunks, remove_partials
 from cubestream.l2.encoding import ENCODED, encode_array, encoding_attrs
 from cubestream.l2.plan import SampleSpec, strings
 from cubestream.l2.schema import BANDS, STEP_DAYS, STEPS, VARIABLES, chunks_of
@@ -251,8 +251,14 @@ def read_samples(url: str, storage_options: dict[str, Any] | None = None) -> lis
 
 
 def done_blocks(url: str, storage_options: dict[str, Any] | None = None) -> set[int]:
-    """Blocks (chunk indices along ``sample``) whose samples are all written."""
-    return {key[0] for key in existing_chunks(open_store(url, storage_options), "valid_fraction")}
+    """Blocks (chunk indices along ``sample``) whose samples are all written.
+
+    The temporaries of chunk writes a killed build left, in any array, are deleted first
+    (:func:`~cubestream.l1.store.remove_partials`): the resume rewrites their blocks.
+    """
+    root = open_store(url, storage_options, mode="r+")
+    remove_partials(root)
+    return {key[0] for key in existing_chunks(root, "valid_fraction")}
 
 
 def write_block(

@@ -13,7 +13,7 @@ import zarr
 from cubestream.l1.blocks import BlockTask, TimeChunk, plan_blocks, write_reflectance
 from cubestream.l1.plan import TilePlan
 from cubestream.l1.sentinel2 import BANDS, BOX, block_read
-from cubestream.l1.store import existing_chunks, open_root
+from cubestream.l1.store import existing_chunks, open_root, remove_partials
 
 
 def test_a_task_reads_the_window_of_its_boxes_and_cuts_them_there() -> None:
@@ -92,7 +92,7 @@ def test_a_box_without_data_is_written_all_the_same(tmp_path: Path) -> None:
 def test_a_write_killed_midway_leaves_no_chunk_behind(tmp_path: Path) -> None:
     """zarr writes a chunk to ``<key>.<hex>.partial`` and renames it; a build killed in between
     leaves that file. It is not a chunk: the resume state lists only real chunk keys, and the
-    resume deletes it."""
+    resume deletes it before listing them."""
     url = str(tmp_path / "l1.zarr")
     group = open_root(url).require_group("37MBU")
     array = group.create_array("s2", shape=(2, 4), chunks=(1, 4), dtype="uint16", fill_value=0)
@@ -101,6 +101,7 @@ def test_a_write_killed_midway_leaves_no_chunk_behind(tmp_path: Path) -> None:
     (chunks / "0" / "0.5f3a9c0d2e.partial").parent.mkdir(parents=True, exist_ok=True)
     (chunks / "0" / "0.5f3a9c0d2e.partial").write_bytes(b"half a chunk")
     assert existing_chunks(group, "s2") == {(1, 0)}
-    # the temporary of the killed write is gone: the resumed store holds what a clean one holds
+    # the resume deletes the temporary of the killed write: the store holds what a clean one holds
+    assert remove_partials(group) == ["37MBU/s2/c/0/0.5f3a9c0d2e.partial"]
     assert not (chunks / "0" / "0.5f3a9c0d2e.partial").exists()
     assert (chunks / "1" / "0").exists()

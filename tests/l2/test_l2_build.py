@@ -28,6 +28,7 @@ from cubestream.l2 import L2Config, build_l2, check_store, export_netcdf
 from cubestream.l2.encoding import MAX_ERROR, decode_array, scale_of
 from cubestream.l2.plan import strings
 from cubestream.l2.schema import STEPS, TIME_CHUNKS, VARIABLES, chunks_of
+from cubestream.l2.store import done_blocks
 from cubestream.l2.synthetic import write_synthetic_l2
 from cubestream.l2.windows import SEASONS, candidate_starts, from_days, season_of
 
@@ -264,6 +265,22 @@ def test_killed_build_resumes_to_a_clean_build(tmp_path: Path, l2_client: Any) -
     report = json.loads(Path(f"{out}.report.json").read_text())
     assert report["state_before"] == "resumed" and report["blocks_written"] == 16 - written
     assert _files(out) == _files(clean), "chunk for chunk (and metadata) equal"
+
+
+def test_a_resume_deletes_the_temporaries_of_killed_writes(tmp_path: Path) -> None:
+    """A write killed between zarr's temporary file and its rename leaves the temporary in
+    whichever array it was writing; the resume deletes it, in every array."""
+    url = tmp_path / "l2.zarr"
+    root = zarr.open_group(str(url), mode="w", zarr_format=3)
+    root.create_array("valid_fraction", shape=(4,), chunks=(2,), dtype="float32", fill_value=0)
+    root.create_array("s2", shape=(4, 3), chunks=(2, 3), dtype="uint16", fill_value=0)
+    root["valid_fraction"][0:2] = 1.0
+    root["s2"][0:2] = 7
+    partial = url / "s2" / "c" / "1" / "0.9e1f2a.partial"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"half a chunk")
+    assert done_blocks(str(url)) == {0}
+    assert not partial.exists() and (url / "s2" / "c" / "0" / "0").exists()
 
 
 def test_bad_inputs_are_named(tmp_path: Path, l2_client: Any, l1_store: Path) -> None:
