@@ -46,7 +46,7 @@ from cubestream.l1.blocks import (
 from cubestream.l1.config import L1Config, Reader
 from cubestream.l1.dryrun import dry_run_entry
 from cubestream.l1.plan import CUBE_COLUMNS, TilePlan, plan_tile
-from cubestream.l1.sentinel2 import BANDS, BOX, READ_BLOCK, SCL, block_read, tile_stacks
+from cubestream.l1.sentinel2 import BANDS, SCL, block_read, check_read_block, tile_stacks
 from cubestream.l1.store import create_template, existing_chunks, open_root, remove_partials
 from cubestream.sources.cogread import WindowRead
 from cubestream.sources.config import RetryPolicy, gdal_options, layered_env
@@ -169,12 +169,7 @@ def tile_writes(plan: TilePlan, group: Any, config: L1Config) -> list[Any]:
     """
     if config.reader == "stackstac":
         return _stackstac_writes(plan, group, config)
-    block = plan.read_block(config.read_block)
-    if block <= 0 or block % BOX:
-        raise L1Error(
-            f"read block {block} px is not a positive multiple of the box side "
-            f"({BOX} px); use {READ_BLOCK} (the COG block at 30 m) or another multiple of {BOX}"
-        )
+    block = check_read_block(plan.read_block(config.read_block))
     so = config.storage_options or None
     task_of = dask.delayed(read_and_write, pure=False)
     writes = []

@@ -38,6 +38,7 @@ __all__ = [
     "READ_BLOCK",
     "SCL",
     "block_read",
+    "check_read_block",
     "fuse_days",
     "remove_offset",
     "tile_grid",
@@ -175,17 +176,23 @@ def block_read(
     )
 
 
+def check_read_block(block: int) -> int:
+    """``block`` if it is a read chunk side both readers can cut boxes from, else an L1Error."""
+    if block <= 0 or block % BOX:
+        raise L1Error(
+            f"read block {block} px is not a positive multiple of the box side ({BOX} px); "
+            f"use {READ_BLOCK} (the COG block at 30 m) or another multiple of {BOX}"
+        )
+    return block
+
+
 def tile_stacks(plan: TilePlan, gdal_env: Any, block: int = READ_BLOCK) -> tuple[Any, Any]:
     """Lazy reflectance ``(item, band, y, x)`` uint16 and SCL ``(item, 1, y, x)`` uint8 of a tile.
 
     Chunks: the items of one time chunk x all bands x ``block`` px a side, on the tile's grid
     from its upper-left corner (see the module docstring).
     """
-    if block <= 0 or block % BOX:
-        raise L1Error(
-            f"read block {block} px is not a positive multiple of the box side ({BOX} px); "
-            f"use {READ_BLOCK} (the COG block at 30 m) or another multiple of {BOX}"
-        )
+    check_read_block(block)
     reflectance = tile_stack(plan, BANDS, "average", gdal_env, block)
     scl = tile_stack(plan, (SCL,), "nearest", gdal_env, block)
     return reflectance, scl

@@ -13,8 +13,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from cubestream.errors import L1Error
 from cubestream.l1.config import NATIVE_READ_BLOCK, READ_BLOCK
 from cubestream.l1.plan import TilePlan
+from cubestream.l1.sentinel2 import check_read_block
 from cubestream.sources.sentinel2 import S2Item, to_s2_item
 from cubestream.sources.stac import read_items_file
 
@@ -83,3 +85,10 @@ def test_odd_metadata_reads_as_unstated() -> None:
     for asset in raw["assets"].values():
         asset.update({"gsd": "ten", "raster:bands": "none", "proj:transform": {}})
     assert _plan(to_s2_item(raw)).read_block() == READ_BLOCK
+
+
+def test_a_read_block_must_hold_whole_boxes() -> None:
+    assert check_read_block(2048) == 2048
+    for bad in (0, -128, 1000):
+        with pytest.raises(L1Error, match=rf"read block {bad} px is not a positive multiple"):
+            check_read_block(bad)
