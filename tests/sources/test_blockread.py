@@ -103,3 +103,55 @@ def test_blocks_are_decoded_as_the_windows_are_taken(cog: tuple[Path, np.ndarray
         assert {int(w.row_off) // BLOCK for w in src.reads} == {0}
         next(windows)
         assert {int(w.row_off) // BLOCK for w in src.reads} == {0, 2}
+
+
+REAL = Path(__file__).parents[1] / "data" / "real" / "geotiff"
+"""Third-party GeoTIFFs (tests/data/real/README.md names their sources)."""
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rio-tiler__cog_int16.tif",  # tiled 512 px, DEFLATE, partial edge blocks, no-data -32768
+        "rio-tiler__LC08_L1TP_016037_20170813_B4.TIF",  # Landsat 8, striped, no no-data value
+    ],
+)
+def test_real_geotiffs_read_blockwise_equal_plain_reads(name: str) -> None:
+    """On other producers' files: the pixels of plain reads, no-data past the edges, each block
+    under the windows decoded once."""
+    with rasterio.open(REAL / name) as opened:
+        whole = opened.read(1)
+        height, width = whole.shape
+        block_height, block_width = opened.block_shapes[0]
+        fill = 0 if opened.nodata is None else opened.nodata
+        rng = np.random.default_rng(5)
+        windows = [
+            Window(int(c), int(r), int(w), int(h))
+            for r, c, h, w in zip(
+                rng.integers(-20, height, 12),
+                rng.integers(-20, width, 12),
+                rng.integers(1, 300, 12),
+                rng.integers(1, 300, 12),
+                strict=True,
+            )
+        ]
+        windows.sort(key=lambda w: (w.row_off, w.col_off))
+        src = _Counting(opened)
+        got = list(read_blockwise(src, windows))
+    for window, values in zip(windows, got, strict=True):
+        row, col = int(window.row_off), int(window.col_off)
+        expected = np.full((int(window.height), int(window.width)), fill, dtype=whole.dtype)
+        top, left = max(row, 0), max(col, 0)
+        bottom = min(row + expected.shape[0], height)
+        right = min(col + expected.shape[1], width)
+        if bottom > top and right > left:
+            expected[top - row : bottom - row, left - col : right - col] = whole[
+                top:bottom, left:right
+            ]
+        np.testing.assert_array_equal(values, expected)
+    decoded = []
+    for read in src.reads:
+        rows = range(int(read.row_off), int(read.row_off + read.height))
+        cols = range(int(read.col_off), int(read.col_off + read.width))
+        decoded += sorted({(r // block_height, c // block_width) for r in rows for c in cols})
+    assert len(decoded) == len(set(decoded)), "a block was decoded twice"
