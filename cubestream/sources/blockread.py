@@ -3,7 +3,9 @@
 :func:`read_blockwise` reads a list of windows of one open raster (the boxes of a level-1 read
 chunk, at the raster's own resolution). Only the blocks under some window are read, in runs of
 neighbouring blocks of one block row (one GDAL read per run, so its byte ranges are fetched
-together), and each block is held only until the last window that needs it has been read:
+together; a local DEFLATE COG's tiles are decoded from their bytes with libdeflate instead,
+:mod:`cubestream.sources.tiffraw`), and each block is held only until the last window that
+needs it has been read:
 
 - every block under the windows is fetched and decoded once, and a block under none never;
 - the memory held is the blocks of the windows in flight: with windows sorted by row, at most
@@ -23,6 +25,8 @@ from typing import Any
 
 import numpy as np
 from rasterio.windows import Window
+
+from cubestream.sources.tiffraw import RawTiles, raw_tiles
 
 __all__ = ["read_blockwise"]
 
@@ -76,8 +80,14 @@ def _runs(blocks: set[Block]) -> dict[Block, tuple[Block, int]]:
     return runs
 
 
-def _decode_run(src: Any, layout: _Layout, first: Block, length: int) -> dict[Block, np.ndarray]:
-    """Decode a run of blocks with one read; each block a view of it."""
+def _decode_run(
+    src: Any, layout: _Layout, first: Block, length: int, tiles: RawTiles | None
+) -> dict[Block, np.ndarray]:
+    """Decode a run of blocks: each from its bytes (``tiles``), else with one GDAL read."""
+    if tiles is not None:
+        return {
+            (first[0], first[1] + k): tiles.decode(first[0], first[1] + k) for k in range(length)
+        }
     row0, col0, row1, _ = layout.bounds(first)
     _, _, _, col1 = layout.bounds((first[0], first[1] + length - 1))
     values = src.read(1, window=Window(col0, row0, col1 - col0, row1 - row0))
@@ -85,7 +95,9 @@ def _decode_run(src: Any, layout: _Layout, first: Block, length: int) -> dict[Bl
     return {(first[0], first[1] + k): values[:, k * width : (k + 1) * width] for k in range(length)}
 
 
-def read_blockwise(src: Any, windows: Sequence[Window]) -> Iterator[np.ndarray]:
+def read_blockwise(
+    src: Any, windows: Sequence[Window], *, raw: bool = True
+) -> Iterator[np.ndarray]:
     """The pixels of band 1 of ``src`` under each of ``windows``, in their order.
 
     Parameters
@@ -94,6 +106,9 @@ def read_blockwise(src: Any, windows: Sequence[Window]) -> Iterator[np.ndarray]:
         The open raster (tiled or striped).
     windows : sequence of Window
         Whole-pixel windows of its grid; sorted by row, they hold the fewest blocks at once.
+    raw : bool
+        Decode the tiles of a local DEFLATE COG from their bytes
+        (:func:`~cubestream.sources.tiffraw.raw_tiles`); False: always through GDAL.
 
     Yields
     ------
@@ -110,6 +125,7 @@ def read_blockwise(src: Any, windows: Sequence[Window]) -> Iterator[np.ndarray]:
     held: dict[Block, np.ndarray] = {}
     fill = 0 if src.nodata is None else src.nodata
     dtype = np.dtype(src.dtypes[0])
+    tiles = raw_tiles(src) if raw else None
     for index, window in enumerate(windows):
         row, col = int(window.row_off), int(window.col_off)
         shape = (int(window.height), int(window.width))
@@ -118,7 +134,7 @@ def read_blockwise(src: Any, windows: Sequence[Window]) -> Iterator[np.ndarray]:
         out = np.empty(shape, dtype=dtype) if inside else np.full(shape, fill, dtype=dtype)
         for block in layout.blocks(window):
             if block not in held:
-                held.update(_decode_run(src, layout, *runs[block]))
+                held.update(_decode_run(src, layout, *runs[block], tiles))
             r0, c0, r1, c1 = layout.bounds(block)
             top, left = max(r0, row), max(c0, col)
             bottom, right = min(r1, row + out.shape[0]), min(c1, col + out.shape[1])

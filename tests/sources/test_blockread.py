@@ -11,6 +11,7 @@ import rasterio
 from rasterio.windows import Window
 
 from cubestream.sources.blockread import read_blockwise
+from cubestream.sources.tiffraw import RawTiles
 from cubestream.testing import write_test_cog
 
 HEIGHT, WIDTH, BLOCK = 200, 150, 64
@@ -31,6 +32,20 @@ class _Counting:
         self.reads.append(window)
         values: np.ndarray = self._src.read(band, window=window)
         return values
+
+
+@pytest.fixture(params=[False, True], ids=["gdal", "raw"])
+def raw(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both decoders: GDAL's reads, or the tiles from their bytes (each decode recorded too)."""
+    decode = RawTiles.decode
+
+    def counted(tiles: RawTiles, row: int, col: int) -> np.ndarray:
+        height, width = tiles.src.block_shapes[0]
+        tiles.src.reads.append(Window(col * width, row * height, width, height))
+        return decode(tiles, row, col)
+
+    monkeypatch.setattr(RawTiles, "decode", counted)
+    return bool(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +85,24 @@ WINDOWS = [
 ]
 
 
-def test_windows_equal_the_raster_and_no_data_outside(cog: tuple[Path, np.ndarray]) -> None:
+def test_windows_equal_the_raster_and_no_data_outside(
+    cog: tuple[Path, np.ndarray], raw: bool
+) -> None:
     path, values = cog
-    with rasterio.open(path) as src:
-        for window, got in zip(WINDOWS, read_blockwise(src, WINDOWS), strict=True):
+    with rasterio.open(path) as opened:
+        src = _Counting(opened)
+        for window, got in zip(WINDOWS, read_blockwise(src, WINDOWS, raw=raw), strict=True):
             np.testing.assert_array_equal(got, _expected(values, window))
 
 
 def test_each_block_under_the_windows_is_decoded_once_and_no_other(
-    cog: tuple[Path, np.ndarray],
+    cog: tuple[Path, np.ndarray], raw: bool
 ) -> None:
     path, _ = cog
     with rasterio.open(path) as opened:
         src = _Counting(opened)
-        list(read_blockwise(src, sorted(WINDOWS, key=lambda w: (w.row_off, w.col_off))))
+        ordered = sorted(WINDOWS, key=lambda w: (w.row_off, w.col_off))
+        list(read_blockwise(src, ordered, raw=raw))
     decoded = [block for window in src.reads for block in _blocks(window)]
     assert len(decoded) == len(set(decoded)), "a block was decoded twice"
     assert set(decoded) == set().union(*(_blocks(w) for w in WINDOWS))
@@ -92,13 +111,15 @@ def test_each_block_under_the_windows_is_decoded_once_and_no_other(
         assert int(window.height) <= BLOCK
 
 
-def test_blocks_are_decoded_as_the_windows_are_taken(cog: tuple[Path, np.ndarray]) -> None:
+def test_blocks_are_decoded_as_the_windows_are_taken(
+    cog: tuple[Path, np.ndarray], raw: bool
+) -> None:
     """Lazily: taking the first window decodes only the blocks (runs) of its block rows."""
     path, _ = cog
     first, last = Window(0, 0, 10, 10), Window(0, 180, 10, 10)
     with rasterio.open(path) as opened:
         src = _Counting(opened)
-        windows = read_blockwise(src, [first, last])
+        windows = read_blockwise(src, [first, last], raw=raw)
         next(windows)
         assert {int(w.row_off) // BLOCK for w in src.reads} == {0}
         next(windows)
@@ -114,9 +135,10 @@ REAL = Path(__file__).parents[1] / "data" / "real" / "geotiff"
     [
         "rio-tiler__cog_int16.tif",  # tiled 512 px, DEFLATE, partial edge blocks, no-data -32768
         "rio-tiler__LC08_L1TP_016037_20170813_B4.TIF",  # Landsat 8, striped, no no-data value
+        "rio-tiler__web.tif",  # tiled 256 px, DEFLATE with the horizontal predictor, no-data 0
     ],
 )
-def test_real_geotiffs_read_blockwise_equal_plain_reads(name: str) -> None:
+def test_real_geotiffs_read_blockwise_equal_plain_reads(name: str, raw: bool) -> None:
     """On other producers' files: the pixels of plain reads, no-data past the edges, each block
     under the windows decoded once."""
     with rasterio.open(REAL / name) as opened:
@@ -137,7 +159,7 @@ def test_real_geotiffs_read_blockwise_equal_plain_reads(name: str) -> None:
         ]
         windows.sort(key=lambda w: (w.row_off, w.col_off))
         src = _Counting(opened)
-        got = list(read_blockwise(src, windows))
+        got = list(read_blockwise(src, windows, raw=raw))
     for window, values in zip(windows, got, strict=True):
         row, col = int(window.row_off), int(window.col_off)
         expected = np.full((int(window.height), int(window.width)), fill, dtype=whole.dtype)
