@@ -276,6 +276,7 @@ def _prepare(root: Any, plan: TilePlan, config: L1Config) -> tuple[Any, str]:
         for what, changed in (
             ("settings", group.attrs.get("build") != config.signature()),
             ("days", days != [d.isoformat() for d in plan.days]),
+            ("time chunks", group["s2"].chunks[1] != plan.days_per_chunk),
             (_cube_change(cubes, wanted), cubes != wanted),
         )
         if changed

@@ -20,7 +20,7 @@ from cubestream.l1.config import NATIVE_READ_BLOCK, READ_BLOCK, IntegrityPolicy
 from cubestream.sources.offsets import OffsetDecision, decide
 from cubestream.sources.sentinel2 import S2Item
 
-__all__ = ["CUBE_COLUMNS", "IntegrityPolicy", "TilePlan", "plan_tile"]
+__all__ = ["CUBE_COLUMNS", "IntegrityPolicy", "TilePlan", "even_chunk", "plan_tile"]
 
 CUBE_COLUMNS = (
     "cube_id", "row", "col", "x_min", "y_min", "x_max", "y_max", "lon", "lat",
@@ -107,6 +107,19 @@ def _missing_dates(days: list[dt.date]) -> list[dt.date]:
     return missing
 
 
+def even_chunk(days: int, most: int) -> int:
+    """Days per time chunk: at most ``most``, in as few chunks, as even as they can be.
+
+    Zarr stores an edge chunk whole: 6 days in 16-day chunks would encode 16 days per box,
+    and 17 days two full chunks. Here 6 days make one chunk of 6, 17 days two of 9 (and 8),
+    40 days three of 14; a multiple of ``most`` is left as it is.
+    """
+    if days <= 0:
+        return max(1, most)
+    chunks = -(-days // most)
+    return -(-days // chunks)
+
+
 def plan_tile(
     tile: Any,
     cubes: pd.DataFrame,
@@ -126,7 +139,9 @@ def plan_tile(
     items : list of S2Item
         The tile's items, sorted by datetime.
     days_per_chunk : int
-        Acquisition days per time chunk of the store.
+        Acquisition days per time chunk of the store, at most: the tile's days are cut into
+        chunks as even as that allows (:func:`even_chunk`), so the last chunk is not mostly
+        padding, which zarr stores and encodes as a whole chunk.
     decisions : list of OffsetDecision, optional
         The offset of each item; by default the metadata's, trusted (an item whose metadata
         states none raises :class:`~cubestream.errors.OffsetError`).
@@ -156,7 +171,7 @@ def plan_tile(
         days=tuple(days),
         item_day=tuple(index[d] for d in day_of),
         decisions=tuple(decisions),
-        days_per_chunk=days_per_chunk,
+        days_per_chunk=even_chunk(len(days), days_per_chunk),
         missing_dates=tuple(_missing_dates(days)),
     )
 

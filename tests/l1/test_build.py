@@ -364,3 +364,44 @@ def test_gdal_zarr_driver_reads_the_crs_where_it_reads_zarr_v3(built: Path) -> N
             raise
         pytest.skip(f"GDAL {rasterio.__gdal_version__} predates the final Zarr v3 spec: {exc}")
     assert crs is not None and crs.to_epsg() == 32737
+
+
+def test_time_chunks_are_even_and_a_store_of_other_chunks_is_rebuilt(
+    locations: Path, replica_root: Path, client: Any, tmp_path: Path
+) -> None:
+    """No chunk is mostly padding; a group chunked otherwise (an older build) is not resumed."""
+    import zarr
+
+    out = tmp_path / "chunks.zarr"
+    build_l1(_config(locations, replica_root, out, days_per_chunk=8), client=client)
+    s2 = zarr.open_array(str(out), path="37MBU/s2", mode="r")
+    days = s2.shape[1]
+    assert days % 8 and s2.chunks[1] == -(-days // -(-days // 8)) < 8  # evened out
+    expected = np.asarray(s2[...])
+    zarr.create_array(  # as a build with whole 8-day chunks left it, half done
+        str(out),
+        name="37MBU/s2",
+        shape=s2.shape,
+        chunks=(1, 8, *s2.shape[2:]),
+        dtype=s2.dtype,
+        fill_value=0,
+        overwrite=True,
+        attributes=dict(s2.attrs),
+        dimension_names=s2.metadata.dimension_names,
+    )
+    zarr.open_group(str(out), path="37MBU", mode="r+").attrs["complete"] = False
+    report = build_l1(_config(locations, replica_root, out, days_per_chunk=8), client=client)
+    assert report["tiles"]["37MBU"]["state_before"] == "rebuilt: time chunks changed"
+    rebuilt = zarr.open_array(str(out), path="37MBU/s2", mode="r")
+    assert rebuilt.chunks == s2.chunks
+    np.testing.assert_array_equal(np.asarray(rebuilt[...]), expected)
+
+
+@pytest.mark.parametrize(
+    ("days", "most", "chunk"),
+    [(6, 16, 6), (16, 16, 16), (17, 16, 9), (32, 16, 16), (40, 16, 14), (365, 16, 16), (0, 16, 16)],
+)
+def test_even_chunk(days: int, most: int, chunk: int) -> None:
+    from cubestream.l1.plan import even_chunk
+
+    assert even_chunk(days, most) == chunk
