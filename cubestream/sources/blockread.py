@@ -113,7 +113,8 @@ def read_blockwise(
     Yields
     ------
     ndarray
-        Each window's pixels, ``(height, width)`` of the raster's dtype.
+        Each window's pixels, ``(height, width)`` of the raster's dtype; a window inside one
+        block is a read-only view of it (copy it to keep or change it).
     """
     block_height, block_width = src.block_shapes[0]
     layout = _Layout(src.height, src.width, block_height, block_width)
@@ -131,16 +132,43 @@ def read_blockwise(
         shape = (int(window.height), int(window.width))
         inside = row >= 0 and col >= 0 and row + shape[0] <= src.height
         inside = inside and col + shape[1] <= src.width  # then the blocks cover every pixel
-        out = np.empty(shape, dtype=dtype) if inside else np.full(shape, fill, dtype=dtype)
-        for block in layout.blocks(window):
+        blocks = layout.blocks(window)
+        for block in blocks:
             if block not in held:
                 held.update(_decode_run(src, layout, *runs[block], tiles))
-            r0, c0, r1, c1 = layout.bounds(block)
-            top, left = max(r0, row), max(c0, col)
-            bottom, right = min(r1, row + out.shape[0]), min(c1, col + out.shape[1])
-            out[top - row : bottom - row, left - col : right - col] = held[block][
-                top - r0 : bottom - r0, left - c0 : right - c0
-            ]
+        if inside and len(blocks) == 1:  # within one block: a read-only view of it, no copy
+            out = _cut(held[blocks[0]], layout.bounds(blocks[0]), row, col, shape)
+        else:
+            out = np.empty(shape, dtype=dtype) if inside else np.full(shape, fill, dtype=dtype)
+            for block in blocks:
+                _place(out, held[block], layout.bounds(block), row, col)
+        for block in blocks:
             if last[block] == index:
                 del held[block]
         yield out
+
+
+def _cut(
+    values: np.ndarray,
+    bounds: tuple[int, int, int, int],
+    row: int,
+    col: int,
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """The window ``(row, col)`` of ``shape`` inside one block, as a read-only view."""
+    r0, c0 = bounds[0], bounds[1]
+    view = values[row - r0 : row - r0 + shape[0], col - c0 : col - c0 + shape[1]].view()
+    view.flags.writeable = False
+    return view
+
+
+def _place(
+    out: np.ndarray, values: np.ndarray, bounds: tuple[int, int, int, int], row: int, col: int
+) -> None:
+    """Copy the part of a block (``values`` at ``bounds``) under the window at ``(row, col)``."""
+    r0, c0, r1, c1 = bounds
+    top, left = max(r0, row), max(c0, col)
+    bottom, right = min(r1, row + out.shape[0]), min(c1, col + out.shape[1])
+    out[top - row : bottom - row, left - col : right - col] = values[
+        top - r0 : bottom - r0, left - c0 : right - c0
+    ]

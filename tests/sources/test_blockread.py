@@ -177,3 +177,18 @@ def test_real_geotiffs_read_blockwise_equal_plain_reads(name: str, raw: bool) ->
         cols = range(int(read.col_off), int(read.col_off + read.width))
         decoded += sorted({(r // block_height, c // block_width) for r in rows for c in cols})
     assert len(decoded) == len(set(decoded)), "a block was decoded twice"
+
+
+def test_a_window_inside_one_block_is_a_read_only_view(
+    cog: tuple[Path, np.ndarray], raw: bool
+) -> None:
+    """Not copied: the caller reads it (and copies it to change it); the others are copies."""
+    path, values = cog
+    inside, across = Window(3, 5, 40, 30), Window(50, 20, 60, 70)
+    with rasterio.open(path) as opened:
+        one, two = read_blockwise(_Counting(opened), [inside, across], raw=raw)
+    assert not one.flags.writeable and one.base is not None
+    assert two.flags.writeable
+    np.testing.assert_array_equal(one, _expected(values, inside))
+    with pytest.raises(ValueError, match="read-only"):
+        one[0, 0] = 1
