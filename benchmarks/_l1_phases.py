@@ -199,7 +199,15 @@ def run_build(cluster: Cluster, config: L1Config, cubes: int) -> dict[str, Any]:
         "chunks_written": int(sum(e["chunks_written"] for e in tiles.values())),
         "days": {t: e["days"] for t, e in tiles.items()},
         "items": {t: e["items"] for t, e in tiles.items()},
+        "s2_chunks": _s2_chunks(config.out, tiles),
     }
+
+
+def _s2_chunks(out: str, tiles: dict[str, Any]) -> dict[str, list[int]]:
+    """The chunk shape of each tile's ``s2`` in the built store (its time chunks evened out)."""
+    import zarr
+
+    return {tile: list(zarr.open_array(out, path=f"{tile}/s2", mode="r").chunks) for tile in tiles}
 
 
 def run_peer(

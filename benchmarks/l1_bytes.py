@@ -494,8 +494,8 @@ def _settings(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         "cubes": settings.cubes,
         "workers": settings.workers,
         "threads_per_worker": settings.threads,
-        "chunks": {"s2": [1, settings.days_per_chunk, len(BANDS), 128, 128]},
-        "days_per_chunk": settings.days_per_chunk,
+        "days_per_chunk": settings.days_per_chunk,  # at most: the chunks the store got are
+        # the builds' s2_chunks (cubestream.l1.plan.even_chunk)
         "read_block": settings.read_block,
         "reader": settings.reader,
         "read_threads": read_threads(),

@@ -56,6 +56,10 @@ def test_two_cubes_append_one_record(replica_root: Path, tmp_path: Path) -> None
     assert peer_local["items_per_cube"] == record["peer"]["items_per_cube"]
     assert record["cubestream"]["s3_server_cpu_seconds"] > 0
     assert record["cubestream"]["workers_cpu_seconds"] > 0
+    for tile, chunks in record["cubestream"]["s2_chunks"].items():  # as the store got them
+        days = record["cubestream"]["days"][tile]
+        assert chunks[0] == 1 and chunks[1] <= record["settings"]["days_per_chunk"]
+        assert -(-days // chunks[1]) * chunks[1] - days < -(-days // chunks[1])  # even
     ceiling = record["decode_ceiling"]
     assert ceiling["blocks"] == floor["block_count"]
     assert ceiling["rasterio_1"]["decoded_mb"] == ceiling["rasterio_all"]["decoded_mb"] > 0
