@@ -163,3 +163,29 @@ def test_a_truncated_file_names_the_file(tmp_path: Path) -> None:
             handle.truncate(offset + size // 2)
         with pytest.raises(AssetReadError, match=r"cut\.tif ends before its tile.*truncated"):
             tiles.decode(0, 0)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "uint16"])
+@pytest.mark.parametrize("predictor", [1, 2])
+def test_each_integer_type_and_predictor_equals_gdal(
+    tmp_path: Path, dtype: str, predictor: int
+) -> None:
+    """The wrapping difference of the predictor, in each type decoded here."""
+    info = np.iinfo(dtype)
+    values = np.random.default_rng(11).integers(info.min, info.max, (100, 90), endpoint=True)
+    path = tmp_path / f"{dtype}-{predictor}.tif"
+    profile = {
+        "driver": "GTiff",
+        "width": 90,
+        "height": 100,
+        "count": 1,
+        "dtype": dtype,
+        "tiled": True,
+        "blockxsize": 32,
+        "blockysize": 32,
+        "compress": "deflate",
+        "predictor": predictor,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values.astype(dtype), 1)
+    assert _every_tile_equals_gdal(path) == 12  # 4 x 3 tiles, the last row and column partial
