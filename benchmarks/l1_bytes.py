@@ -24,7 +24,7 @@ In one run on this machine, on a replica served over S3 (``cubestream replica se
 5. From local paths: the same build reading the replica's files (its ``stac/items.ndjson``),
    the per-cube peer on the same files (with the peer on), and the decode ceiling of the very
    blocks the build reads (:mod:`benchmarks._decode_ceiling`: rasterio on one thread and on all
-   cores, libdeflate if imagecodecs is installed), with each build's share of the all-core
+   cores, and the build's own libdeflate decode), with each build's share of the all-core
    rasterio ceiling. Over S3 the CPU seconds of the workers and of the replica server (S3 and
    STAC, same machine) are reported apart.
 6. One JSON line with the whole context appended to ``--out`` (default

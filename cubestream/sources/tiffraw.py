@@ -51,12 +51,18 @@ class RawTiles:
         Whether the horizontal predictor is undone.
     fill : int
         The value of a sparse tile.
+    shape : tuple of int
+        ``(height, width)`` of a tile.
+    dtype : numpy.dtype
+        The band's.
     """
 
     src: Any
     path: str
     predictor: bool
     fill: int
+    shape: tuple[int, int]
+    dtype: np.dtype[Any]
 
     def decode(self, row: int, col: int) -> np.ndarray:
         """Tile ``(row, col)``: ``(block height, block width)`` of the band's dtype.
@@ -66,14 +72,22 @@ class RawTiles:
         AssetReadError
             The tile's bytes do not inflate to a whole tile (a damaged file).
         """
-        height, width = self.src.block_shapes[0]
-        tile = np.empty((height, width), dtype=np.dtype(self.src.dtypes[0]))
+        return self.inflate(self.read(row, col), row, col)
+
+    def read(self, row: int, col: int) -> bytes | None:
+        """The compressed bytes of tile ``(row, col)``; None for a sparse tile."""
         offset = self.src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1)
         size = self.src.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=1)
         if not offset or not size:
+            return None
+        return _pread(self.path, int(offset), int(size))
+
+    def inflate(self, data: bytes | None, row: int, col: int) -> np.ndarray:
+        """Tile ``(row, col)`` from its bytes (:meth:`read`): inflated, the predictor undone."""
+        tile = np.empty(self.shape, dtype=self.dtype)
+        if data is None:
             tile.fill(self.fill)
             return tile
-        data = _pread(self.path, int(offset), int(size))
         try:
             decoded = imagecodecs.deflate_decode(data, out=tile.reshape(-1).view(np.uint8).data)
         except imagecodecs.DeflateError as exc:
@@ -138,4 +152,6 @@ def raw_tiles(src: Any) -> RawTiles | None:
     if not _little_endian(path):
         return None
     fill = 0 if src.nodata is None else int(src.nodata)
-    return RawTiles(src, path, _PREDICTORS[structure.get("PREDICTOR")], fill)
+    predictor = _PREDICTORS[structure.get("PREDICTOR")]
+    shape = (int(src.block_shapes[0][0]), int(src.block_shapes[0][1]))
+    return RawTiles(src, path, predictor, fill, shape, np.dtype(src.dtypes[0]))
