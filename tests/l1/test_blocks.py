@@ -89,19 +89,25 @@ def test_a_box_without_data_is_written_all_the_same(tmp_path: Path) -> None:
     assert (s2[1, [0, 2]] == 7).all() and (s2[1, 1] == 0).all()
 
 
-def test_a_write_killed_midway_leaves_no_chunk_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("separator", [".", "/"], ids=["flat keys", "a folder per index"])
+def test_a_write_killed_midway_leaves_no_chunk_behind(tmp_path: Path, separator: str) -> None:
     """zarr writes a chunk to ``<key>.<hex>.partial`` and renames it; a build killed in between
     leaves that file. It is not a chunk: the resume state lists only real chunk keys, and the
-    resume deletes it before listing them."""
+    resume deletes it before listing them. Both chunk key encodings: the build's flat keys, and
+    zarr's default of stores written before."""
     url = str(tmp_path / "l1.zarr")
     group = open_root(url).require_group("37MBU")
-    array = group.create_array("s2", shape=(2, 4), chunks=(1, 4), dtype="uint16", fill_value=0)
+    keys = {"name": "default", "separator": separator}
+    array = group.create_array(
+        "s2", shape=(2, 4), chunks=(1, 4), dtype="uint16", fill_value=0, chunk_key_encoding=keys
+    )
     array[1] = 3
-    chunks = tmp_path / "l1.zarr" / "37MBU" / "s2" / "c"
-    (chunks / "0" / "0.5f3a9c0d2e.partial").parent.mkdir(parents=True, exist_ok=True)
-    (chunks / "0" / "0.5f3a9c0d2e.partial").write_bytes(b"half a chunk")
+    partial = f"c{separator}0{separator}0.5f3a9c0d2e.partial"
+    folder = tmp_path / "l1.zarr" / "37MBU" / "s2"
+    (folder / partial).parent.mkdir(parents=True, exist_ok=True)
+    (folder / partial).write_bytes(b"half a chunk")
     assert existing_chunks(group, "s2") == {(1, 0)}
     # the resume deletes the temporary of the killed write: the store holds what a clean one holds
-    assert remove_partials(group) == ["37MBU/s2/c/0/0.5f3a9c0d2e.partial"]
-    assert not (chunks / "0" / "0.5f3a9c0d2e.partial").exists()
-    assert (chunks / "1" / "0").exists()
+    assert remove_partials(group) == [f"37MBU/s2/{partial}"]
+    assert not (folder / partial).exists()
+    assert (folder / f"c{separator}1{separator}0").exists()

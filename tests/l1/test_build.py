@@ -28,7 +28,7 @@ from cubestream.l1.build import _plan, tile_writes
 from cubestream.l1.dem import dem_cubes
 from cubestream.l1.sentinel2 import BANDS
 from cubestream.l1.smap import list_granules, smap_cubes
-from cubestream.l1.store import create_template, open_root
+from cubestream.l1.store import create_template, existing_chunks, open_root
 from cubestream.replica import layout
 from cubestream.testing import write_replica_locations
 
@@ -196,13 +196,25 @@ def test_building_the_graph_computes_nothing(
     assert len(writes) == 2 * len(blocks) * len(plan.day_chunks)
 
 
+def test_each_chunk_of_a_cube_array_is_one_file_of_its_array(built: Path) -> None:
+    """``c.<cube>.<time>...`` keys (``CHUNK_KEYS``): a chunk write creates a file, no folder per
+    index; the chunks the build wrote are all listed as the resume state."""
+    group = open_root(str(built), mode="r")["37MBU"]
+    for name in ("s2", "scl", "data_fraction"):
+        folder = built / "37MBU" / name
+        assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == []
+        chunks = {p.name for p in folder.glob("c.*")}
+        listed = existing_chunks(group, name)
+        assert len(chunks) == len(listed) == group[name].nchunks > 0
+        assert chunks == {"c." + ".".join(map(str, index)) for index in listed}
+
+
 def _chunk_bytes(store: Path) -> dict[str, bytes]:
     """Chunk files of the Sentinel-2 arrays (the CLI build below has no auxiliary sources)."""
     return {
         str(p.relative_to(store)): p.read_bytes()
         for name in ("s2", "scl", "data_fraction")
-        for p in sorted((store / name / "c").rglob("*"))
-        if p.is_file()
+        for p in sorted((store / name).glob("c.*"))
     }
 
 
@@ -235,7 +247,7 @@ def test_killed_build_resumes_to_a_clean_build(
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if len(list((out / "37MBU" / "s2" / "c").rglob("*")) if out.exists() else []) >= 3:
+        if len(list((out / "37MBU" / "s2").glob("c.*")) if out.exists() else []) >= 3:
             break
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
