@@ -12,11 +12,14 @@ to :func:`write_reflectance` or :func:`write_scl`. Either way:
 
 - each COG block of each item is fetched once per build, by one task;
 - no pixel moves between workers: a task's only input is its own read;
-- a worker holds at most one read chunk per Dask thread until its boxes are written (the items
-  of one time chunk x 9 bands x its boxes, 0.29 MB per box and item; with the ``stackstac``
-  reader the whole block, 19 MB per item at 1024 px), the COG blocks of two block rows per
-  reading thread, and one fused box per reading thread (the days of one time chunk x 9 bands
-  x 128 x 128 uint16, 4.7 MB at 16 days);
+- a worker holds at most one read chunk per Dask thread (the items of one time chunk x 9 bands
+  x its boxes, 0.29 MB per box and item; with the ``stackstac`` reader the whole block, 19 MB
+  per item at 1024 px), the COG blocks of two block rows per reading thread, and one fused box
+  per reading thread (the days of one time chunk x 9 bands x 128 x 128 uint16, 4.7 MB at 16
+  days). The ``rasterio`` reader reads into one buffer per Dask thread, kept from task to task
+  at the size of the largest chunk so far
+  (:class:`~cubestream.sources.cogread.ReadBuffer`): a new chunk of hundreds of MB
+  per task had the kernel zero every page of it again;
 - every box's chunk is written, one with no data too: a chunk that exists is the resume state.
 
 Reading one item per chunk and letting each box gather its items from many chunks (the design
@@ -26,6 +29,7 @@ stalled.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -37,7 +41,7 @@ import zarr
 from cubestream._malloc import keep_large_allocations
 from cubestream.l1.plan import TilePlan
 from cubestream.l1.sentinel2 import BOX, fuse_days, remove_offset
-from cubestream.sources.cogread import WindowRead, read_threads, read_windows
+from cubestream.sources.cogread import ReadBuffer, WindowRead, read_threads, read_windows
 from cubestream.storage import zarr_store
 
 __all__ = [
@@ -110,6 +114,17 @@ class TimeChunk:
     days: slice
     item_day: np.ndarray
     offsets: np.ndarray
+
+
+_BUFFERS = threading.local()
+"""One :class:`ReadBuffer` per thread that runs :func:`read_and_write` (a Dask thread)."""
+
+
+def _thread_buffer() -> ReadBuffer:
+    buffer: ReadBuffer | None = getattr(_BUFFERS, "buffer", None)
+    if buffer is None:
+        buffer = _BUFFERS.buffer = ReadBuffer()
+    return buffer
 
 
 def chunk_items(plan: TilePlan, t: int) -> slice:
@@ -255,8 +270,10 @@ def read_and_write(
     One thread pool of :func:`~cubestream.sources.cogread.read_threads` threads does both:
     the item x asset reads (each item's DN offset removed in place by the thread that read it),
     then the boxes' fusion and encoding. The task holds one read chunk (the items of one time
-    chunk x its assets x its boxes) and one fused box per thread. The worker's large
-    allocations are kept in its heap (:func:`cubestream._malloc.keep_large_allocations`).
+    chunk x its assets x its boxes), in the calling thread's
+    :class:`~cubestream.sources.cogread.ReadBuffer`, and one fused
+    box per thread. The worker's large allocations are kept in its heap
+    (:func:`cubestream._malloc.keep_large_allocations`).
     """
     keep_large_allocations()
     reflectance = read.dtype == "uint16"
@@ -270,6 +287,11 @@ def read_and_write(
     workers = read_threads(threads)
     with ThreadPoolExecutor(workers, thread_name_prefix="l1-block") as pool:
         chunk = read_windows(
-            read, gdal, threads=workers, pool=pool, post=unshift if reflectance else None
+            read,
+            gdal,
+            threads=workers,
+            pool=pool,
+            post=unshift if reflectance else None,
+            out=_thread_buffer().take(read.shape, read.dtype),
         )
         return write(chunk, task.cropped(), plain, url, storage_options, tile, pool=pool)

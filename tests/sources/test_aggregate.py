@@ -16,7 +16,7 @@ from rasterio.enums import Resampling
 from rasterio.transform import Affine
 
 from cubestream.sources.aggregate import Aggregation, aggregate, plan_aggregation
-from cubestream.sources.cogread import TargetGrid, WindowRead, read_windows
+from cubestream.sources.cogread import ReadBuffer, TargetGrid, WindowRead, read_windows
 from cubestream.testing import write_test_cog
 
 X0, Y0 = 399960.0, 9600040.0
@@ -226,7 +226,9 @@ def test_parts_equal_the_whole_window_there_and_nothing_is_read_elsewhere(
     href, _ = native[resolution]
     window, parts = (2, 1, 90, 90), ((50, 3, 30, 30), (0, 0, 30, 30), (16, 40, 30, 30))
 
-    def read(regions: tuple[tuple[int, int, int, int], ...]) -> np.ndarray:
+    buffer = ReadBuffer()
+
+    def read(regions: tuple[tuple[int, int, int, int], ...], reuse: bool) -> np.ndarray:
         request = WindowRead(
             hrefs=((href,),),
             grid=GRID,
@@ -235,13 +237,20 @@ def test_parts_equal_the_whole_window_there_and_nothing_is_read_elsewhere(
             dtype="uint16",
             parts=regions,
         )
-        out: np.ndarray = read_windows(request, threads=1)[0, 0]
-        return out
+        into = None
+        if reuse:  # a buffer with what an earlier read left in it
+            into = buffer.take(request.shape, request.dtype)
+            into[...] = 0xBEEF
+        out: np.ndarray = read_windows(request, threads=1, out=into)[0, 0]
+        return out.copy()
 
-    whole, got = read(()), read(parts)
+    whole, got = read((), False), read(parts, False)
     assert got.shape == (len(parts), 30, 30)
     for (row, col, height, width), values in zip(parts, got, strict=True):
         np.testing.assert_array_equal(values, whole[row : row + height, col : col + width])
+    # read into a reused buffer, every value is written: the same pixels
+    np.testing.assert_array_equal(read((), True), whole)
+    np.testing.assert_array_equal(read(parts, True), got)
 
 
 def test_parts_are_of_one_size() -> None:
@@ -254,3 +263,29 @@ def test_parts_are_of_one_size() -> None:
             dtype="uint16",
             parts=((0, 0, 2, 2), (4, 4, 3, 3)),
         )
+
+
+def test_a_read_buffer_grows_to_the_largest_read_and_is_reused() -> None:
+    buffer = ReadBuffer()
+    first = buffer.take((2, 3, 4), "uint16")
+    assert first.shape == (2, 3, 4) and first.dtype == np.uint16 and first.flags.c_contiguous
+    smaller = buffer.take((5,), "uint8")
+    assert np.shares_memory(first, smaller), "a smaller read reuses the memory"
+    larger = buffer.take((100,), "uint16")
+    assert buffer.memory.nbytes == 200 and larger.shape == (100,)
+    assert np.shares_memory(buffer.take((2, 3, 4), "uint16"), larger)
+
+
+def test_a_read_into_an_array_of_another_shape_is_refused(
+    native: dict[int, tuple[str, np.ndarray]],
+) -> None:
+    request = WindowRead(
+        hrefs=((native[10][0],),),
+        grid=GRID,
+        window=(0, 0, 8, 8),
+        resampling="average",
+        dtype="uint16",
+    )
+    for wrong in (np.empty((1, 1, 8, 9), np.uint16), np.empty((1, 1, 8, 8), np.uint8)):
+        with pytest.raises(ValueError, match=r"C-contiguous \(1, 1, 8, 8\) uint16"):
+            read_windows(request, threads=1, out=wrong)
