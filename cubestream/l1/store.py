@@ -99,7 +99,6 @@ def _array(
 
     ``keys`` is the chunk key encoding (zarr's default, a folder per index, when None).
     """
-    extra = {} if keys is None else {"chunk_key_encoding": keys}
     array = group.create_array(
         name,
         shape=shape,
@@ -110,7 +109,7 @@ def _array(
         dimension_names=dims,
         overwrite=True,
         config={"write_empty_chunks": True},
-        **extra,
+        chunk_key_encoding=keys,
     )
     array.attrs.update(attrs)
     if data is not None:
